@@ -1,0 +1,130 @@
+"""Built-in MIG geometries of the GPU models migfleet knows, read from catalog.json.
+
+Standard library only: this module is also copied into lab hosts for the simulated driver.
+H100/H200 numbers are the real captures in shared/fixtures; A100 numbers come from NVIDIA's
+MIG User Guide (URLs in each model's "sources").
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from migfleet.geometry import Geometry, Profile
+
+CATALOG_PATH = Path(__file__).with_name("catalog.json")
+
+
+@dataclass(frozen=True)
+class ComputeProfile:
+    """A compute instance profile inside one GPU instance profile (`nvidia-smi mig -lcip`)."""
+    id: int                 # NVML compute instance profile ID (0=1 slice, 1=2, 2=3, 3=4, 4=7)
+    name: str               # "1c.3g.40gb", or the GI's own name for the full-size default
+    slices: int             # compute slices of the CI
+    instances: int          # how many fit an empty GI
+    sm: int
+    is_default: bool        # the full-size CI, marked "*" by nvidia-smi
+    placements: tuple[tuple[int, int], ...]   # (start, size) in compute slices within the GI
+
+
+@lru_cache(maxsize=1)
+def _raw() -> dict:
+    with CATALOG_PATH.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def driver_version() -> str:
+    return _raw()["driver_version"]
+
+
+def all_models() -> list[str]:
+    return list(_raw()["models"])
+
+
+def model_data(model_name: str) -> dict | None:
+    """The catalog's raw entry for a model (architecture, memory_mib, gi_profiles, sources)."""
+    return _raw()["models"].get(model_name)
+
+
+def _profile(entry: dict) -> Profile:
+    return Profile(
+        id=entry["id"], name=entry["name"], slices=entry["slices"], instances=entry["instances"],
+        memory_mib=entry["memory_mib"], sm=entry["sm"], ce=entry["ce"], dec=entry["dec"],
+        enc=entry["enc"], jpeg=entry["jpeg"], ofa=entry["ofa"], p2p=entry["p2p"],
+        placements=tuple((int(s), int(n)) for s, n in entry["placements"]),
+        profile_index=entry["profile_index"],
+    )
+
+
+@lru_cache(maxsize=None)
+def lookup(model_name: str) -> Geometry | None:
+    data = model_data(model_name)
+    if data is None:
+        return None
+    return Geometry(
+        model=model_name,
+        architecture=data["architecture"],
+        memory_mib=data["memory_mib"],
+        profiles=tuple(_profile(p) for p in data["gi_profiles"]),
+        memory_slices=data["memory_slices"],
+        compute_slices=data["compute_slices"],
+        sources=tuple(data["sources"]),
+    )
+
+
+def _sm_for_size(geometry: Geometry, gi_profile: Profile, size: int) -> int:
+    # A CI of `size` slices gets the SMs of the model's plain GI profile of that size
+    # (A100: 14 per slice; H100: 16/32/60/64); the full-size CI gets all of the GI's SMs.
+    if size == gi_profile.slices:
+        return gi_profile.sm
+    plain = [p for p in geometry.profiles if p.slices == size and "+" not in p.name]
+    if plain:
+        return min(p.sm for p in plain)
+    return gi_profile.sm * size // gi_profile.slices
+
+
+def compute_profiles(model_name: str, gi_profile: str | int) -> list[ComputeProfile]:
+    """Compute instance profiles offered inside a GI of `gi_profile` (ID or name), in -lcip order."""
+    geometry = lookup(model_name)
+    if geometry is None:
+        raise KeyError(f"unknown GPU model {model_name!r}")
+    gi = geometry.profile(gi_profile)
+    rules = _raw()["compute_profiles"]
+    sizes = rules["sizes_by_gi_slices"].get(str(gi.slices))
+    if sizes is None:
+        raise KeyError(f"no compute instance profiles known for a {gi.slices}-slice GPU instance")
+    out = []
+    for size in sizes:
+        starts = range(0, gi.slices - size + 1, size)
+        default = size == gi.slices
+        out.append(ComputeProfile(
+            id=rules["profile_id_by_size"][str(size)],
+            name=gi.name if default else f"{size}c.{gi.name}",
+            slices=size,
+            instances=len(starts),
+            sm=_sm_for_size(geometry, gi, size),
+            is_default=default,
+            placements=tuple((s, size) for s in starts),
+        ))
+    return out
+
+
+def compute_profile(model_name: str, gi_profile: str | int, ref: str | int | None) -> ComputeProfile:
+    """A CI profile by NVML ID, by name ("1c.3g.40gb", "MIG 3g.40gb"), or the default when ref is None."""
+    profiles = compute_profiles(model_name, gi_profile)
+    if ref is None:
+        return next(p for p in profiles if p.is_default)
+    if isinstance(ref, int) or str(ref).strip().isdigit():
+        wanted = int(ref)
+        for p in profiles:
+            if p.id == wanted:
+                return p
+        raise KeyError(f"no compute instance profile with ID {wanted}")
+    name = str(ref).strip()
+    if name.startswith("MIG "):
+        name = name[4:]
+    for p in profiles:
+        if p.name == name:
+            return p
+    raise KeyError(f"no compute instance profile named {name!r}")
