@@ -1,0 +1,335 @@
+"""Canary then batches, each deployed with pyinfra and proven by the spec suite.
+
+Settings come from inventory data (schemas/rollout.v1.json):
+  rollout_canary          hosts in the first batch (default 1); any canary failure stops the rollout
+  rollout_batch_size      hosts per later batch, or
+  rollout_batch_percent   percent of all hosts per later batch (rounded up); neither: one batch
+  rollout_max_failures    failures tolerated over the whole rollout: a count or "N%" of all hosts
+                          (rounded down), default 0; the rollout stops after the batch that
+                          passes it, and later batches are not started
+
+Resuming: hosts the state file records as converged are verified again (the spec suite, no
+deploy); those that still pass are skipped, the others go back into the queue. `trust_state`
+skips that check.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+STATE_VERSION = 1
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class RolloutError(ValueError):
+    pass
+
+
+# ---------------------------------------------------------------- settings and batches (pure)
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    canary: int = 1
+    batch_size: int | None = None
+    batch_percent: float | None = None
+    max_failures: int | str = 0
+
+    KEYS = ("rollout_canary", "rollout_batch_size", "rollout_batch_percent", "rollout_max_failures")
+
+
+def settings_from_data(datas: Mapping[str, Mapping]) -> RolloutSettings:
+    """Rollout settings from every host's merged data; hosts must agree on them."""
+    seen: dict[tuple, list[str]] = {}
+    for host, data in datas.items():
+        key = tuple(data.get(k) for k in RolloutSettings.KEYS)
+        seen.setdefault(key, []).append(host)
+    if len(seen) > 1:
+        detail = "; ".join(f"{', '.join(hosts)}: " + ", ".join(
+            f"{k}={v!r}" for k, v in zip(RolloutSettings.KEYS, key) if v is not None) for key, hosts in seen.items())
+        raise RolloutError(f"hosts disagree on rollout settings (set them in group_data/all.py): {detail}")
+    canary, size, percent, max_failures = next(iter(seen)) if seen else (None,) * 4
+    if size is not None and percent is not None:
+        raise RolloutError("set rollout_batch_size or rollout_batch_percent, not both")
+    settings = RolloutSettings(canary=1 if canary is None else canary, batch_size=size,
+                               batch_percent=percent, max_failures=0 if max_failures is None else max_failures)
+    _check(settings)
+    return settings
+
+
+def _check(s: RolloutSettings) -> None:
+    if not isinstance(s.canary, int) or s.canary < 0:
+        raise RolloutError(f"rollout_canary must be a count >= 0, got {s.canary!r}")
+    if s.batch_size is not None and (not isinstance(s.batch_size, int) or s.batch_size < 1):
+        raise RolloutError(f"rollout_batch_size must be a count >= 1, got {s.batch_size!r}")
+    if s.batch_percent is not None and not (0 < s.batch_percent <= 100):
+        raise RolloutError(f"rollout_batch_percent must be in (0, 100], got {s.batch_percent!r}")
+    failure_budget(1, s.max_failures)
+
+
+def failure_budget(total_hosts: int, max_failures: int | str) -> int:
+    """How many host failures the rollout tolerates."""
+    if isinstance(max_failures, bool):
+        raise RolloutError(f"rollout_max_failures must be a count or 'N%', got {max_failures!r}")
+    if isinstance(max_failures, int):
+        if max_failures < 0:
+            raise RolloutError(f"rollout_max_failures must be >= 0, got {max_failures}")
+        return max_failures
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", str(max_failures))
+    if not m or float(m[1]) > 100:
+        raise RolloutError(f"rollout_max_failures must be a count or 'N%' (0-100), got {max_failures!r}")
+    return math.floor(float(m[1]) * total_hosts / 100 + 1e-9)
+
+
+def plan_batches(hosts: Sequence[str], settings: RolloutSettings, total_hosts: int | None = None
+                 ) -> list[list[str]]:
+    """Split hosts (in order) into the canary batch and the following batches.
+
+    `total_hosts` is the fleet size percentages refer to (default: len(hosts)); on a resumed
+    rollout it stays the inventory's size so batches keep their size.
+    """
+    _check(settings)
+    hosts = list(hosts)
+    if len(set(hosts)) != len(hosts):
+        raise RolloutError(f"duplicate hosts: {hosts}")
+    total = len(hosts) if total_hosts is None else total_hosts
+    batches: list[list[str]] = []
+    if settings.canary and hosts:
+        batches.append(hosts[:settings.canary])
+        hosts = hosts[settings.canary:]
+    if settings.batch_size is not None:
+        size = settings.batch_size
+    elif settings.batch_percent is not None:
+        size = max(1, math.ceil(settings.batch_percent * total / 100 - 1e-9))
+    else:
+        size = max(1, len(hosts))
+    batches += [hosts[i:i + size] for i in range(0, len(hosts), size)]
+    return batches
+
+
+def exceeds(failures: int, budget: int) -> bool:
+    return failures > budget
+
+
+# ---------------------------------------------------------------- attributing errors (pure)
+
+@dataclass
+class HostResult:
+    host: str
+    ok: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def deploy_errors(output: str, hosts: Iterable[str]) -> dict[str, list[str]]:
+    """pyinfra's error lines per host (`[host] Error: ...`, `[host] Could not connect ...`)."""
+    hosts = list(hosts)
+    found: dict[str, list[str]] = {}
+    for raw in output.splitlines():
+        line = ANSI.sub("", raw).strip()
+        for host in hosts:
+            if line.startswith(f"[{host}]") and re.search(r"error|could not connect|failed|traceback",
+                                                           line, re.IGNORECASE):
+                found.setdefault(host, []).append(line)
+    return found
+
+
+def spec_results(junit_xml: str, hosts: Iterable[str]) -> dict[str, tuple[int, list[str]]]:
+    """Spec suite junit XML -> {host: (tests passed, failure lines)}.
+
+    Test cases carry a `host` property (tests/spec/conftest.py records it).
+    """
+    hosts = list(hosts)
+    out: dict[str, tuple[int, list[str]]] = {h: (0, []) for h in hosts}
+    try:
+        root = ET.fromstring(junit_xml)
+    except ET.ParseError as exc:
+        raise RolloutError(f"spec suite report is not junit XML: {exc}") from None
+    for case in root.iter("testcase"):
+        prop = case.find("properties/property[@name='host']")
+        host = prop.get("value") if prop is not None else None
+        if host not in out:
+            continue
+        passed, failures = out[host]
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
+            message = (bad.get("message") or bad.text or "").strip()
+            failures.append(f"{case.get('name')}: {message.splitlines()[0] if message else bad.tag}"
+                            + ("" if len(message.splitlines()) <= 1 else
+                               "".join(f"\n      {ln}" for ln in message.splitlines()[1:8])))
+        elif case.find("skipped") is None:
+            passed += 1
+        out[host] = (passed, failures)
+    return out
+
+
+def judge(hosts: Sequence[str], deploy_rc: int, deploy_output: str, spec: Mapping[str, tuple[int, list[str]]]
+          ) -> list[HostResult]:
+    """A host converged when pyinfra reported no error for it and its spec tests ran and passed."""
+    errors = deploy_errors(deploy_output, hosts)
+    if deploy_rc != 0 and not errors:
+        tail = [ANSI.sub("", ln).strip() for ln in deploy_output.strip().splitlines()[-5:]]
+        errors = {h: [f"pyinfra exited {deploy_rc}: " + " | ".join(tail)] for h in hosts}
+    results = []
+    for host in hosts:
+        reasons = list(errors.get(host, []))
+        passed, failures = spec.get(host, (0, []))
+        reasons += failures
+        if not failures and passed == 0:
+            reasons.append("no spec test ran for this host")
+        results.append(HostResult(host, not reasons, reasons))
+    return results
+
+
+# ---------------------------------------------------------------- state file
+
+def state_path(inventory: str, state_dir: str | Path = ".migfleet") -> Path:
+    return Path(state_dir) / f"rollout-{Path(inventory).stem}.json"
+
+
+def load_state(path: Path) -> dict:
+    if not path.exists():
+        return {"version": STATE_VERSION, "hosts": {}}
+    state = json.loads(path.read_text())
+    if state.get("version") != STATE_VERSION:
+        raise RolloutError(f"{path}: unknown state version {state.get('version')!r}")
+    return state
+
+
+def save_state(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def record(state: dict, result: HostResult, batch: str) -> None:
+    state["hosts"][result.host] = {"status": "converged" if result.ok else "failed",
+                                   "reasons": result.reasons, "batch": batch,
+                                   "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+# ---------------------------------------------------------------- running
+
+@dataclass(frozen=True)
+class CommandResult:
+    rc: int
+    output: str
+
+
+Runner = Callable[[list[str]], CommandResult]
+
+
+def subprocess_runner(argv: list[str]) -> CommandResult:
+    """Run a command, echoing its output indented as it comes, and keep the output."""
+    lines = []
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            sys.stdout.write("    | " + line)
+            sys.stdout.flush()
+    return CommandResult(proc.returncode, "".join(lines))
+
+
+@dataclass
+class Rollout:
+    inventory: str
+    hosts: list[str]                    # inventory order
+    settings: RolloutSettings
+    state_file: Path
+    runner: Runner = subprocess_runner
+    deploy_file: str = "deploy.py"
+    pyinfra: Sequence[str] = ("pyinfra",)
+    pytest: Sequence[str] = (sys.executable, "-m", "pytest")
+    pyinfra_args: Sequence[str] = ()
+    report_dir: Path = Path(".migfleet")
+    trust_state: bool = False
+    out: Callable[[str], None] = print
+    clock: Callable[[], float] = time.monotonic
+
+    def deploy_argv(self, hosts: Sequence[str]) -> list[str]:
+        limits = [arg for h in hosts for arg in ("--limit", h)]
+        return [*self.pyinfra, "-y", self.inventory, self.deploy_file, *limits, *self.pyinfra_args]
+
+    def spec_argv(self, hosts: Sequence[str], junit: Path) -> list[str]:
+        return [*self.pytest, "tests/spec", "--inventory", self.inventory, "--hosts-limit", ",".join(hosts),
+                f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"]
+
+    def verify(self, hosts: Sequence[str], label: str) -> dict[str, tuple[int, list[str]]]:
+        junit = self.report_dir / f"spec-{Path(self.inventory).stem}-{label}.xml"
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.unlink(missing_ok=True)
+        result = self.runner(self.spec_argv(hosts, junit))
+        if not junit.exists():
+            return {h: (0, [f"spec suite produced no report (exit {result.rc}): "
+                            + " | ".join(result.output.strip().splitlines()[-3:])]) for h in hosts}
+        return spec_results(junit.read_text(), hosts)
+
+    def run(self) -> bool:
+        """Roll out; True when every host converged."""
+        start = self.clock()
+        state = load_state(self.state_file)
+        recorded = [h for h in self.hosts if state["hosts"].get(h, {}).get("status") == "converged"]
+        done: set[str] = set()
+        if recorded and self.trust_state:
+            done = set(recorded)
+            self.out(f"resume: {len(done)} host(s) recorded converged, trusted: {', '.join(recorded)}")
+        elif recorded:
+            self.out(f"resume: re-checking {len(recorded)} host(s) recorded converged: {', '.join(recorded)}")
+            spec = self.verify(recorded, "resume")
+            for host in recorded:
+                passed, failures = spec.get(host, (0, []))
+                if passed and not failures:
+                    done.add(host)
+                else:
+                    self.out(f"  {host}: no longer passes its spec, back in the queue")
+            self.out(f"resume: skipping {len(done)} converged host(s)")
+        todo = [h for h in self.hosts if h not in done]
+        batches = plan_batches(todo, self.settings, total_hosts=len(self.hosts))
+        budget = failure_budget(len(self.hosts), self.settings.max_failures)
+        failed: list[HostResult] = []
+        canary_count = min(self.settings.canary, len(todo))
+        self.out(f"rollout of {len(todo)} host(s) in {len(batches)} batch(es); "
+                 f"failures tolerated: {budget}; state: {self.state_file}")
+        for k, batch in enumerate(batches, 1):
+            is_canary = k == 1 and canary_count > 0
+            label = "canary" if is_canary else f"batch{k}"
+            self.out(f"[{self._elapsed(start)}] batch {k}/{len(batches)}{' (canary)' if is_canary else ''}: "
+                     f"{', '.join(batch)}")
+            deploy = self.runner(self.deploy_argv(batch))
+            self.out(f"[{self._elapsed(start)}]   deploy exit {deploy.rc}; running spec suite")
+            results = judge(batch, deploy.rc, deploy.output, self.verify(batch, label))
+            for result in results:
+                record(state, result, label)
+                self.out(f"  {result.host}: {'converged' if result.ok else 'FAILED'}")
+                for reason in result.reasons:
+                    self.out(f"      {reason}")
+            save_state(self.state_file, state)
+            failed += [r for r in results if not r.ok]
+            bad_canary = is_canary and any(not r.ok for r in results)
+            if bad_canary or exceeds(len(failed), budget):
+                why = "canary failed" if bad_canary else f"{len(failed)} failure(s), more than {budget} tolerated"
+                self.out(f"[{self._elapsed(start)}] STOPPED after batch {k}/{len(batches)}: {why}")
+                self._summary(failed)
+                return False
+        self.out(f"[{self._elapsed(start)}] done: {len(self.hosts) - len(failed)}/{len(self.hosts)} converged")
+        self._summary(failed)
+        return not failed
+
+    def _summary(self, failed: list[HostResult]) -> None:
+        for r in failed:
+            self.out(f"failed: {r.host}: {r.reasons[0] if r.reasons else ''}")
+
+    def _elapsed(self, start: float) -> str:
+        s = int(self.clock() - start)
+        return f"{s // 60:02d}:{s % 60:02d}"
