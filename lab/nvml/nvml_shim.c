@@ -170,7 +170,8 @@ static int parse_placements(char *s, view_profile *p)
     p->nplace = 0;
     if (!*s)
         return 0;
-    for (char *item = strtok(s, ","); item; item = strtok(NULL, ",")) {
+    char *save = NULL;
+    for (char *item = strtok_r(s, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(item, ':');
         if (!colon || p->nplace == MAX_PLACEMENTS)
             return -1;

@@ -34,7 +34,7 @@ def err(fn, *args):
 """
 
 
-def _load_build_module():
+def load_build_module():
     spec = importlib.util.spec_from_file_location("nvml_build", REPO / "lab" / "nvml" / "build.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -43,7 +43,7 @@ def _load_build_module():
 
 @pytest.fixture(scope="session")
 def nvml_lib_dir(tmp_path_factory) -> Path:
-    return _load_build_module().build(tmp_path_factory.mktemp("nvml-lib")).parent
+    return load_build_module().build(tmp_path_factory.mktemp("nvml-lib")).parent
 
 
 @pytest.fixture(scope="session")
