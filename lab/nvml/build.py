@@ -8,7 +8,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent / "nvml_shim.c"
 LIBRARY_NAME = "libnvidia-ml.so.1"
-GCC_COMMAND = ["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden",
+GCC_COMMAND = ["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden",
                f"-Wl,-soname,{LIBRARY_NAME}"]
 
 
