@@ -1,0 +1,1 @@
+"""pyinfra operations of migfleet (`mig`: MIG layouts per GPU)."""

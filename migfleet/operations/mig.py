@@ -1,0 +1,215 @@
+"""pyinfra operations converging one GPU's MIG layout to a planner.GpuPlan.
+
+The operation body runs twice in pyinfra 3: at prepare time (change detection, with the snapshot
+the task already read) and at execute time, where it re-reads the live snapshot and re-plans, so
+what runs is always planned from the state it changes. Commands are the planner's, yielded as is.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, StringCommand, operation
+from pyinfra.api.output import format_text
+from pyinfra.operations import server
+
+from migfleet import planner
+from migfleet.facts import MigSnapshot
+from migfleet.geometry import Geometry
+from migfleet.state import GpuState
+
+_CGI = re.compile(r"-cgi\s+(\S+)")
+
+
+# ---------------------------------------------------------------- words (pure)
+
+def gpu_label(gpu: GpuState, with_uuid: bool = True) -> str:
+    return f"GPU {gpu.index} ({gpu.name}, {gpu.uuid})" if with_uuid else f"GPU {gpu.index} ({gpu.name})"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _sizes(names: list[str]) -> str:
+    counts = Counter(names)
+    return ", ".join(f"{n} x {name}" for name, n in counts.items())
+
+
+def layout_words(gpu: GpuState) -> str:
+    """What a GPU holds now, e.g. "7 x 1g.5gb", "MIG enabled, no instances", "MIG disabled"."""
+    if not gpu.mig_current:
+        return "MIG disabled"
+    if not gpu.gpu_instances:
+        return "MIG enabled, no instances"
+    return _sizes([gi.name for gi in gpu.gpu_instances])
+
+
+def created_profiles(plan: planner.GpuPlan, geometry: Geometry) -> list[str]:
+    """Profile names of the GPU instances the plan creates, read off its `-cgi` commands."""
+    names: list[str] = []
+    for action in plan.actions:
+        if action.kind != "create_gi":
+            continue
+        m = _CGI.search(action.command)
+        if not m:
+            raise ValueError(f"create_gi action without -cgi: {action.command!r}")
+        for item in m.group(1).split(","):
+            names.append(geometry.profile(int(item.split(":")[0])).name)
+    return names
+
+
+def change_words(plan: planner.GpuPlan, geometry: Geometry) -> str:
+    """One line saying what the plan changes, e.g. "destroy 1 GI, create 7 x 1g.5gb"."""
+    kinds = Counter(a.kind for a in plan.actions)
+    words = []
+    if kinds["enable_mig"]:
+        words.append("enable MIG")
+    if kinds["disable_mig"]:
+        words.append("disable MIG")
+    if kinds["reset_gpu"]:
+        words.append("reset")
+    if kinds["reboot"]:
+        words.append("reboot")
+    if kinds["destroy_ci"]:
+        words.append("destroy " + _count(kinds["destroy_ci"], "CI"))
+    if kinds["destroy_gi"]:
+        words.append("destroy " + _count(kinds["destroy_gi"], "GI"))
+    created = created_profiles(plan, geometry)
+    if created:
+        words.append("create " + _sizes(created))
+    if kinds["create_ci"] and not created:
+        words.append("create " + _count(kinds["create_ci"], "CI"))
+    return ", ".join(words) or "no change"
+
+
+def operation_name(gpu: GpuState, plan: planner.GpuPlan, geometry: Geometry) -> str:
+    """Name shared by every host making the same change on the same GPU slot (no UUID in it)."""
+    label = gpu_label(gpu, with_uuid=False)
+    if plan.blocked:
+        return f"MIG {label}: blocked"
+    if plan.converged:
+        return f"MIG {label}: already {layout_words(gpu)}"
+    return f"MIG {label}: {change_words(plan, geometry)}"
+
+
+def blocked_message(gpu: GpuState, plan: planner.GpuPlan) -> str:
+    return f"MIG {gpu_label(gpu)} left unchanged: {plan.blocked}"
+
+
+# ---------------------------------------------------------------- execute-time callbacks
+
+def _fail(message: str) -> FunctionCommand:
+    def fail(state, host):
+        host.log_styled(message, fg="red", log_func=logger.error)
+        return False
+
+    return FunctionCommand(fail, (), {})
+
+
+def _read(host_) -> dict[str, GpuState]:
+    return host_.get_fact(MigSnapshot)
+
+
+def _check_after_reset(gpu_uuid: str, mig_on: bool, label: str) -> FunctionCommand:
+    """After a reset, the GPU must be empty in the wanted mode before anything is created on it."""
+
+    def check(state, host):
+        gpu = _read(host).get(gpu_uuid)
+        if gpu is None:
+            problem = "the GPU is no longer listed by nvidia-smi"
+        elif gpu.mig_current != mig_on:
+            problem = (f"MIG mode is {'enabled' if gpu.mig_current else 'disabled'} "
+                       f"(pending {'enabled' if gpu.mig_pending else 'disabled'}), "
+                       f"expected {'enabled' if mig_on else 'disabled'}")
+        elif gpu.gpu_instances or gpu.compute_instances:
+            problem = f"it still holds {layout_words(gpu)}"
+        else:
+            return True
+        host.log_styled(f"MIG {label}: after the reset {problem}; no instance created",
+                        fg="red", log_func=logger.error)
+        return False
+
+    return FunctionCommand(check, (), {})
+
+
+def _check_converged(gpu_uuid: str, desired, geometry: Geometry, policy, label: str) -> FunctionCommand:
+    """After a reboot the boot unit has applied the layout: the GPU must now match it."""
+
+    def check(state, host):
+        gpu = _read(host).get(gpu_uuid)
+        if gpu is None:
+            host.log_styled(f"MIG {label}: not listed by nvidia-smi after the reboot",
+                            fg="red", log_func=logger.error)
+            return False
+        plan = planner.plan_gpu(gpu, desired, geometry, policy)
+        if plan.converged:
+            return True
+        host.log_styled(f"MIG {label}: after the reboot it holds {layout_words(gpu)}, which does not "
+                        f"match; still to do: {change_words(plan, geometry)} "
+                        f"(check migfleet-mig.service on the host)", fg="red", log_func=logger.error)
+        return False
+
+    return FunctionCommand(check, (), {})
+
+
+# ---------------------------------------------------------------- the operation
+
+def plan_commands(plan: planner.GpuPlan, gpu: GpuState, desired, geometry: Geometry, policy,
+                  reboot_args: dict | None = None) -> Iterator:
+    """The commands of one GPU's plan, checks after resets and reboots included."""
+    label = gpu_label(gpu)
+    if plan.blocked:
+        yield _fail(blocked_message(gpu, plan))
+        return
+    done = 0
+    try:
+        for action in plan.actions:
+            if action.kind == "reboot":
+                # The boot unit applies the layout from an empty GPU at boot; nothing after it here.
+                yield from server.reboot._inner(**(reboot_args or {}))
+                yield _check_converged(gpu.uuid, desired, geometry, policy, label)
+                done += 1
+                return
+            yield StringCommand(action.command)
+            done += 1
+            if action.kind == "reset_gpu":
+                kinds = {a.kind for a in plan.actions}
+                yield _check_after_reset(gpu.uuid, "disable_mig" not in kinds, label)
+    except GeneratorExit:
+        # pyinfra closes the generator when a command fails; at execute time that means the GPU
+        # may be half-way between its old and new layout: say so, with what was done.
+        if host.state.is_executing and done:
+            host.log_styled(
+                f"MIG {label}: stopped after {done} of {len(plan.actions)} steps "
+                f"(last: {plan.actions[done - 1].description}); the GPU is partly changed. "
+                f"Fix the cause and re-run the deploy: it plans again from the GPU's state.",
+                fg="red", log_func=logger.error)
+        raise
+
+
+@operation()
+def gpu(gpu_uuid: str, desired, geometry: Geometry, policy, prepared: dict | None = None,
+        reboot_args: dict | None = None):
+    """
+    Converge one GPU, found by UUID, to its desired MIG layout.
+
+    + gpu_uuid: the GPU ("GPU-...")
+    + desired: its layout.DesiredGpu
+    + geometry: its model's Geometry
+    + policy: planner.Policy (force, reboot policy)
+    + prepared: the MigSnapshot the caller already read, used at prepare time only
+    + reboot_args: passed to server.reboot when the plan needs one
+    """
+    snapshot = prepared if prepared is not None and not host.state.is_executing else _read(host)
+    current = snapshot.get(gpu_uuid)
+    if current is None:
+        yield _fail(f"MIG GPU {gpu_uuid}: not listed by nvidia-smi on this host")
+        return
+    plan = planner.plan_gpu(current, desired, geometry, policy)
+    if plan.converged and not plan.blocked:
+        host.noop(f"MIG {gpu_label(current)} already matches: {layout_words(current)}")
+        return
+    yield from plan_commands(plan, current, desired, geometry, policy, reboot_args)
