@@ -1,0 +1,128 @@
+"""Desired MIG layout per GPU, from the inventory's `mig_layout` rules.
+
+Rules apply in order; a later rule replaces the whole layout of the GPUs it selects.
+Selectors: "all", [indexes], {"index": N}, {"model": "..."}, {"uuid": "GPU-..."}.
+GPUs that no rule selects are left alone (absent from the result).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from migfleet.state import GpuState
+
+
+class RuleError(ValueError):
+    """A rule that cannot be applied to this host's GPUs; `where` is its JSON path."""
+
+    def __init__(self, where: str, reason: str):
+        self.where, self.reason = where, reason
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class ComputeSpec:
+    profile: str | int      # "1c.3g.20gb" or a compute instance profile ID
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class DesiredInstance:
+    """`count` GPU instances of `profile`, or one per explicit placement start."""
+    profile: str | int
+    count: int = 1
+    placements: tuple[int, ...] | None = None
+    compute: ComputeSpec | None = None          # None: one compute instance of the GI's full size
+    where: str = field(default="", compare=False)   # JSON path in host data, for messages
+
+    @property
+    def units(self) -> int:
+        return len(self.placements) if self.placements is not None else self.count
+
+
+@dataclass(frozen=True)
+class DesiredGpu:
+    mig_enabled: bool
+    instances: tuple[DesiredInstance, ...] = ()
+
+
+@dataclass(frozen=True)
+class GpuRef:
+    """What a selector can look at: a live GPU, or one declared in the inventory (uuid None)."""
+    index: int
+    model: str
+    uuid: str | None = None
+
+
+def _norm_model(name: str) -> str:
+    name = name.strip().lower()
+    return name[len("nvidia "):] if name.startswith("nvidia ") else name
+
+
+def selects(selector, gpu: GpuRef) -> bool:
+    """Whether a rule's `gpus` selector picks this GPU."""
+    if selector == "all":
+        return True
+    if isinstance(selector, list):
+        return gpu.index in selector
+    if isinstance(selector, Mapping):
+        if "index" in selector:
+            return gpu.index == selector["index"]
+        if "model" in selector:
+            return _norm_model(gpu.model) == _norm_model(selector["model"])
+        if "uuid" in selector:
+            return gpu.uuid is not None and gpu.uuid.lower() == str(selector["uuid"]).lower()
+    raise RuleError("gpus", f"unknown GPU selector {selector!r}")
+
+
+def desired_from_rule(rule: Mapping, where: str) -> DesiredGpu:
+    """One rule's layout (schema-valid input assumed)."""
+    if rule.get("mig") is False:
+        return DesiredGpu(False)
+    out = []
+    for i, inst in enumerate(rule.get("instances", ())):
+        comp = inst.get("compute")
+        placements = inst.get("placements")
+        out.append(DesiredInstance(
+            profile=inst["profile"], count=inst.get("count", 1),
+            placements=tuple(placements) if placements is not None else None,
+            compute=ComputeSpec(comp["profile"], comp.get("count", 1)) if comp else None,
+            where=f"{where}.instances[{i}]"))
+    return DesiredGpu(True, tuple(out))
+
+
+def resolve_refs(rules: Sequence[Mapping], gpus: Iterable[GpuRef],
+                 key=lambda g: g.uuid) -> dict:
+    """Apply rules to GPU references -> {key(gpu): DesiredGpu}."""
+    gpus = list(gpus)
+    indexes = {g.index for g in gpus}
+    out = {}
+    for n, rule in enumerate(rules):
+        where = f"$.mig_layout[{n}]"
+        sel = rule.get("gpus", "all")
+        wanted = sel if isinstance(sel, list) else [sel["index"]] if isinstance(sel, Mapping) and "index" in sel else []
+        missing = sorted(set(wanted) - indexes)
+        if missing:
+            raise RuleError(f"{where}.gpus", f"selects GPU index {', '.join(map(str, missing))} but the "
+                                             f"host has {_describe_indexes(indexes)}")
+        layout = desired_from_rule(rule, where)
+        for g in gpus:
+            try:
+                hit = selects(sel, g)
+            except RuleError as exc:
+                raise RuleError(f"{where}.gpus", exc.reason) from None
+            if hit:
+                out[key(g)] = layout
+    return out
+
+
+def _describe_indexes(indexes: set[int]) -> str:
+    if not indexes:
+        return "no GPUs"
+    return f"GPU {min(indexes)}" if len(indexes) == 1 else f"GPUs {min(indexes)}-{max(indexes)}"
+
+
+def resolve(rules: Sequence[Mapping], gpus: Mapping[str, GpuState]) -> dict[str, DesiredGpu]:
+    """The `mig_layout` rules of one host applied to its live GPUs -> {uuid: DesiredGpu}."""
+    refs = [GpuRef(s.index, s.name, uuid) for uuid, s in gpus.items()]
+    return resolve_refs(rules, refs)
