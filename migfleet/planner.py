@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from itertools import groupby
 from dataclasses import dataclass
 
 from migfleet.geometry import Geometry, Profile
@@ -80,7 +81,6 @@ class GpuPlan:
     blocked: str | None = None
     needs_reset: bool = False
     needs_reboot: bool = False
-    replan: bool = False    # apply, re-read the snapshot and plan again (new GI IDs are needed)
 
 
 # ------------------------------------------------------------------ fit
@@ -245,6 +245,12 @@ def _users(current: GpuState, gis: set[int] | None, policy: Policy) -> list[str]
             if pr.pid not in policy.ignore_pids and (gis is None or pr.gi_id in gis)]
 
 
+def gi_id_lookup(idx: int | str, p: PlacedInstance) -> str:
+    """Shell text printing the ID of the GI just created for `p` (IDs are chosen by the driver)."""
+    return (f"\"$(nvidia-smi mig -lgi | awk -v g={idx} '$2 == g && $4 == \"{p.profile.name}\" && "
+            f"$7 == \"{p.start}:{p._size}\" {{ print $6 }}')\"")
+
+
 class _Plan:
     """Collects actions for one GPU."""
 
@@ -255,9 +261,9 @@ class _Plan:
     def add(self, kind: str, command: str, what: str) -> None:
         self.actions.append(Action(kind, self.cur.uuid, self.idx, command, f"{self.head}: {what}"))
 
-    def done(self, converged=False, blocked=None, reset=False, reboot=False, replan=False) -> GpuPlan:
+    def done(self, converged=False, blocked=None, reset=False, reboot=False) -> GpuPlan:
         return GpuPlan(self.cur.uuid, self.idx, self.cur.name, converged,
-                       () if blocked else tuple(self.actions), blocked, reset, reboot, replan)
+                       () if blocked else tuple(self.actions), blocked, reset, reboot)
 
     def blocked_by(self, users: list[str], what: str, policy: Policy) -> str | None:
         if users and not policy.force:
@@ -272,23 +278,22 @@ class _Plan:
             self.add("destroy_gi", f"nvidia-smi mig -i {self.idx} -dgi -gi {g.gi_id}",
                      f"destroy GPU instance {g.gi_id} ({g.name} at slice {g.start})")
 
-    def create(self, placed: Sequence[PlacedInstance]) -> bool:
-        """create_gi actions; True when some need custom compute instances (a second pass)."""
-        for default in (True, False):
-            group = [p for p in _creation_order(placed) if (p.ci_profile_id is None) == default]
-            if not group:
-                continue
+    def create(self, placed: Sequence[PlacedInstance]) -> None:
+        """create_gi in creation order (runs with the full CI use -C), then -cci for smaller CIs."""
+        for default, group in groupby(_creation_order(placed), key=lambda p: p.ci_profile_id is None):
+            group = list(group)
             spec = ",".join(f"{p.profile.id}:{p.start}" for p in group)
-            tail = "each with one full compute instance" if default else \
-                "compute instances follow once their IDs are known"
+            tail = "each with one full compute instance" if default else "compute instances next"
             self.add("create_gi", f"nvidia-smi mig -i {self.idx} -cgi {spec}" + (" -C" if default else ""),
                      f"create GPU instances {', '.join(p.label() for p in group)} ({tail})")
-        return any(p.ci_profile_id is not None for p in placed)
+        for p in _creation_order(placed):
+            if p.ci_profile_id is not None:
+                self.create_cis(gi_id_lookup(self.idx, p), p, f"the new GPU instance {p.label()}")
 
-    def create_cis(self, gi: int, p: PlacedInstance) -> None:
+    def create_cis(self, gi: int | str, p: PlacedInstance, name: str = "") -> None:
         ci_id = p.ci_profile_id if p.ci_profile_id is not None else CI_PROFILE_ID.get(p.profile.slices, 0)
         self.add("create_ci", f"nvidia-smi mig -i {self.idx} -gi {gi} -cci {','.join([str(ci_id)] * p.ci_count)}",
-                 f"create {p.ci_count} x {p.ci_name} compute instance(s) in GPU instance {gi}")
+                 f"create {p.ci_count} x {p.ci_name} compute instance(s) in {name or f'GPU instance {gi}'}")
 
     def reset(self, policy: Policy, why: str) -> GpuPlan | None:
         """Add the reset (or reboot); a finished plan when nothing more can follow it."""
@@ -318,7 +323,8 @@ def plan_gpu(current: GpuState, desired: DesiredGpu, geometry: Geometry, policy:
         finished = plan.reset(policy, "make MIG mode Enabled effective")
         if finished:
             return finished
-        return plan.done(reset=True, replan=plan.create(placed))
+        plan.create(placed)
+        return plan.done(reset=True)
 
     if not current.mig_pending:
         plan.add("enable_mig", f"nvidia-smi -i {plan.idx} -mig 1", "cancel the pending MIG disable")
@@ -338,10 +344,10 @@ def plan_gpu(current: GpuState, desired: DesiredGpu, geometry: Geometry, policy:
     if blocked:
         return plan.done(blocked=blocked)
     plan.destroy(doomed_cis, extra)
-    replan = plan.create(new)
+    plan.create(new)
     for gi in sorted(bad_ci):
         plan.create_cis(gi, pairs[gi])
-    return plan.done(replan=replan)
+    return plan.done()
 
 
 def _plan_disable(plan: _Plan, current: GpuState, policy: Policy) -> GpuPlan:
@@ -377,10 +383,7 @@ def boot_script(desired: dict[str, DesiredGpu], geometries: dict[str, Geometry])
            "gpu_field() {  # <uuid> <field number of the snapshot query>",
            f"  {_QUERY} | awk -F', ' -v u=\"$1\" -v f=\"$2\" '$2 == u {{ print $f }}'",
            "}",
-           "gi_id() {  # <gpu index> <profile name> <start:size> -> GPU instance id",
-           "  nvidia-smi mig -lgi | awk -v g=\"$1\" -v n=\"$2\" -v p=\"$3\" "
-           "'$2 == g && $4 == n && $7 == p { print $6 }'",
-           "}"]
+           ]
     for uuid, want in desired.items():
         geo = geometries[uuid]
         placed = fit(geo, want.instances) if want.mig_enabled else ()
@@ -394,15 +397,12 @@ def boot_script(desired: dict[str, DesiredGpu], geometries: dict[str, Geometry])
         out += ['if [ "$mode" != Enabled ]; then run nvidia-smi -i "$idx" -mig 1; '
                 'run nvidia-smi --gpu-reset -i "$idx"; fi',
                 f'[ "$(gpu_field {uuid} 5)" = Enabled ] || fail "GPU $idx: MIG mode is not Enabled after reset"']
-        default = [p for p in _creation_order(placed) if p.ci_profile_id is None]
+        for default, group in groupby(_creation_order(placed), key=lambda p: p.ci_profile_id is None):
+            spec = ",".join(f"{p.profile.id}:{p.start}" for p in group)
+            out.append(f'run nvidia-smi mig -i "$idx" -cgi {spec}' + (" -C" if default else ""))
         custom = [p for p in _creation_order(placed) if p.ci_profile_id is not None]
-        if default:
-            out.append(f'run nvidia-smi mig -i "$idx" -cgi {",".join(f"{p.profile.id}:{p.start}" for p in default)} -C')
-        if custom:
-            out.append(f'run nvidia-smi mig -i "$idx" -cgi {",".join(f"{p.profile.id}:{p.start}" for p in custom)}')
         for p in custom:
-            out += [f'gi=$(gi_id "$idx" {p.profile.name} {p.start}:{p._size}); '
-                    f'[ -n "$gi" ] || fail "GPU $idx: no GPU instance {p.label()}"',
+            out += [f'gi={gi_id_lookup("$idx", p)}; [ -n "$gi" ] || fail "GPU $idx: no GPU instance {p.label()}"',
                     f'run nvidia-smi mig -i "$idx" -gi "$gi" -cci {",".join([str(p.ci_profile_id)] * p.ci_count)}']
     out += ["", "echo 'migfleet-boot: MIG layout ready'", ""]
     return "\n".join(out)
