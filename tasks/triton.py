@@ -10,7 +10,6 @@ from pyinfra.operations import files
 from migfleet.operations import serving
 from migfleet.serving_settings import repo_path, resolve
 
-SKIPPED = ("__pycache__", "*.pyc")
 
 
 def models_digest(root) -> str:
@@ -30,7 +29,7 @@ def deploy_tritons():
     if not local_models.is_dir():
         raise FileNotFoundError(f"triton_model_repository {local_models} is not a directory")
     files.sync(name="Model repository", src=str(local_models), dest=settings["triton_model_dir"],
-               delete=True, exclude=list(SKIPPED), mode="644", dir_mode="755")
+               delete=True, exclude=["*.pyc"], exclude_dir=["__pycache__"], mode="644", dir_mode="755")
     serving.image_present(name="Triton image", image=settings["triton_image"],
                           registry_user=settings["triton_registry_user"],
                           key_env=settings["triton_ngc_key_env"])

@@ -1,0 +1,44 @@
+"""Serving settings (toolkit_*, docker_*, triton_*, envoy_*) with the defaults of schemas/serving.v1.json.
+
+The schema is the one place defaults are written; this module only reads them.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO_ROOT / "schemas" / "serving.v1.json"
+PREFIXES = ("toolkit_", "docker_", "triton_", "envoy_")
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def defaults() -> dict[str, Any]:
+    return {key: spec.get("default") for key, spec in schema()["properties"].items()}
+
+
+def resolve(data: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """Every serving key: the host's value where set, else the schema default.
+
+    `data` is a mapping or pyinfra's HostData (anything with `.get(key, default)`).
+    Keys with a serving prefix that the schema does not know are refused (likely typos).
+    """
+    known = defaults()
+    resolved = {key: data.get(key, default) for key, default in known.items()}
+    keys = data.keys() if hasattr(data, "keys") else getattr(data, "dict", lambda: {})().keys()
+    unknown = sorted(k for k in keys if k.startswith(PREFIXES) and k not in known)
+    if unknown:
+        raise KeyError(f"unknown serving settings {unknown}; known: {sorted(known)}")
+    return resolved
+
+
+def repo_path(path: str) -> Path:
+    """A local path from the settings: relative paths are relative to the repository root."""
+    p = Path(path)
+    return p if p.is_absolute() else REPO_ROOT / p
