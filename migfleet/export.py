@@ -1,0 +1,106 @@
+"""Live MIG state -> `mig_layout` rules in the inventory's format.
+
+Every GPU instance is written with its explicit placement, so an inventory built from the
+export makes the planner place exactly what is there: deploying it plans no MIG change.
+"""
+from __future__ import annotations
+
+import json
+import pprint
+from collections.abc import Mapping, Sequence
+
+from migfleet.state import GpuState
+
+
+class ExportError(ValueError):
+    """Live state the inventory format cannot express; the message names the GPU."""
+
+
+def _label(gpu: GpuState) -> str:
+    return f"GPU {gpu.index} ({gpu.uuid})"
+
+
+def gpu_instances(gpu: GpuState) -> list[dict]:
+    """A MIG-enabled GPU's instances: one entry per (profile, compute layout), placements sorted."""
+    groups: dict[tuple, list[int]] = {}
+    for gi in sorted(gpu.gpu_instances, key=lambda g: g.start):
+        cis = [ci for ci in gpu.compute_instances if ci.gi_id == gi.gi_id]
+        names = sorted({ci.name for ci in cis})
+        if not cis:
+            raise ExportError(f"{_label(gpu)}: GPU instance {gi.gi_id} ({gi.name} at slice {gi.start}) has no "
+                              "compute instance; mig_layout cannot express that (create one or destroy the GI)")
+        if len(names) > 1:
+            raise ExportError(f"{_label(gpu)}: GPU instance {gi.gi_id} ({gi.name} at slice {gi.start}) mixes "
+                              f"compute profiles {', '.join(names)}; mig_layout takes one compute profile per GI")
+        full = len(cis) == 1 and names[0] == gi.name
+        compute = None if full else (names[0], len(cis))
+        groups.setdefault((gi.profile_id, gi.name, compute), []).append(gi.start)
+    out = []
+    for (_pid, name, compute), starts in sorted(groups.items(), key=lambda kv: min(kv[1])):
+        entry: dict = {"profile": name, "placements": sorted(starts)}
+        if compute:
+            entry["compute"] = {"profile": compute[0], "count": compute[1]}
+        out.append(entry)
+    return out
+
+
+def gpu_rule_body(gpu: GpuState) -> dict:
+    """The rule's layout part (without `gpus`) for one GPU, from its current MIG mode."""
+    if not gpu.mig_current:
+        return {"mig": False}
+    return {"instances": gpu_instances(gpu)}
+
+
+def host_layout(live: Mapping[str, GpuState], compact: bool = True) -> list[dict]:
+    """`mig_layout` rules for one host's GPUs ({uuid: GpuState}).
+
+    compact: one `"gpus": "all"` rule when every GPU has the same layout; else one rule per
+    GPU selected by UUID.
+    """
+    gpus = sorted(live.values(), key=lambda g: g.index)
+    bodies = [gpu_rule_body(g) for g in gpus]
+    if compact and bodies and all(b == bodies[0] for b in bodies):
+        return [{"gpus": "all", **bodies[0]}]
+    return [{"gpus": {"uuid": g.uuid}, **b} for g, b in zip(gpus, bodies)]
+
+
+def warnings(host: str, live: Mapping[str, GpuState]) -> list[str]:
+    return [f"{host} {_label(g)}: MIG mode change pending ({'enabled' if g.mig_pending else 'disabled'} "
+            f"after reset); exported the current mode ({'enabled' if g.mig_current else 'disabled'})"
+            for g in live.values() if g.mode_pending_change]
+
+
+# ---------------------------------------------------------------- output formats
+
+CONNECTION_PREFIX = "ssh_"
+
+
+def connection_data(data: Mapping) -> dict:
+    return {k: v for k, v in sorted(data.items()) if k.startswith(CONNECTION_PREFIX)}
+
+
+def render_json(layouts: Mapping[str, Sequence[dict]]) -> str:
+    """{host: {"mig_layout": [...]}}"""
+    return json.dumps({h: {"mig_layout": list(rules)} for h, rules in layouts.items()}, indent=2) + "\n"
+
+
+def render_yaml(layouts: Mapping[str, Sequence[dict]]) -> str:
+    import yaml
+    return yaml.safe_dump({h: {"mig_layout": list(rules)} for h, rules in layouts.items()},
+                          sort_keys=False, default_flow_style=None)
+
+
+def render_python(hosts: Sequence[tuple[str, Mapping, Sequence[dict]]], source: str) -> str:
+    """A pyinfra inventory file: hosts with their connection data and exported `mig_layout`.
+
+    hosts: (name, merged data of the source inventory, rules). group_data/ still applies;
+    host data wins over it, so the exported layouts are what deploy plans against.
+    """
+    lines = [f'"""MIG layouts read from the live hosts of {source} (python -m migfleet export)."""',
+             "", "hosts = ["]
+    for name, data, rules in hosts:
+        body = {**connection_data(data), "mig_layout": list(rules)}
+        text = pprint.pformat(body, indent=1, width=100, sort_dicts=False)
+        lines.append(f"    ({name!r}, " + text.replace("\n", "\n" + " " * 8) + "),")
+    lines.append("]")
+    return "\n".join(lines) + "\n"

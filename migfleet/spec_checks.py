@@ -1,0 +1,341 @@
+"""Pure comparisons of a host's live state with what the inventory declares.
+
+Used by the spec suite (tests/spec), `drift` and `export`. Every finding is a `Mismatch`
+naming host, GPU (index and UUID) when there is one, the field, and expected vs found.
+No I/O here: callers pass command output and parsed snapshots in.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from migfleet import layout, planner
+from migfleet.containers import LABEL_MIG_UUID, LABEL_ROLE
+from migfleet.geometry import Geometry
+from migfleet.state import GpuState
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    host: str
+    gpu_index: int | None
+    gpu_uuid: str | None
+    field: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        gpu = f" GPU {self.gpu_index} ({self.gpu_uuid})" if self.gpu_uuid else ""
+        return f"{self.host}{gpu}: {self.field}: expected {self.expected}, found {self.found}"
+
+
+def report(mismatches: Iterable[Mismatch]) -> str:
+    return "\n".join(str(m) for m in mismatches)
+
+
+# ---------------------------------------------------------------- MIG layout
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    """One GPU instance where it sits, with its compute instances' profile names."""
+    start: int
+    size: int
+    profile_id: int
+    profile: str                    # "3g.40gb"
+    compute: tuple[str, ...]        # sorted CI profile names; ("3g.40gb",) is the full-size CI
+
+    def __str__(self) -> str:
+        ci = "" if self.compute == (self.profile,) else " with CIs " + _ci_words(self.compute)
+        return f"{self.profile} (ID {self.profile_id}) at slice {self.start}{ci}"
+
+
+def _ci_words(names: Sequence[str]) -> str:
+    if not names:
+        return "none"
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return ", ".join(f"{c} x {n}" for n, c in counts.items())
+
+
+@dataclass(frozen=True)
+class GpuLayout:
+    mig: bool
+    slots: tuple[Slot, ...] = ()
+
+
+def live_layout(gpu: GpuState) -> GpuLayout:
+    slots = []
+    for gi in gpu.gpu_instances:
+        cis = tuple(sorted(ci.name for ci in gpu.compute_instances if ci.gi_id == gi.gi_id))
+        slots.append(Slot(gi.start, gi.size, gi.profile_id, gi.name, cis))
+    return GpuLayout(gpu.mig_current, tuple(sorted(slots)))
+
+
+def expected_layout(desired: layout.DesiredGpu, geometry: Geometry) -> GpuLayout:
+    """The layout the planner places for the desired instances (LayoutError if it cannot)."""
+    if not desired.mig_enabled:
+        return GpuLayout(False)
+    slots = [Slot(p.start, dict(p.profile.placements)[p.start], p.profile.id, p.profile.name,
+                  (p.ci_name,) * p.ci_count)
+             for p in planner.fit(geometry, desired.instances)]
+    return GpuLayout(True, tuple(sorted(slots)))
+
+
+def _mode(on: bool) -> str:
+    return "enabled" if on else "disabled"
+
+
+def compare_gpu(host: str, gpu: GpuState, expected: GpuLayout) -> list[Mismatch]:
+    """Field by field: MIG mode (current, pending), then each GPU instance by first slice."""
+    out = []
+
+    def miss(field: str, want: str, got: str) -> None:
+        out.append(Mismatch(host, gpu.index, gpu.uuid, field, want, got))
+
+    if gpu.mig_current != expected.mig:
+        miss("MIG mode", _mode(expected.mig), _mode(gpu.mig_current))
+    if gpu.mig_pending != expected.mig:
+        miss("MIG mode pending", _mode(expected.mig), _mode(gpu.mig_pending))
+    if not (gpu.mig_current and expected.mig):
+        return out          # the mode finding says it all
+    live = {s.start: s for s in live_layout(gpu).slots}
+    want = {s.start: s for s in expected.slots}
+    for start in sorted(set(live) | set(want)):
+        a, b = want.get(start), live.get(start)
+        if a is None or b is None:
+            miss(f"GPU instance at slice {start}", str(a) if a else "none", str(b) if b else "none")
+        elif (a.profile_id, a.size) != (b.profile_id, b.size):
+            miss(f"GPU instance at slice {start}", str(a), str(b))
+        elif a.compute != b.compute:
+            miss(f"compute instances of {a.profile} at slice {start}", _ci_words(a.compute), _ci_words(b.compute))
+    return out
+
+
+GeometryFor = Callable[[GpuState], "Geometry | None"]
+
+
+def compare_host(host: str, live: Mapping[str, GpuState], rules: Sequence[Mapping],
+                 geometry_for: GeometryFor) -> list[Mismatch]:
+    """Every GPU a `mig_layout` rule selects, against the live snapshot ({uuid: GpuState})."""
+    try:
+        desired = layout.resolve(rules, live)
+    except layout.RuleError as exc:
+        return [Mismatch(host, None, None, "mig_layout", "rules that apply to this host", str(exc))]
+    out = []
+    for uuid, want in desired.items():
+        gpu = live[uuid]
+        geometry = geometry_for(gpu)
+        if geometry is None:
+            out.append(Mismatch(host, gpu.index, uuid, "geometry", f"a known MIG geometry for {gpu.name}",
+                                "none (not in the catalog and not readable from the GPU)"))
+            continue
+        try:
+            expected = expected_layout(want, geometry)
+        except planner.LayoutError as exc:
+            out.append(Mismatch(host, gpu.index, uuid, "mig_layout", "a layout that fits", str(exc)))
+            continue
+        out += compare_gpu(host, gpu, expected)
+    return out
+
+
+# ---------------------------------------------------------------- Triton containers
+
+@dataclass(frozen=True)
+class InspectedContainer:
+    name: str
+    status: str
+    labels: Mapping[str, str]
+    env: Mapping[str, str]
+    network_mode: str
+
+
+def parse_inspect(text: str) -> list[InspectedContainer]:
+    """`docker inspect` JSON -> the fields the spec looks at (env included)."""
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"docker inspect output is not JSON ({exc}): {text[:300]!r}") from None
+    if not isinstance(items, list):
+        raise ValueError(f"docker inspect output is not a JSON array: {text[:300]!r}")
+    out = []
+    for item in items:
+        try:
+            config = item["Config"]
+            env = dict(e.split("=", 1) if "=" in e else (e, "") for e in config.get("Env") or [])
+            out.append(InspectedContainer(
+                name=item["Name"].lstrip("/"), status=item["State"]["Status"],
+                labels=dict(config.get("Labels") or {}), env=env,
+                network_mode=(item.get("HostConfig") or {}).get("NetworkMode", "")))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"docker inspect entry lacks {exc}: {json.dumps(item)[:300]!r}") from None
+    return out
+
+
+@dataclass(frozen=True)
+class ExpectedTriton:
+    name: str
+    gpu_index: int
+    gpu_uuid: str
+    mig_uuid: str
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+
+
+def compare_tritons(host: str, expected: Sequence[ExpectedTriton], containers: Sequence[InspectedContainer],
+                    role: str = "triton") -> list[Mismatch]:
+    """One running container per MIG device, named for it, bound to its MIG UUID; no strays."""
+    out = []
+    by_name = {c.name: c for c in containers}
+    for t in expected:
+        def miss(field, want, got, t=t):
+            out.append(Mismatch(host, t.gpu_index, t.gpu_uuid, field, want, got))
+        c = by_name.get(t.name)
+        if c is None:
+            miss(f"Triton for {t.mig_uuid}", f"container {t.name}", "no such container")
+            continue
+        if c.status != "running":
+            miss(f"container {t.name} state", "running", c.status)
+        if c.env.get("NVIDIA_VISIBLE_DEVICES") != t.mig_uuid:
+            miss(f"container {t.name} NVIDIA_VISIBLE_DEVICES", t.mig_uuid,
+                 c.env.get("NVIDIA_VISIBLE_DEVICES", "unset"))
+        if c.labels.get(LABEL_MIG_UUID) != t.mig_uuid:
+            miss(f"container {t.name} label {LABEL_MIG_UUID}", t.mig_uuid, c.labels.get(LABEL_MIG_UUID, "unset"))
+        if c.network_mode != "host":
+            miss(f"container {t.name} network", "host", c.network_mode or "unset")
+    wanted = {t.name for t in expected}
+    for c in containers:
+        if c.labels.get(LABEL_ROLE) == role and c.name not in wanted:
+            out.append(Mismatch(host, None, None, "Triton containers", "none besides one per MIG device",
+                                f"{c.name} ({c.status}, {LABEL_MIG_UUID}={c.labels.get(LABEL_MIG_UUID, 'unset')})"))
+    bound: dict[str, list[str]] = {}
+    for c in containers:
+        if c.labels.get(LABEL_ROLE) == role and c.status == "running":
+            bound.setdefault(c.env.get("NVIDIA_VISIBLE_DEVICES", ""), []).append(c.name)
+    for uuid, names in bound.items():
+        if len(names) > 1:
+            out.append(Mismatch(host, None, None, f"containers bound to {uuid}", "one", ", ".join(sorted(names))))
+    return out
+
+
+# ---------------------------------------------------------------- listening sockets
+
+@dataclass(frozen=True)
+class Listener:
+    address: str        # "127.0.0.1", "0.0.0.0", "::", "10.250.0.11"
+    port: int
+    process: str        # ss's users:(...) text, "" without -p
+
+
+_SS_LINE = re.compile(r"^LISTEN\s+\d+\s+\d+\s+(\S+):(\d+|\*)\s+\S+(?:\s+(.*))?$")
+
+
+def parse_ss(text: str) -> list[Listener]:
+    """`ss -ltnpH` (or with a header line) -> listeners."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("State"):
+            continue
+        m = _SS_LINE.match(line)
+        if not m:
+            raise ValueError(f"cannot parse ss output: unexpected line {line!r}")
+        addr = m[1].strip("[]")
+        addr = addr.split("%", 1)[0]            # "0.0.0.0%lo" -> bound to a device
+        out.append(Listener(addr, int(m[2]) if m[2] != "*" else 0, m[3] or ""))
+    return out
+
+
+LOOPBACK = {"127.0.0.1", "::1"}
+ANY = {"0.0.0.0", "*", "::"}
+
+
+def check_loopback_only(host: str, listeners: Sequence[Listener], ports: Mapping[int, str]) -> list[Mismatch]:
+    """Each port ({port: what}) is listened on, and only on loopback."""
+    out = []
+    for port, what in sorted(ports.items()):
+        on = sorted({ln.address for ln in listeners if ln.port == port})
+        if not on:
+            out.append(Mismatch(host, None, None, f"{what} port {port}", "listening on 127.0.0.1", "not listening"))
+        elif set(on) - LOOPBACK:
+            out.append(Mismatch(host, None, None, f"{what} port {port}", "listening on 127.0.0.1 only",
+                                "listening on " + ", ".join(on)))
+    return out
+
+
+def check_listening(host: str, listeners: Sequence[Listener], port: int, address: str, what: str
+                    ) -> list[Mismatch]:
+    """`port` reachable on `address` (a wildcard bind counts for any address)."""
+    on = {ln.address for ln in listeners if ln.port == port}
+    if address in on or (on & ANY) or (address in ANY and on):
+        return []
+    return [Mismatch(host, None, None, f"{what} port {port}", f"listening on {address}",
+                     "listening on " + ", ".join(sorted(on)) if on else "not listening")]
+
+
+# ---------------------------------------------------------------- Envoy admin
+
+def parse_envoy_clusters(text: str) -> dict[tuple[str, str], str]:
+    """Envoy admin `/clusters` (text form) -> {(cluster, "ip:port"): health_flags}."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.strip().split("::")
+        if len(parts) == 4 and parts[2] == "health_flags":
+            out[(parts[0], parts[1])] = parts[3]
+    return out
+
+
+def check_envoy_backends(host: str, clusters_text: str, expected: Mapping[str, Iterable[int]]) -> list[Mismatch]:
+    """Each cluster ({name: backend ports}) has exactly those 127.0.0.1 backends, all healthy."""
+    health = parse_envoy_clusters(clusters_text)
+    out = []
+    for cluster, ports in sorted(expected.items()):
+        want = {f"127.0.0.1:{p}" for p in ports}
+        have = {ep for c, ep in health if c == cluster}
+        for ep in sorted(want - have):
+            out.append(Mismatch(host, None, None, f"Envoy cluster {cluster}", f"backend {ep}", "absent"))
+        for ep in sorted(have - want):
+            out.append(Mismatch(host, None, None, f"Envoy cluster {cluster}", "no other backend",
+                                f"backend {ep}"))
+        for ep in sorted(want & have):
+            if health[(cluster, ep)] != "healthy":
+                out.append(Mismatch(host, None, None, f"Envoy cluster {cluster} backend {ep}", "healthy",
+                                    health[(cluster, ep)]))
+    return out
+
+
+# ---------------------------------------------------------------- inference
+
+def compare_inference(host: str, response_text: str, expected_outputs: Mapping[str, Sequence],
+                      tolerance: float = 1e-6) -> list[Mismatch]:
+    """A KServe v2 JSON response against {output name: flat expected data}."""
+    try:
+        response = json.loads(response_text)
+        outputs = {o["name"]: o["data"] for o in response["outputs"]}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        return [Mismatch(host, None, None, "inference response", "KServe v2 JSON with outputs",
+                         f"{response_text[:300]!r} ({type(exc).__name__}: {exc})")]
+    out = []
+    for name, want in expected_outputs.items():
+        got = outputs.get(name)
+        if got is None:
+            out.append(Mismatch(host, None, None, f"inference output {name}", "present",
+                                f"absent (outputs: {sorted(outputs)})"))
+        elif not _same(got, want, tolerance):
+            out.append(Mismatch(host, None, None, f"inference output {name}", repr(list(want)), repr(got)))
+    return out
+
+
+def _same(got, want, tolerance: float) -> bool:
+    if len(got) != len(want):
+        return False
+    for a, b in zip(got, want):
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            if abs(a - b) > tolerance * max(1.0, abs(b)):
+                return False
+        elif a != b:
+            return False
+    return True
