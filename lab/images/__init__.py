@@ -1,0 +1,1 @@
+"""The lab's container images, built without network inside the build and pushed to the lab registry."""

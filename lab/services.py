@@ -1,0 +1,208 @@
+"""The lab's real services on the bridge address: image registry, signed apt repo, and images in it.
+
+    ensure_up(bridge_ip, state_dir) -> {"registry", "apt_repo", "apt_key", "images": {"triton", "envoy"}}
+    down(state_dir)
+    prepare_host(host_root, bridge_ip)
+
+Processes started here are recorded in state_dir/run/<name>.json (pid, command) and are the only ones
+down() stops. Caches (rootfs tarball, wheels, registry storage, build dockerd data) stay in state_dir.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from . import aptrepo
+from .images import build as images
+from .toolkit import deb
+
+REGISTRY_PORT = 5000
+APT_PORT = 8081
+HTTP_PYTHON = "/usr/bin/python3"
+
+REGISTRY_CONFIG = """version: 0.1
+log:
+  level: info
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: {addr}
+  headers:
+    X-Content-Type-Options: [nosniff]
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _record(state_dir: Path, name: str) -> Path:
+    return state_dir / "run" / f"{name}.json"
+
+
+def _running(state_dir: Path, name: str) -> dict | None:
+    """The record of a live process started by us under this name, else None."""
+    path = _record(state_dir, name)
+    try:
+        rec = json.loads(path.read_text())
+        cmdline = Path(f"/proc/{rec['pid']}/cmdline").read_bytes().split(b"\0")[:-1]
+    except (OSError, ValueError, KeyError):
+        return None
+    if _alive(rec["pid"]) and [c.decode() for c in cmdline] == rec["command"]:
+        return rec
+    return None
+
+
+def _stop(state_dir: Path, name: str, grace: float = 10) -> None:
+    rec = _running(state_dir, name)
+    if rec is not None:
+        pid = rec["pid"]
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    _record(state_dir, name).unlink(missing_ok=True)
+
+
+def _wait_http(url: str, timeout: float, proc_pid: int) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if not _alive(proc_pid):
+            raise RuntimeError(f"process {proc_pid} serving {url} exited")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as err:
+            last = err
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s: {last}")
+
+
+def _start(state_dir: Path, name: str, command: list[str], ready_url: str) -> None:
+    """Start command unless the same command already runs from our record; wait for ready_url."""
+    rec = _running(state_dir, name)
+    if rec is not None and rec["command"] == command:
+        _wait_http(ready_url, 10, rec["pid"])
+        return
+    _stop(state_dir, name)
+    (state_dir / "run").mkdir(parents=True, exist_ok=True)
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "logs" / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    _record(state_dir, name).write_text(json.dumps({"pid": proc.pid, "command": command}))
+    try:
+        _wait_http(ready_url, 30, proc.pid)
+    except RuntimeError as err:
+        _stop(state_dir, name)
+        tail = (state_dir / "logs" / f"{name}.log").read_text(errors="replace")[-1500:]
+        raise RuntimeError(f"{name}: {err}; log tail:\n{tail}") from None
+
+
+def start_registry(bridge_ip: str, state_dir: Path, port: int = REGISTRY_PORT) -> str:
+    addr = f"{bridge_ip}:{port}"
+    storage = state_dir / "registry"
+    storage.mkdir(parents=True, exist_ok=True)
+    config = state_dir / "registry-config.yml"
+    text = REGISTRY_CONFIG.format(root=storage.resolve(), addr=addr)
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
+    _start(state_dir, "registry", ["docker-registry", "serve", str(config)], f"http://{addr}/v2/")
+    return addr
+
+
+def ensure_apt_repo(state_dir: Path) -> Path:
+    """Build (or keep) the signed repo with the toolkit packages; returns the repo dir."""
+    repo = state_dir / "apt-repo"
+    stamp = state_dir / "apt-repo.inputs"
+    digest = deb.sources_digest()
+    if repo.joinpath("InRelease").exists() and stamp.exists() and stamp.read_text() == digest:
+        return repo
+    debs = deb.build_debs(state_dir / "debs")
+    aptrepo.build_repo(repo, debs, state_dir / "apt-gnupg")
+    stamp.write_text(digest)
+    return repo
+
+
+def start_apt_server(bridge_ip: str, state_dir: Path, port: int = APT_PORT) -> str:
+    repo = ensure_apt_repo(state_dir)
+    command = [HTTP_PYTHON, "-m", "http.server", "--bind", bridge_ip, "--directory", str(repo.resolve()),
+               str(port)]
+    url = f"http://{bridge_ip}:{port}/"
+    _start(state_dir, "apt-repo", command, url + "InRelease")
+    return url
+
+
+def ensure_up(bridge_ip: str, state_dir: Path, registry_port: int = REGISTRY_PORT,
+              apt_port: int = APT_PORT, log=print) -> dict:
+    """Idempotent: builds what is missing, (re)starts what is not running on these addresses."""
+    state_dir = Path(state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    registry = start_registry(bridge_ip, state_dir, registry_port)
+    apt_url = start_apt_server(bridge_ip, state_dir, apt_port)
+    refs = images.ensure_images(registry, state_dir, log=log)
+    return {
+        "registry": registry,
+        "apt_repo": apt_url,
+        "apt_key": str(state_dir / "apt-repo" / "gpgkey"),
+        "images": refs,
+    }
+
+
+def down(state_dir: Path) -> None:
+    """Stop the registry and the apt server started by ensure_up; caches stay."""
+    state_dir = Path(state_dir).resolve()
+    for name in ("apt-repo", "registry"):
+        _stop(state_dir, name)
+
+
+def daemon_settings(bridge_ip: str, registry_port: int = REGISTRY_PORT) -> dict:
+    """dockerd settings for a lab host: overlay2 (on a tmpfs/ext4 /var/lib/docker, not the overlay
+    root), the lab registry over plain HTTP, and no iptables/ip_forward changes inside the netns."""
+    return {
+        "storage-driver": "overlay2",
+        "insecure-registries": [f"{bridge_ip}:{registry_port}"],
+        "iptables": False,
+        "ip-forward": False,
+    }
+
+
+def prepare_host(host_root: Path, bridge_ip: str, registry_port: int = REGISTRY_PORT) -> Path:
+    """Write host_root/etc/docker/daemon.json with the lab settings; keys already there (runtimes added
+    by nvidia-ctk, for one) are kept. Returns the file's path."""
+    path = Path(host_root) / "etc" / "docker" / "daemon.json"
+    current = {}
+    if path.exists() and path.read_text().strip():
+        current = json.loads(path.read_text())
+        if not isinstance(current, dict):
+            raise ValueError(f"{path} does not hold a JSON object: {path.read_text()[:200]!r}")
+    current.update(daemon_settings(bridge_ip, registry_port))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("daemon.json.tmp")
+    tmp.write_text(json.dumps(current, indent=4, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
