@@ -118,7 +118,7 @@ def _lookup(geometry: Geometry, ref, where: str) -> Profile:
     except KeyError:
         names = ", ".join(f"{p.name} (ID {p.id})" for p in geometry.profiles)
         raise LayoutError(f"profile {ref} does not exist on {geometry.model}; its profiles are {names}",
-                          where) from None
+                          f"{where}.profile" if where else "") from None
 
 
 def fit(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> tuple[PlacedInstance, ...]:
@@ -150,7 +150,7 @@ def fit(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> tuple[PlacedIn
         if start not in dict(prof.placements):
             valid = ", ".join(str(s) for s, _ in prof.placements)
             raise LayoutError(f"placement {start} is not valid for {prof.name} on {geometry.model}; "
-                              f"valid starts: {valid}", where)
+                              f"valid starts: {valid}", f"{where}.placements" if where else "")
         p = PlacedInstance(prof, start, *ci, where=where, pinned=True)
         clash = next((q for q in placed if set(q.span) & set(p.span)), None)
         if clash:
