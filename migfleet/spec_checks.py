@@ -339,3 +339,22 @@ def _same(got, want, tolerance: float) -> bool:
         elif a != b:
             return False
     return True
+
+
+def known_pairs(readme_text: str) -> list[tuple[list[float], list[float]]]:
+    """The ```known-pairs block of a model README: `in1 in2 ... -> out1 out2 ...` per line."""
+    m = re.search(r"^```known-pairs\n(.*?)^```", readme_text, re.MULTILINE | re.DOTALL)
+    if not m:
+        raise ValueError("no known-pairs block (```known-pairs ... ```) in the model README")
+    pairs = []
+    for line in m[1].splitlines():
+        if not line.strip():
+            continue
+        left, arrow, right = line.partition("->")
+        try:
+            if not arrow:
+                raise ValueError
+            pairs.append(([float(x) for x in left.split()], [float(x) for x in right.split()]))
+        except ValueError:
+            raise ValueError(f"cannot parse known pair {line.strip()!r} (want 'in ... -> out ...')") from None
+    return pairs
