@@ -96,13 +96,14 @@ def compute_profiles(model_name: str, gi_profile: str | int) -> list[ComputeProf
         raise KeyError(f"no compute instance profiles known for a {gi.slices}-slice GPU instance")
     out = []
     for size in sizes:
-        starts = range(0, gi.slices - size + 1, size)
+        # Any start the CI fits at (a 2c CI may follow a 1c one in a 3g GI); at most slices//size.
+        starts = range(0, gi.slices - size + 1)
         default = size == gi.slices
         out.append(ComputeProfile(
             id=rules["profile_id_by_size"][str(size)],
             name=gi.name if default else f"{size}c.{gi.name}",
             slices=size,
-            instances=len(starts),
+            instances=gi.slices // size,
             sm=_sm_for_size(geometry, gi, size),
             is_default=default,
             placements=tuple((s, size) for s in starts),

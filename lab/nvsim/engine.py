@@ -150,13 +150,14 @@ def free_compute_instances(gi: dict, profile: catalog.ComputeProfile) -> int:
         if not any(_overlaps(placement, t) for t in taken):
             taken.append(placement)
             free += 1
-    return free
+    same = sum(1 for ci in gi["compute_instances"] if ci["profile_id"] == profile.id)
+    return max(0, min(free, profile.instances - same))
 
 
 def create_compute_instance(gpu: dict, gi: dict, profile: catalog.ComputeProfile) -> dict:
     taken = [(ci["start"], ci["size"]) for ci in gi["compute_instances"]]
     free = [pl for pl in profile.placements if not any(_overlaps(pl, t) for t in taken)]
-    if not free:
+    if not free or free_compute_instances(gi, profile) == 0:
         raise DriverError(INSUFFICIENT)
     used_ids = {ci["ci_id"] for ci in gi["compute_instances"]}
     ci_id = next(i for i in range(64) if i not in used_ids)

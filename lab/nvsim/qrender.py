@@ -33,11 +33,13 @@ def _template(gpu: dict, ext: str) -> str:
     return (TEMPLATES / f"{name}.q.{ext}").read_text(encoding="utf-8")
 
 
-def _memory(state: dict, gpu: dict, block: str, reserved_re: str) -> tuple[int, int, int]:
+def _memory(state: dict, gpu: dict, captured: tuple[int, int, int, int]) -> tuple[int, int, int]:
+    """(total, used, free) MiB; free follows the capture's own rounding when the total is the same."""
+    cap_total, cap_reserved, cap_used, cap_free = captured
     total = engine.geometry(gpu).memory_mib
-    reserved = int(re.search(reserved_re, block).group(1))
     used = sum(p.get("used_memory_mib", 0) for p in state["processes"] if p["gpu_uuid"] == gpu["uuid"])
-    return total, reserved, used
+    free = (cap_free + cap_used if total == cap_total else total - cap_reserved) - used
+    return total, used, free
 
 
 def _bus_parts(bus_id: str) -> tuple[str, str]:
@@ -136,11 +138,12 @@ def _xml_gpu(state: dict, gpu: dict, block: str) -> str:
     block = _xset(block, "pci_bus", bus)
     block = _xset(block, "pci_device", dev)
     block = _xset(block, "pci_bus_id", gpu["pci_bus_id"])
-    total, reserved, used = _memory(state, gpu, block, r"<fb_memory_usage>\s*<total>[^<]*</total>\s*"
-                                                       r"<reserved>(\d+) MiB")
+    fb = re.search(r"<fb_memory_usage>\s*<total>(\d+) MiB</total>\s*<reserved>(\d+) MiB</reserved>\s*"
+                   r"<used>(\d+) MiB</used>\s*<free>(\d+) MiB</free>", block)
+    total, used, free = _memory(state, gpu, tuple(int(v) for v in fb.groups()))
     block = _xset(block, "total", f"{total} MiB", after="<fb_memory_usage>")
     block = _xset(block, "used", f"{used} MiB", after="<fb_memory_usage>")
-    block = _xset(block, "free", f"{total - reserved - used} MiB", after="<fb_memory_usage>")
+    block = _xset(block, "free", f"{free} MiB", after="<fb_memory_usage>")
     block = re.sub(r"\t\t<processes>.*?</processes>", lambda _: _xml_processes(state, gpu), block,
                    count=1, flags=re.S)
     return block
@@ -241,11 +244,11 @@ def _text_gpu(state: dict, gpu: dict, lines: list[str]) -> list[str]:
     _tset(lines, "Device", "0x" + dev, after="    PCI")
     _tset(lines, "Bus Id", gpu["pci_bus_id"], after="    PCI")
     fb = next(i for i, line in enumerate(lines) if line.startswith("    FB Memory Usage"))
-    reserved = int(lines[fb + 2].split(":")[1].split()[0])
-    total, _, used = _memory(state, gpu, "<fb_memory_usage><total>0</total><reserved>0 MiB", r"(\d+) MiB")
+    captured = tuple(int(lines[fb + k].split(":")[1].split()[0]) for k in (1, 2, 3, 4))
+    total, used, free = _memory(state, gpu, captured)
     _tset(lines, "Total", f"{total} MiB", after="    FB Memory Usage")
     _tset(lines, "Used", f"{used} MiB", after="    FB Memory Usage")
-    _tset(lines, "Free", f"{total - reserved - used} MiB", after="    FB Memory Usage")
+    _tset(lines, "Free", f"{free} MiB", after="    FB Memory Usage")
     pend = next(i for i, line in enumerate(lines) if line.startswith("        Pending")
                 and lines[i - 2].startswith("    MIG Mode"))
     lines[pend + 1:pend + 1] = _text_mig_devices(gpu)
