@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import zlib
 from contextlib import contextmanager
+from dataclasses import replace
 from io import StringIO
 from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.context import ctx_host
 from pyinfra.operations import files, systemd
 
-from migfleet import catalog, layout, planner
-from migfleet.facts import MigGeometry, MigSnapshot
+from migfleet import catalog, layout, planner, triton
+from migfleet.containers import LABEL_ROLE
+from migfleet.facts import ContainerPids, MigGeometry, MigSnapshot
 from migfleet.geometry import Geometry
 from migfleet.operations import mig
 
@@ -24,11 +27,22 @@ UNIT_NAME = "migfleet-mig.service"
 UNIT_SOURCE = REPO / "files" / "systemd" / UNIT_NAME
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
 APPLY_SCRIPT = "/usr/local/sbin/migfleet-mig-apply"
+OWN_CONTAINERS_LABEL = f"{LABEL_ROLE}={triton.ROLE}"
 
 
-def policy_from(data) -> planner.Policy:
-    return planner.Policy(force=bool(data.get("mig_force", False)),
-                          reboot=data.get("mig_reboot_policy", "never"))
+# The unit re-run while instances exist (they never survive a reboot) must not touch them.
+BOOT_GUARD = ("if nvidia-smi mig -lgi 2>/dev/null | grep -q 'MIG [0-9]'; then\n"
+              "  echo 'migfleet-boot: MIG instances exist already, nothing to do'; exit 0\n"
+              "fi")
+
+
+def boot_script(desired, geometries) -> str:
+    """planner.boot_script, made idempotent: a no-op once any GPU instance exists."""
+    script = planner.boot_script(desired, geometries)
+    head, sep, rest = script.partition("set -eu\n")
+    if not sep:
+        raise ValueError("planner.boot_script output has no 'set -eu' line to guard")
+    return head + sep + BOOT_GUARD + "\n" + rest
 
 
 def geometry_for(gpu) -> Geometry:
@@ -62,7 +76,7 @@ def configure_mig() -> None:
     snapshot = host.get_fact(MigSnapshot)
     if not snapshot:
         # An unreadable snapshot has already failed the host (pyinfra logged why); else no GPU.
-        if host not in host.state.failed_hosts:
+        if ctx_host.get() not in host.state.failed_hosts:
             _fail_host("MIG: nvidia-smi lists no GPU on this host")
         return
 
@@ -70,13 +84,18 @@ def configure_mig() -> None:
         desired = layout.resolve(host.data.get("mig_layout") or [], snapshot)
     except layout.RuleError as e:
         return _fail_host(f"MIG: {e}")
-    policy = policy_from(host.data)
+    policy = planner.Policy.from_host_data(host.data)
+    if any(gpu.processes for gpu in snapshot.values()):
+        policy = replace(policy, ignore_pids=host.get_fact(ContainerPids, label=OWN_CONTAINERS_LABEL))
     geometries = {uuid: geometry_for(snapshot[uuid]) for uuid in desired}
     if not all(geometries.values()):
         return _fail_host("MIG: could not read the MIG geometry of "
                           + ", ".join(mig.gpu_label(snapshot[u]) for u, g in geometries.items() if not g))
-    plans = {uuid: planner.plan_gpu(snapshot[uuid], want, geometries[uuid], policy)
-             for uuid, want in desired.items()}
+    try:
+        plans = {uuid: planner.plan_gpu(snapshot[uuid], want, geometries[uuid], policy)
+                 for uuid, want in desired.items()}
+    except planner.LayoutError as e:
+        return _fail_host(f"MIG: {e.where}: {e.reason}" if e.where else f"MIG: {e.reason}")
 
     blocked = [uuid for uuid, plan in plans.items() if plan.blocked]
     if blocked:
@@ -88,19 +107,19 @@ def configure_mig() -> None:
     for uuid, plan in plans.items():
         _log_plan(snapshot[uuid], plan, geometries[uuid])
 
-    install_boot_unit(planner.boot_script(desired, geometries))
+    install_boot_unit(boot_script(desired, geometries))
 
     for uuid, plan in plans.items():
         name = mig.operation_name(snapshot[uuid], plan, geometries[uuid])
         with shared_slot(name):
             mig.gpu(name=name, gpu_uuid=uuid, desired=desired[uuid], geometry=geometries[uuid],
-                    policy=policy, prepared=snapshot)
+                    policy=policy, prepared=snapshot, own_containers=triton.remove_gpu_command(uuid))
 
 
 def _fail_host(message: str) -> None:
     """Fail this host at prepare time: nothing queued for it runs, other hosts go on."""
     host.log_styled(message, fg="red", log_func=logger.error)
-    host.state.fail_hosts({host})
+    host.state.fail_hosts({ctx_host.get()})       # the Host itself, not the context proxy
 
 
 def install_boot_unit(script: str) -> None:

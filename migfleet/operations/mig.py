@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, StringCommand, operation
@@ -96,7 +97,7 @@ def operation_name(gpu: GpuState, plan: planner.GpuPlan, geometry: Geometry) -> 
 
 
 def blocked_message(gpu: GpuState, plan: planner.GpuPlan) -> str:
-    return f"MIG {gpu_label(gpu)} left unchanged: {plan.blocked}"
+    return f"MIG blocked, {gpu.uuid}: {plan.blocked}"
 
 
 # ---------------------------------------------------------------- execute-time callbacks
@@ -157,34 +158,75 @@ def _check_converged(gpu_uuid: str, desired, geometry: Geometry, policy, label: 
 
 # ---------------------------------------------------------------- the operation
 
+_TEARS_DOWN = {"destroy_ci", "destroy_gi", "reset_gpu", "disable_mig", "reboot"}
+
+
+def _reset(command: str, gpu_uuid: str, desired, geometry: Geometry, policy, outcome: dict):
+    """Runs the reset; a refused one is recorded (for a reboot) or fails with the planner's reason."""
+
+    def reset(state, host):
+        ok, output = host.run_shell_command(StringCommand(command), print_output=state.print_output,
+                                            print_input=state.print_input)
+        if ok:
+            return True
+        outcome["refused"] = "\n".join(output.stderr_lines or output.stdout_lines).strip()
+        refused = replace(policy, reset_refused=True)
+        gpu = _read(host).get(gpu_uuid)
+        plan = planner.plan_gpu(gpu, desired, geometry, refused) if gpu else None
+        if plan is not None and plan.needs_reboot and not plan.blocked:
+            host.log_styled(f"MIG GPU {gpu_uuid}: reset refused ({outcome['refused']}); rebooting",
+                            fg="yellow", log_func=logger.warning)
+            return True
+        why = plan.blocked if plan is not None else "the GPU is no longer listed"
+        host.log_styled(f"MIG {why} [{gpu_uuid}; nvidia-smi said: {outcome['refused']}]",
+                        fg="red", log_func=logger.error)
+        return False
+
+    fc = FunctionCommand(reset, (), {})
+    fc.command = command        # what it runs, for -vv output and tests
+    return fc
+
+
 def plan_commands(plan: planner.GpuPlan, gpu: GpuState, desired, geometry: Geometry, policy,
-                  reboot_args: dict | None = None) -> Iterator:
-    """The commands of one GPU's plan, checks after resets and reboots included."""
+                  reboot_args: dict | None = None, own_containers: str | None = None) -> Iterator:
+    """The commands of one GPU's plan with their checks: after a reset the GPU must be empty,
+    after a reboot it must match (the boot unit built it)."""
     label = gpu_label(gpu)
     if plan.blocked:
         yield _fail(blocked_message(gpu, plan))
         return
+    if own_containers and gpu.gpu_instances and any(a.kind in _TEARS_DOWN for a in plan.actions):
+        yield StringCommand(own_containers)
     done = 0
     try:
         for action in plan.actions:
             if action.kind == "reboot":
-                # The boot unit applies the layout from an empty GPU at boot; nothing after it here.
+                # The boot unit rebuilds the layout from an empty GPU; nothing follows it here.
                 yield from server.reboot._inner(**(reboot_args or {}))
                 yield _check_converged(gpu.uuid, desired, geometry, policy, label)
-                done += 1
                 return
-            yield StringCommand(action.command)
-            done += 1
             if action.kind == "reset_gpu":
+                outcome: dict = {}
+                yield _reset(action.command, gpu.uuid, desired, geometry, policy, outcome)
+                done += 1
+                if outcome.get("refused"):      # allowed to reboot instead: plan that
+                    refused = replace(policy, reset_refused=True)
+                    current = _read(host)[gpu.uuid]
+                    yield from plan_commands(planner.plan_gpu(current, desired, geometry, refused),
+                                             current, desired, geometry, refused, reboot_args)
+                    return
                 kinds = {a.kind for a in plan.actions}
                 yield _check_after_reset(gpu.uuid, "disable_mig" not in kinds, label)
+                continue
+            yield StringCommand(action.command)
+            done += 1
     except GeneratorExit:
-        # pyinfra closes the generator when a command fails; at execute time that means the GPU
-        # may be half-way between its old and new layout: say so, with what was done.
+        # pyinfra closes the generator when a command fails; at execute time the GPU may be
+        # half-way between its old and new layout: say so, with what was done.
         if host.state.is_executing and done:
             host.log_styled(
                 f"MIG {label}: stopped after {done} of {len(plan.actions)} steps "
-                f"(last: {plan.actions[done - 1].description}); the GPU is partly changed. "
+                f"(last done: {plan.actions[done - 1].description}); the GPU is partly changed. "
                 f"Fix the cause and re-run the deploy: it plans again from the GPU's state.",
                 fg="red", log_func=logger.error)
         raise
@@ -192,16 +234,18 @@ def plan_commands(plan: planner.GpuPlan, gpu: GpuState, desired, geometry: Geome
 
 @operation()
 def gpu(gpu_uuid: str, desired, geometry: Geometry, policy, prepared: dict | None = None,
-        reboot_args: dict | None = None):
+        reboot_args: dict | None = None, own_containers: str | None = None):
     """
     Converge one GPU, found by UUID, to its desired MIG layout.
 
     + gpu_uuid: the GPU ("GPU-...")
     + desired: its layout.DesiredGpu
     + geometry: its model's Geometry
-    + policy: planner.Policy (force, reboot policy)
+    + policy: planner.Policy (force, reboot policy, our own PIDs to ignore)
     + prepared: the MigSnapshot the caller already read, used at prepare time only
     + reboot_args: passed to server.reboot when the plan needs one
+    + own_containers: command removing migfleet's own containers on this GPU, run before a change
+      that destroys its instances
     """
     snapshot = prepared if prepared is not None and not host.state.is_executing else _read(host)
     current = snapshot.get(gpu_uuid)
@@ -212,4 +256,4 @@ def gpu(gpu_uuid: str, desired, geometry: Geometry, policy, prepared: dict | Non
     if plan.converged and not plan.blocked:
         host.noop(f"MIG {gpu_label(current)} already matches: {layout_words(current)}")
         return
-    yield from plan_commands(plan, current, desired, geometry, policy, reboot_args)
+    yield from plan_commands(plan, current, desired, geometry, policy, reboot_args, own_containers)

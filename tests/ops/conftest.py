@@ -1,0 +1,68 @@
+"""pyinfra API-mode state over simulated GPUs: prepare (like --dry) and execute operations."""
+from __future__ import annotations
+
+import pytest
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.connect import connect_all
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.operations import run_ops
+from pyinfra.api.state import StateStage
+
+from migfleet import parsers
+from tests.ops.gpusim import SNAPSHOT_TOKEN, SimConnector
+
+
+@pytest.fixture
+def sim_snapshot(monkeypatch):
+    """MigSnapshot answered from the host's GpuSim: the fact's text parsing is the parsers' tests'."""
+    from pyinfra import context
+
+    real = parsers.parse_snapshot
+
+    def parse(text):
+        if text.strip() == SNAPSHOT_TOKEN:
+            return dict(context.host.data.gpusim.gpus)
+        return real(text)
+
+    monkeypatch.setattr(parsers, "parse_snapshot", parse)
+
+
+class Fleet:
+    """Hosts named h1.. each with a GpuSim and host data; `prepare` then `execute`."""
+
+    def __init__(self, hosts: dict[str, tuple], check_for_changes: bool = True):
+        names = [(f"@fake/{name}", {"gpusim": sim, "fake_delay": 0, "fake_delay_jitter": 0, **data})
+                 for name, (sim, data) in hosts.items()]
+        self.inventory = Inventory((names, {}))
+        self.state = State(self.inventory, Config(), check_for_changes=check_for_changes)
+        self.state.print_noop_info = True
+        for host in self.inventory:
+            host.connector = SimConnector(self.state, host)
+        connect_all(self.state)
+        self.state.set_stage(StateStage.Prepare)
+
+    def host(self, name: str):
+        return self.inventory.get_host(f"@fake/{name}")
+
+    def ops(self, name: str) -> list[str]:
+        """Names of the operations queued for a host, in order."""
+        host = self.host(name)
+        return [next(iter(self.state.op_meta[h].names)) for h in self.state.get_op_order()
+                if h in self.state.ops[host]]
+
+    def changing_ops(self, name: str) -> list[str]:
+        host = self.host(name)
+        return [next(iter(self.state.op_meta[h].names)) for h in self.state.get_op_order()
+                if h in self.state.ops[host] and self.state.ops[host][h].operation_meta._maybe_is_change]
+
+    def execute(self):
+        self.state.set_stage(StateStage.Execute)
+        try:
+            run_ops(self.state)
+        except PyinfraError as e:          # the last active host failed
+            if str(e) != "No hosts remaining!":
+                raise
+
+    @property
+    def failed(self) -> set[str]:
+        return {h.name.removeprefix("@fake/") for h in self.state.failed_hosts}

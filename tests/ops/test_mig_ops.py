@@ -1,0 +1,166 @@
+"""MIG operations through pyinfra's API on simulated GPUs: names at prepare, commands at execute."""
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+import pytest
+from pyinfra.api.deploy import add_deploy
+
+from migfleet import catalog, layout, planner
+from tasks import mig as mig_task
+from tests.ops.conftest import Fleet
+from tests.ops.gpusim import GpuSim, gpu, with_instances, with_process
+
+pytestmark = pytest.mark.usefixtures("sim_snapshot")
+
+A40 = "NVIDIA A100-SXM4-40GB"
+H100 = "NVIDIA H100 80GB HBM3"
+U0 = "GPU-00000000-0000-4000-8000-000000000001"
+U1 = "GPU-00000000-0000-4000-8000-000000000002"
+SEVEN = [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 7}]}]
+TWO_HALVES = [{"gpus": "all", "instances": [{"profile": "3g.20gb", "count": 2}]}]
+CREATE_SEVEN = "nvidia-smi mig -i 0 -cgi " + ",".join(f"19:{s}" for s in range(7)) + " -C"
+
+
+def run(hosts: dict, execute: bool = True) -> Fleet:
+    fleet = Fleet(hosts)
+    add_deploy(fleet.state, mig_task.configure_mig)
+    if execute:
+        fleet.execute()
+    return fleet
+
+
+def nvidia(sim: GpuSim) -> list[str]:
+    return [c for c in sim.executed if c.startswith("nvidia-smi")]
+
+
+def mig_ops(fleet: Fleet, host: str) -> list[str]:
+    return [n.split(" | ", 1)[1] for n in fleet.changing_ops(host) if " | MIG GPU" in n]
+
+
+def test_disabled_gpu_gets_mode_reset_and_instances():
+    sim = GpuSim(gpu(0, A40, U0))
+    fleet = run({"h1": (sim, {"mig_layout": SEVEN})}, execute=False)
+    assert mig_ops(fleet, "h1") == ["MIG GPU 0 (NVIDIA A100-SXM4-40GB): enable MIG, reset, create 7 x 1g.5gb"]
+    assert nvidia(sim) == []       # prepare (what --dry shows) changes nothing
+    fleet.execute()
+    assert nvidia(sim) == ["nvidia-smi -i 0 -mig 1", "nvidia-smi --gpu-reset -i 0", CREATE_SEVEN]
+    assert [g.name for g in sim.gpus[U0].gpu_instances] == ["1g.5gb"] * 7
+    assert not fleet.failed
+
+
+def test_converged_gpu_runs_nothing():
+    sim = GpuSim(with_instances(gpu(0, A40, U0), *[("1g.5gb", s) for s in range(7)]))
+    fleet = run({"h1": (sim, {"mig_layout": SEVEN})})
+    assert mig_ops(fleet, "h1") == []
+    assert any(n.endswith("MIG GPU 0 (NVIDIA A100-SXM4-40GB): already 7 x 1g.5gb") for n in fleet.ops("h1"))
+    assert nvidia(sim) == []
+
+
+def test_second_run_after_converging_is_a_no_op():
+    sim = GpuSim(gpu(0, A40, U0), gpu(1, A40, U1))
+    run({"h1": (sim, {"mig_layout": SEVEN})})
+    first = nvidia(sim)
+    assert len(first) == 6
+    again = run({"h1": (sim, {"mig_layout": SEVEN})})
+    assert mig_ops(again, "h1") == []
+    assert nvidia(sim) == first
+
+
+def test_pending_enable_only_needs_the_reset():
+    sim = GpuSim(gpu(0, A40, U0, mig=False, pending=True))
+    fleet = run({"h1": (sim, {"mig_layout": SEVEN})})
+    assert mig_ops(fleet, "h1") == ["MIG GPU 0 (NVIDIA A100-SXM4-40GB): reset, create 7 x 1g.5gb"]
+    assert nvidia(sim) == ["nvidia-smi --gpu-reset -i 0", CREATE_SEVEN]
+
+
+def test_relayout_destroys_then_creates_only_on_the_gpu_that_differs():
+    seven = [("1g.5gb", s) for s in range(7)]
+    sim = GpuSim(with_instances(gpu(0, A40, U0), *seven), with_instances(gpu(1, A40, U1), ("3g.20gb", 0), ("3g.20gb", 4)))
+    fleet = run({"h1": (sim, {"mig_layout": TWO_HALVES})})
+    assert mig_ops(fleet, "h1") == ["MIG GPU 0 (NVIDIA A100-SXM4-40GB): destroy 7 CIs, destroy 7 GIs, "
+                                    "create 2 x 3g.20gb"]
+    cmds = nvidia(sim)
+    assert cmds[:7] == [f"nvidia-smi mig -i 0 -dci -gi {gi} -ci 0" for gi in range(1, 8)]
+    assert cmds[7:14] == [f"nvidia-smi mig -i 0 -dgi -gi {gi}" for gi in range(1, 8)]
+    assert cmds[14:] == ["nvidia-smi mig -i 0 -cgi 9:0,9:4 -C"]
+    assert not any("-i 1 " in c for c in cmds)
+    # our own Tritons on the GPU are removed before its instances go
+    changes = [c for c in sim.executed if c.startswith(("ids=", "nvidia-smi"))]
+    assert changes[0].startswith("ids=$(docker ps -aq --filter label=migfleet.role=triton")
+    assert U0 in changes[0] and changes[1:] == cmds
+
+
+def test_foreign_process_blocks_the_host_and_nothing_changes(caplog):
+    busy = with_process(with_instances(gpu(0, A40, U0), ("3g.20gb", 0)), 4242, "python3", gi_id=1)
+    sim, other = GpuSim(busy), GpuSim(gpu(0, A40, U1))
+    with caplog.at_level(logging.INFO):
+        fleet = run({"h1": (sim, {"mig_layout": SEVEN}), "h2": (other, {"mig_layout": SEVEN})})
+    assert fleet.failed == {"h1"}
+    assert nvidia(sim) == [] and not any(c.startswith("ids=") for c in sim.executed)
+    assert nvidia(other)[-1] == CREATE_SEVEN             # the other host goes on
+    text = caplog.text
+    assert "PID 4242 (python3)" in text and U0 in text and "mig_force" in text
+
+
+def test_force_destroys_instances_in_use():
+    busy = with_process(with_instances(gpu(0, A40, U0), ("3g.20gb", 0)), 4242, "python3", gi_id=1)
+    sim = GpuSim(busy)
+    fleet = run({"h1": (sim, {"mig_layout": SEVEN, "mig_force": True})})
+    assert not fleet.failed
+    assert nvidia(sim)[:2] == ["nvidia-smi mig -i 0 -dci -gi 1 -ci 0", "nvidia-smi mig -i 0 -dgi -gi 1"]
+    assert nvidia(sim)[-1] == CREATE_SEVEN
+
+
+def test_refused_reset_without_reboot_fails_and_says_the_gpu_is_half_way(caplog):
+    sim = GpuSim(gpu(0, A40, U0), reset_refused=True)
+    with caplog.at_level(logging.INFO):
+        fleet = run({"h1": (sim, {"mig_layout": SEVEN})})
+    assert fleet.failed == {"h1"}
+    assert nvidia(sim) == ["nvidia-smi -i 0 -mig 1", "nvidia-smi --gpu-reset -i 0"]   # nothing created
+    assert "reset was refused" in caplog.text and "mig_reboot_policy is 'never'" in caplog.text
+    assert "partly changed" in caplog.text and U0 in caplog.text
+
+
+def test_same_change_on_several_hosts_is_one_operation_and_different_changes_are_not():
+    a, b = GpuSim(gpu(0, A40, U0)), GpuSim(gpu(0, A40, U1))
+    c = GpuSim(with_instances(gpu(0, A40, "GPU-00000000-0000-4000-8000-00000000000c"), ("3g.20gb", 0)))
+    fleet = run({"h1": (a, {"mig_layout": SEVEN}), "h2": (b, {"mig_layout": SEVEN}),
+                 "h3": (c, {"mig_layout": SEVEN})}, execute=False)
+    assert fleet.changing_ops("h1") and [o for o in fleet.changing_ops("h1") if "MIG GPU" in o] == \
+        [o for o in fleet.changing_ops("h2") if "MIG GPU" in o]
+    h3 = [o for o in fleet.changing_ops("h3") if "MIG GPU" in o]
+    assert h3 == ["Configure MIG | MIG GPU 0 (NVIDIA A100-SXM4-40GB): destroy 1 CI, destroy 1 GI, "
+                  "create 7 x 1g.5gb"]
+
+
+def test_boot_script_is_a_no_op_while_instances_exist(tmp_path: Path):
+    geo = catalog.lookup(A40)
+    desired = layout.resolve(SEVEN, {U0: gpu(0, A40, U0)})
+    script = tmp_path / "apply"
+    script.write_text(mig_task.boot_script(desired, {U0: geo}))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    calls = tmp_path / "calls"
+    lgi = ("+-------------------------------------------------------+\n"
+           "|   0  MIG 1g.5gb          19        7          0:1     |\n")
+    (bindir / "nvidia-smi").write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\n"
+                                       f"[ \"$*\" = 'mig -lgi' ] && printf '{lgi}'\nexit 0\n")
+    (bindir / "nvidia-smi").chmod(0o755)
+    done = subprocess.run(["sh", str(script)], env={"PATH": f"{bindir}:/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=10)
+    assert done.returncode == 0, done.stderr
+    assert "nothing to do" in done.stdout
+    assert calls.read_text().splitlines() == ["mig -lgi"]
+
+
+def test_operation_names_carry_no_uuid_but_logs_do(caplog):
+    sim = GpuSim(gpu(0, H100, U0))
+    with caplog.at_level(logging.INFO):
+        fleet = run({"h1": (sim, {"mig_layout": [{"gpus": "all", "instances": [{"profile": "3g.40gb", "count": 2}]}]})},
+                    execute=False)
+    assert mig_ops(fleet, "h1") == ["MIG GPU 0 (NVIDIA H100 80GB HBM3): enable MIG, reset, create 2 x 3g.40gb"]
+    assert f"GPU 0 (NVIDIA H100 80GB HBM3, {U0}): MIG disabled -> enable MIG, reset, create 2 x 3g.40gb" in caplog.text
+    assert "nvidia-smi mig -i 0 -cgi 9:0,9:4 -C" in caplog.text       # -v lists the commands
