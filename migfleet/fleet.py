@@ -33,11 +33,15 @@ class FleetHost:
 def load_inventory(inventory: str, cwd: str | None = None) -> list[FleetHost]:
     """Hosts of a pyinfra inventory (file or comma list), in inventory order, data merged."""
     # pyinfra_cli is imported here only: the pure modules must not pull pyinfra in.
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
 
     if not Path(inventory).exists() and "," not in inventory:
         raise FleetError(f"inventory {inventory!r} not found")
-    inv = make_inventory(inventory, cwd=cwd or os.getcwd())
+    # inventory and group_data files run inside a pyinfra state, as under the pyinfra CLI
+    with ctx_state.use(State()):
+        inv = make_inventory(inventory, cwd=cwd or os.getcwd())
     hosts = [FleetHost(name=h.name, data=dict(h.data.dict())) for h in inv]
     if not hosts:
         raise FleetError(f"inventory {inventory!r} has no hosts")
@@ -146,3 +150,22 @@ def read_snapshot(target: SshTarget, timeout: float = 60.0) -> dict[str, GpuStat
         return parsers.parse_snapshot(out)
     except parsers.ParseError as exc:
         raise FleetError(f"{target.name}: {exc}") from None
+
+
+def read_geometry(target: SshTarget, gpu: GpuState, timeout: float = 60.0):
+    """Geometry of a GPU model the catalog lacks, read off the GPU (`mig -lgip` / `-lgipp`)."""
+    marker = f"{parsers.MARK} lgipp"
+    client = connect(target)
+    try:
+        rc, out, err = run(client, f"nvidia-smi mig -lgip -i {gpu.index} && echo '{marker}' && "
+                                   f"nvidia-smi mig -lgipp -i {gpu.index}", timeout)
+    finally:
+        client.close()
+    if rc != 0 or marker not in out:
+        raise FleetError(f"{target.name} GPU {gpu.index}: cannot list MIG profiles (exit {rc}): "
+                         f"{(err or out).strip()[:300]!r}")
+    lgip, _, lgipp = out.partition(marker)
+    try:
+        return parsers.geometry_from_lgip(lgip, lgipp, gpu.name, gpu.memory_mib or 0, gpu=gpu.index)
+    except parsers.ParseError as exc:
+        raise FleetError(f"{target.name} GPU {gpu.index}: {exc}") from None

@@ -127,6 +127,9 @@ def compare_host(host: str, live: Mapping[str, GpuState], rules: Sequence[Mappin
     out = []
     for uuid, want in desired.items():
         gpu = live[uuid]
+        if not want.mig_enabled:
+            out += compare_gpu(host, gpu, GpuLayout(False))
+            continue
         geometry = geometry_for(gpu)
         if geometry is None:
             out.append(Mismatch(host, gpu.index, uuid, "geometry", f"a known MIG geometry for {gpu.name}",

@@ -84,5 +84,6 @@ def test_rule_for_missing_index():
 def test_unknown_model_without_geometry():
     live = snapshot("h100-mixed")
     live[GPU1] = replace(live[GPU1], name="NVIDIA B300")
-    (m,) = spec_checks.compare_host("h1", live, [{"gpus": [1], "mig": False}], geometry_for)
+    (m,) = spec_checks.compare_host("h1", live, [{"gpus": [1], "instances": [{"profile": 19, "count": 1}]}],
+                                    geometry_for)
     assert m.field == "geometry" and "NVIDIA B300" in m.expected

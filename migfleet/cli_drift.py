@@ -1,0 +1,45 @@
+"""`python -m migfleet drift INVENTORY [--limit HOST ...] [--json]`
+
+Exit 0: no drift; 1: drift found (listed); 2: a host could not be read or the inventory is wrong.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from migfleet import drift, fleet
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m migfleet drift",
+                                 description="List hosts whose live MIG state differs from the inventory.")
+    ap.add_argument("inventory")
+    ap.add_argument("--limit", action="append", metavar="HOST", help="only these hosts (repeatable)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per difference")
+    args = ap.parse_args(argv)
+    try:
+        hosts = fleet.select(fleet.load_inventory(args.inventory), args.limit)
+    except fleet.FleetError as exc:
+        print(f"drift: {exc}", file=sys.stderr)
+        return 2
+    found, unreadable = [], 0
+    snapshots = drift.read_all(hosts)
+    for host in hosts:
+        live = snapshots[host.name]
+        if isinstance(live, Exception):
+            print(f"drift: {live}", file=sys.stderr)
+            unreadable += 1
+            continue
+        found += drift.host_drift(host, live)
+    if args.json:
+        for m in found:
+            print(json.dumps(asdict(m)))
+    elif found:
+        sys.stdout.write(drift.table(found))
+    drifted = sorted({m.host for m in found})
+    print(f"drift: {len(drifted)} of {len(hosts)} host(s) differ from {args.inventory}"
+          + (f" ({', '.join(drifted)})" if drifted else "")
+          + (f"; {unreadable} unreadable" if unreadable else ""), file=sys.stderr)
+    return 2 if unreadable else (1 if found else 0)

@@ -1,0 +1,57 @@
+"""`python -m migfleet export INVENTORY [--limit HOST ...] [--format python|json|yaml] [--per-gpu]`
+
+Prints the live hosts' MIG layouts as `mig_layout` rules with explicit placements. The python
+form is a complete inventory (connection data kept): deploying it plans no MIG change.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from migfleet import drift, export, fleet
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m migfleet export",
+                                 description="Print live MIG layouts in the inventory's format.")
+    ap.add_argument("inventory")
+    ap.add_argument("--limit", action="append", metavar="HOST", help="only these hosts (repeatable)")
+    ap.add_argument("--format", choices=("python", "json", "yaml"), default="python")
+    ap.add_argument("--per-gpu", action="store_true",
+                    help="one rule per GPU (by UUID) even when all GPUs of a host match")
+    ap.add_argument("-o", "--output", help="write here instead of stdout")
+    args = ap.parse_args(argv)
+    try:
+        hosts = fleet.select(fleet.load_inventory(args.inventory), args.limit)
+    except fleet.FleetError as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
+    snapshots = drift.read_all(hosts)
+    layouts, failed = {}, 0
+    for host in hosts:
+        live = snapshots[host.name]
+        try:
+            if isinstance(live, Exception):
+                raise live
+            layouts[host.name] = export.host_layout(live, compact=not args.per_gpu)
+            for w in export.warnings(host.name, live):
+                print(f"export: warning: {w}", file=sys.stderr)
+        except (fleet.FleetError, export.ExportError) as exc:
+            print(f"export: {host.name}: {exc}" if isinstance(exc, export.ExportError) else f"export: {exc}",
+                  file=sys.stderr)
+            failed += 1
+    if failed:
+        print(f"export: {failed} host(s) not exported; nothing written", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        text = export.render_json(layouts)
+    elif args.format == "yaml":
+        text = export.render_yaml(layouts)
+    else:
+        text = export.render_python([(h.name, h.data, layouts[h.name]) for h in hosts], args.inventory)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0

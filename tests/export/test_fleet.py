@@ -1,0 +1,81 @@
+import pytest
+
+from migfleet import drift, fleet
+from migfleet.spec_checks import Mismatch
+
+from .captures import snapshot
+
+
+@pytest.fixture
+def inventory(tmp_path, monkeypatch):
+    (tmp_path / "inventories").mkdir()
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "all.py").write_text(
+        "ssh_user = 'root'\nssh_known_hosts_file = '/srv/kh'\nmig_layout = [{'gpus': 'all', 'mig': False}]\n")
+    (tmp_path / "group_data" / "gpu_a.py").write_text("rollout_canary = 2\n")
+    inv = tmp_path / "inventories" / "site.py"
+    inv.write_text("gpu_a = [('h1', {'ssh_hostname': '10.0.0.1', 'ssh_port': 2222}), 'h2']\n"
+                   "gpu_b = [('h3', {'mig_layout': []})]\n")
+    monkeypatch.chdir(tmp_path)
+    return str(inv)
+
+
+def test_load_inventory_merges_group_data(inventory):
+    hosts = fleet.load_inventory(inventory)
+    assert [h.name for h in hosts] == ["h1", "h2", "h3"]
+    h1, h2, h3 = hosts
+    assert h1.data["ssh_hostname"] == "10.0.0.1" and h1.data["rollout_canary"] == 2
+    assert h2.data["ssh_user"] == "root"
+    assert h3.data["mig_layout"] == [] and h2.data["mig_layout"] == [{"gpus": "all", "mig": False}]
+
+
+def test_select_and_unknown_hosts(inventory):
+    hosts = fleet.load_inventory(inventory)
+    assert [h.name for h in fleet.select(hosts, ["h3", "h1"])] == ["h1", "h3"]
+    with pytest.raises(fleet.FleetError, match="not in the inventory: nope"):
+        fleet.select(hosts, ["nope"])
+    with pytest.raises(fleet.FleetError, match="not found"):
+        fleet.load_inventory("inventories/none.py")
+
+
+def test_ssh_config_round_trip_keeps_host_key_checking(inventory, tmp_path):
+    targets = [fleet.ssh_target(h) for h in fleet.load_inventory(inventory)]
+    assert targets[0] == fleet.SshTarget("h1", "10.0.0.1", 2222, "root", None, "/srv/kh")
+    assert targets[1].hostname == "h2" and targets[1].port == 22
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(fleet.ssh_config_text(targets))
+    assert "StrictHostKeyChecking yes" in cfg.read_text()
+    assert fleet.target_from_ssh_config("h1", str(cfg)) == targets[0]
+    cfg.write_text("Host x\n  StrictHostKeyChecking no\n")
+    with pytest.raises(fleet.FleetError, match="always checked"):
+        fleet.target_from_ssh_config("x", str(cfg))
+
+
+def test_no_known_hosts_no_connection(tmp_path):
+    t = fleet.SshTarget("h1", "127.0.0.1", 9, "root", None, str(tmp_path / "missing"))
+    with pytest.raises(fleet.FleetError, match="known_hosts file .* missing"):
+        fleet.connect(t)
+
+
+def test_strict_host_key_checking_cannot_be_turned_off():
+    with pytest.raises(fleet.FleetError, match="always checked"):
+        fleet.ssh_target(fleet.FleetHost("h1", {"ssh_strict_host_key_checking": "no"}))
+
+
+def test_drift_over_read_snapshots(inventory):
+    hosts = fleet.load_inventory(inventory)
+    live = snapshot("h100-mixed")
+
+    def read(target):
+        if target.name == "h2":
+            raise fleet.FleetError("h2: cannot connect to h2:22: timeout")
+        return live
+    got = drift.read_all(hosts, read)
+    assert isinstance(got["h2"], fleet.FleetError) and got["h1"] is live
+    found = drift.host_drift(hosts[0], got["h1"], geometry_for=lambda g: None)
+    # MIG off for all GPUs: only GPU 0 differs (the geometry is not needed to compare modes)
+    assert [(m.gpu_index, m.field) for m in found] == [(0, "MIG mode"), (0, "MIG mode pending")]
+    assert drift.host_drift(hosts[2], live, geometry_for=lambda g: None) == []
+    text = drift.table(found)
+    assert text.splitlines()[0].split() == ["HOST", "GPU", "UUID", "FIELD", "EXPECTED", "FOUND"]
+    assert "h1    0    GPU-a0d11e01" in text
