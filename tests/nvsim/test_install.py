@@ -1,0 +1,33 @@
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import H100
+from lab.nvsim.install import install
+
+
+def test_install_into_host_root(tmp_path):
+    install(tmp_path, "lab-h2", [H100, "NVIDIA A100-SXM4-80GB"])
+    smi = tmp_path / "usr/bin/nvidia-smi"
+    assert smi.read_text().startswith("#!/usr/bin/python3\n") and os.access(smi, os.X_OK)
+    assert (tmp_path / "usr/bin/nvsim-ctl").exists()
+    unit = (tmp_path / "etc/systemd/system/nvsim-boot.service").read_text()
+    assert "ExecStart=/usr/bin/nvsim-ctl boot" in unit and "Before=docker.service" in unit
+    link = tmp_path / "etc/systemd/system/sysinit.target.wants/nvsim-boot.service"
+    assert os.readlink(link) == "/etc/systemd/system/nvsim-boot.service"
+    # Run the installed copy the way the host does, with only /usr/lib/nvsim on the path.
+    lib = tmp_path / "usr/lib/nvsim"
+    assert not list(Path(lib).rglob("__pycache__"))
+    env = {"NVSIM_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    code = "import sys; sys.path.insert(0, %r); from lab.nvsim.smi import main; sys.exit(main())" % str(lib)
+    out = subprocess.run(["/usr/bin/python3", "-S", "-c", code, "-L"], env=env, capture_output=True,
+                         text=True, timeout=30, cwd="/")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-")
+    assert lines[1].startswith("GPU 1: NVIDIA A100-SXM4-80GB (UUID: GPU-")
+    uuids = [line.split("UUID: ")[1].rstrip(")") for line in lines]
+    assert all(len(u) == 40 and u.count("-") == 5 for u in uuids) and uuids[0] != uuids[1]
+    install(tmp_path / "again", "lab-h2", [H100])
+    assert (tmp_path / "again/var/lib/nvsim/state.json").read_text().count(uuids[0]) == 1
+    assert (tmp_path / "var/lib/nvsim/nvml.view").exists()
