@@ -52,6 +52,12 @@ def _schema_errors(host: str, data: Mapping) -> list[InventoryError]:
     validator, declared = _schemas()
     out = []
     for err in validator.iter_errors(dict(data)):
+        # Our schemas may word a keyword's failure themselves ("errorMessage", ignored by jsonschema).
+        custom = err.schema.get("errorMessage", {}).get(err.validator) if isinstance(err.schema, dict) else None
+        if custom:
+            out.append(InventoryError(host, err.json_path, f"{err.instance!r} {custom}"
+                                      if err.validator == "oneOf" else custom))
+            continue
         if err.context:     # oneOf/anyOf: report the most relevant branch
             err = best_match(err.context)
         out.append(InventoryError(host, err.json_path, err.message))
