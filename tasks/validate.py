@@ -27,7 +27,7 @@ def inventory_errors(inventory) -> list:
 
 @deploy("Validate inventory")
 def validate_inventory() -> None:
-    errors = inventory_errors(context.inventory)
+    errors = inventory_errors(context.host.inventory)    # the whole inventory, --limit or not
     if errors:
         # Raised while the deploy is being prepared: pyinfra stops before running anything anywhere.
         raise InvalidInventory(f"inventory rejected, {len(errors)} error(s), nothing was run:\n"
