@@ -1,0 +1,197 @@
+"""plan_gpu(): actions from current to desired state; boot_script()."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from migfleet.layout import ComputeSpec, DesiredGpu
+from migfleet.layout import DesiredInstance as D
+from migfleet.planner import Policy, boot_script, fit, plan_gpu
+from migfleet.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
+
+UUID = "GPU-e86cb44c-6756-fd30-cd4a-1e6da3caf9b0"
+NAMES = {19: "1g.5gb", 14: "2g.10gb", 9: "3g.20gb", 5: "4g.20gb", 0: "7g.40gb"}
+SIZES = {19: 1, 14: 2, 9: 4, 5: 4, 0: 8}
+CI_IDS = {19: 0, 14: 1, 9: 2, 5: 3, 0: 4}
+
+
+def gpu(gis=(), mig=(True, True), cis=None, procs=(), name="NVIDIA A100-SXM4-40GB"):
+    """gis: [(gi_id, profile_id, start)]; by default each GI has its full-size CI 0."""
+    g = tuple(GpuInstance(i, p, NAMES[p], s, SIZES[p]) for i, p, s in gis)
+    c = cis if cis is not None else tuple(ComputeInstance(i, 0, CI_IDS[p], NAMES[p], 0, SIZES[p]) for i, p, _ in gis)
+    return GpuState(0, UUID, name, "00000000:36:00.0", *mig, gpu_instances=g, compute_instances=tuple(c),
+                    processes=tuple(procs))
+
+
+def cmds(plan):
+    return [a.command for a in plan.actions]
+
+
+TWO_3G = DesiredGpu(True, (D("3g.20gb", 2),))
+
+
+def test_empty_gpu_gets_its_instances_then_is_converged(a100):
+    plan = plan_gpu(gpu(), TWO_3G, a100)
+    assert not plan.converged and cmds(plan) == ["nvidia-smi mig -i 0 -cgi 9:0,9:4 -C"]
+    assert plan.actions[0].description == ("GPU 0 (NVIDIA A100-SXM4-40GB): create GPU instances 3g.20gb at "
+                                           "slice 0, 3g.20gb at slice 4 (each with one full compute instance)")
+    done = plan_gpu(gpu([(1, 9, 4), (2, 9, 0)]), TWO_3G, a100)
+    assert done.converged and done.actions == () and done.blocked is None
+
+
+def test_same_profiles_elsewhere_count_as_converged(a100):
+    want = DesiredGpu(True, (D("4g.20gb"), D("2g.10gb"), D("1g.5gb")))
+    assert plan_gpu(gpu([(1, 5, 0), (5, 14, 4), (13, 19, 6)]), want, a100).converged
+    # an explicit placement is part of the layout: 1g.5gb must be at 5, not 6
+    pinned = DesiredGpu(True, (D("4g.20gb"), D("1g.5gb", placements=(5,))))
+    assert not plan_gpu(gpu([(1, 5, 0), (13, 19, 6)]), pinned, a100).converged
+    assert plan_gpu(gpu([(1, 5, 0), (13, 19, 5)]), pinned, a100).converged
+    plan = plan_gpu(gpu([(1, 5, 0), (13, 19, 6)]), pinned, a100)
+    assert cmds(plan) == ["nvidia-smi mig -i 0 -dci -gi 13 -ci 0", "nvidia-smi mig -i 0 -dgi -gi 13",
+                          "nvidia-smi mig -i 0 -cgi 19:5 -C"]
+
+
+def test_mig_disabled_gpu_enable_reset_create(a100):
+    plan = plan_gpu(gpu(mig=(False, False)), TWO_3G, a100)
+    assert [a.kind for a in plan.actions] == ["enable_mig", "reset_gpu", "create_gi"]
+    assert cmds(plan)[:2] == ["nvidia-smi -i 0 -mig 1", "nvidia-smi --gpu-reset -i 0"]
+    assert plan.needs_reset and not plan.needs_reboot
+
+
+def test_pending_enable_needs_only_the_reset(a100):
+    plan = plan_gpu(gpu(mig=(False, True)), TWO_3G, a100)
+    assert [a.kind for a in plan.actions] == ["reset_gpu", "create_gi"] and plan.needs_reset
+
+
+def test_pending_with_refused_reset_follows_the_reboot_policy(a100):
+    refused = Policy(reset_refused=True)
+    plan = plan_gpu(gpu(mig=(False, True)), TWO_3G, a100, refused)
+    assert plan.blocked and "mig_reboot_policy is 'never'" in plan.blocked and plan.actions == ()
+    plan = plan_gpu(gpu(mig=(False, True)), TWO_3G, a100, Policy(reboot="if_reset_fails", reset_refused=True))
+    assert [a.kind for a in plan.actions] == ["reboot"] and plan.needs_reboot and not plan.blocked
+
+
+def test_other_layout_is_rebuilt(a100):
+    seven = [(7 + i, 19, i) for i in range(7)]
+    plan = plan_gpu(gpu(seven), TWO_3G, a100)
+    assert [a.kind for a in plan.actions] == ["destroy_ci"] * 7 + ["destroy_gi"] * 7 + ["create_gi"]
+    assert cmds(plan)[0] == "nvidia-smi mig -i 0 -dci -gi 7 -ci 0"
+    assert cmds(plan)[7] == "nvidia-smi mig -i 0 -dgi -gi 7"
+
+
+def test_foreign_process_blocks_unless_forced(a100):
+    seven = [(7 + i, 19, i) for i in range(7)]
+    state = gpu(seven, procs=[GpuProcess(4242, "python3", 9, 0, 300)])
+    plan = plan_gpu(state, TWO_3G, a100)
+    assert plan.actions == () and not plan.converged
+    assert plan.blocked == ("GPU 0 (NVIDIA A100-SXM4-40GB): instances to destroy are used by PID 4242 (python3); "
+                            "stop them or set mig_force to go ahead")
+    forced = plan_gpu(state, TWO_3G, a100, Policy(force=True))
+    assert forced.blocked is None and len(forced.actions) == 15
+    assert plan_gpu(state, TWO_3G, a100, Policy(ignore_pids=frozenset({4242}))).blocked is None
+
+
+def test_matching_instances_are_kept(a100):
+    current = gpu([(1, 5, 0), (5, 14, 4), (13, 19, 6)],
+                  procs=[GpuProcess(100, "tritonserver", 1, 0), GpuProcess(101, "tritonserver", 13, 0)])
+    plan = plan_gpu(current, DesiredGpu(True, (D("4g.20gb"), D("1g.5gb", 3))), a100)
+    assert plan.blocked is None     # the used GIs 1 and 13 stay
+    assert cmds(plan) == ["nvidia-smi mig -i 0 -dci -gi 5 -ci 0", "nvidia-smi mig -i 0 -dgi -gi 5",
+                          "nvidia-smi mig -i 0 -cgi 19:4,19:5 -C"]
+
+
+def test_compute_instances_differ(a100):
+    want = DesiredGpu(True, (D("3g.20gb", 2, compute=ComputeSpec("1c.3g.20gb", 3)),))
+    plan = plan_gpu(gpu([(1, 9, 4), (2, 9, 0)]), want, a100)
+    assert cmds(plan) == ["nvidia-smi mig -i 0 -dci -gi 1 -ci 0", "nvidia-smi mig -i 0 -dci -gi 2 -ci 0",
+                          "nvidia-smi mig -i 0 -gi 1 -cci 0,0,0", "nvidia-smi mig -i 0 -gi 2 -cci 0,0,0"]
+    cis = [ComputeInstance(gi, ci, 0, "1c.3g.20gb", ci, 1) for gi in (1, 2) for ci in range(3)]
+    assert plan_gpu(gpu([(1, 9, 4), (2, 9, 0)], cis=cis), want, a100).converged
+
+
+def test_new_instances_with_small_cis_find_their_gi_id_when_run(a100):
+    want = DesiredGpu(True, (D("3g.20gb", compute=ComputeSpec("1c.3g.20gb", 2)), D("1g.5gb")))
+    plan = plan_gpu(gpu(), want, a100)
+    assert cmds(plan)[:2] == ["nvidia-smi mig -i 0 -cgi 9:0", "nvidia-smi mig -i 0 -cgi 19:4 -C"]
+    assert cmds(plan)[2] == ("nvidia-smi mig -i 0 -gi \"$(nvidia-smi mig -lgi | awk -v g=0 '$2 == g && "
+                             "$4 == \"3g.20gb\" && $7 == \"0:4\" { print $6 }')\" -cci 0,0")
+
+
+def test_disable_mig(a100):
+    off = DesiredGpu(False)
+    assert plan_gpu(gpu(mig=(False, False)), off, a100).converged
+    plan = plan_gpu(gpu([(1, 9, 0)]), off, a100)
+    assert [a.kind for a in plan.actions] == ["destroy_ci", "destroy_gi", "disable_mig", "reset_gpu"]
+    assert cmds(plan)[2] == "nvidia-smi -i 0 -mig 0"
+    assert [a.kind for a in plan_gpu(gpu(mig=(False, True)), off, a100).actions] == ["disable_mig"]
+    blocked = plan_gpu(gpu([(1, 9, 0)], procs=[GpuProcess(7, "train.py", 1, 0)]), off, a100)
+    assert "PID 7 (train.py)" in blocked.blocked
+
+
+def test_pending_disable_on_enabled_gpu_is_cancelled(a100):
+    plan = plan_gpu(gpu([(1, 9, 4), (2, 9, 0)], mig=(True, False)), TWO_3G, a100)
+    assert cmds(plan) == ["nvidia-smi -i 0 -mig 1"] and not plan.converged
+
+
+def test_mode_change_blocked_by_a_process_on_the_whole_gpu(h100):
+    state = gpu(mig=(False, False), procs=[GpuProcess(55, "Xorg", None, None)], name="NVIDIA H100 80GB HBM3")
+    plan = plan_gpu(state, DesiredGpu(True, (D("1g.10gb", 7),)), h100)
+    assert "MIG mode must change but the GPU is used by PID 55 (Xorg)" in plan.blocked
+
+
+# ------------------------------------------------------------ boot script
+
+FAKE_SMI = r"""#!/bin/sh
+echo "$*" >> "$LOG"
+case "$*" in
+  --query-gpu=*) cat "$STATE";;
+  "-i 0 -mig 1") sed -i 's/Disabled, Disabled/Enabled, Enabled/' "$STATE"; echo "Enabled MIG Mode";;
+  "--gpu-reset -i 0") echo "GPU reset";;
+  "mig -lgi") printf '%s\n' '+---+' '| GPU instances: |' '|===|' \
+      '|   0  MIG 3g.40gb          9        2          0:4     |' '+---+';;
+  *-X*) echo "unknown option" >&2; exit 3;;
+  "mig -i 0 -cgi"*|"mig -i 0 -gi 2 -cci"*) echo ok;;
+  *) echo "unexpected: $*" >&2; exit 3;;
+esac
+"""
+
+
+def run_boot(tmp_path, script, mode="Disabled, Disabled"):
+    (tmp_path / "nvidia-smi").write_text(FAKE_SMI)
+    (tmp_path / "nvidia-smi").chmod(0o755)
+    (tmp_path / "state").write_text(f"0, {UUID}, NVIDIA H100 80GB HBM3, 00000000:00:06.0, {mode}, 81559, 580.159.04\n")
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "LOG": str(tmp_path / "log"), "STATE": str(tmp_path / "state")}
+    run = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=10)
+    log = (tmp_path / "log").read_text().splitlines() if (tmp_path / "log").exists() else []
+    return run, [ln for ln in log if not ln.startswith("--query-gpu")]
+
+
+def test_boot_script_enables_mig_and_builds_layout(tmp_path, h100):
+    want = {UUID: DesiredGpu(True, (D("3g.40gb", compute=ComputeSpec("1c.3g.40gb", 3)), D("2g.20gb"), D("1g.10gb")))}
+    run, calls = run_boot(tmp_path, boot_script(want, {UUID: h100}))
+    assert run.returncode == 0, run.stderr
+    assert calls == ["-i 0 -mig 1", "--gpu-reset -i 0", "mig -i 0 -cgi 9:0", "mig -i 0 -cgi 14:4,19:6 -C",
+                     "mig -lgi", "mig -i 0 -gi 2 -cci 0,0,0"]
+
+
+def test_boot_script_skips_enable_when_already_on(tmp_path, a100):
+    run, calls = run_boot(tmp_path, boot_script({UUID: TWO_3G}, {UUID: a100}), mode="Enabled, Enabled")
+    assert run.returncode == 0 and calls == ["mig -i 0 -cgi 9:0,9:4 -C"]
+
+
+def test_boot_script_fails_loudly(tmp_path, a100):
+    other = "GPU-00000000-0000-0000-0000-000000000000"
+    run, _ = run_boot(tmp_path, boot_script({other: TWO_3G}, {other: a100}))
+    assert run.returncode == 1 and f"GPU {other} not found" in run.stderr
+    bad = {UUID: DesiredGpu(True, (D("7g.40gb"),))}
+    run, _ = run_boot(tmp_path, boot_script(bad, {UUID: a100}).replace("-cgi 0:0 -C", "-cgi 0:0 -X"),
+                      mode="Enabled, Enabled")
+    assert run.returncode == 1 and "command failed: nvidia-smi mig -i 0 -cgi 0:0 -X" in run.stderr
+
+
+def test_boot_script_rejects_impossible_layout(a100):
+    from migfleet.planner import LayoutError
+    with pytest.raises(LayoutError):
+        boot_script({UUID: DesiredGpu(True, (D("4g.20gb", 2),))}, {UUID: a100})
+    assert fit(a100, [D("4g.20gb")])
