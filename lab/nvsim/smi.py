@@ -138,8 +138,10 @@ def cmd_mig_mode(state: dict, gpus: list[dict], value: str, res: Result) -> None
         elif engine.reset_refusal(state, gpu) == engine.NOT_SUPPORTED:
             res.say(MIG_NO_RESET.format(what=what, bus=bus))
         else:
-            # The change stays pending until `--gpu-reset` or a boot applies it (see README).
-            res.say(f"{'Enabled' if enable else 'Disabled'} MIG Mode for GPU {bus}")
+            # The lab models platforms where the driver does not reset the GPU by itself (VMs,
+            # pass-through): the change stays pending until `--gpu-reset` or a boot, with the
+            # driver's own warning for that case.
+            res.say(MIG_NO_RESET.format(what=what, bus=bus))
     res.say("All done.")
 
 

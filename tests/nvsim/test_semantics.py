@@ -12,7 +12,10 @@ def load(sim) -> dict:
 def test_enable_is_pending_until_reset(sim):
     sim.init(H100)
     out, rc = sim.smi("-i", "0", "-mig", "1")
-    assert rc == 0 and out == "Enabled MIG Mode for GPU 00000000:18:00.0\nAll done.\n"
+    assert rc == 0 and out == (
+        "Warning: MIG mode is in pending enable state for GPU 00000000:18:00.0:Not Supported\n"
+        "Reboot the system or try nvidia-smi --gpu-reset to make MIG mode effective on GPU "
+        "00000000:18:00.0\nAll done.\n")
     q, _ = sim.smi("--query-gpu=mig.mode.current,mig.mode.pending", "--format=csv,noheader")
     assert q == "Disabled, Enabled\n"
     assert sim.smi("mig", "-lgi") == ("No MIG-enabled devices found.\n", 0)
