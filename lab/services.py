@@ -9,9 +9,12 @@ down() stops. Caches (rootfs tarball, wheels, registry storage, build dockerd da
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -102,13 +105,24 @@ def _wait_http(url: str, timeout: float, proc_pid: int) -> None:
     raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s: {last}")
 
 
-def _start(state_dir: Path, name: str, command: list[str], ready_url: str) -> None:
+def _check_free(address: tuple[str, int], name: str) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as err:
+            raise RuntimeError(f"{name}: cannot listen on {address[0]}:{address[1]}: {err} "
+                               "(held by a process this state dir did not start)") from None
+
+
+def _start(state_dir: Path, name: str, command: list[str], address: tuple[str, int], ready_url: str) -> None:
     """Start command unless the same command already runs from our record; wait for ready_url."""
     rec = _running(state_dir, name)
     if rec is not None and rec["command"] == command:
         _wait_http(ready_url, 10, rec["pid"])
         return
     _stop(state_dir, name)
+    _check_free(address, name)
     (state_dir / "run").mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
     with open(state_dir / "logs" / f"{name}.log", "ab") as log:
@@ -131,7 +145,8 @@ def start_registry(bridge_ip: str, state_dir: Path, port: int = REGISTRY_PORT) -
     text = REGISTRY_CONFIG.format(root=storage.resolve(), addr=addr)
     if not config.exists() or config.read_text() != text:
         config.write_text(text)
-    _start(state_dir, "registry", ["docker-registry", "serve", str(config)], f"http://{addr}/v2/")
+    _start(state_dir, "registry", ["docker-registry", "serve", str(config)], (bridge_ip, port),
+           f"http://{addr}/v2/")
     return addr
 
 
@@ -153,18 +168,30 @@ def start_apt_server(bridge_ip: str, state_dir: Path, port: int = APT_PORT) -> s
     command = [HTTP_PYTHON, "-m", "http.server", "--bind", bridge_ip, "--directory", str(repo.resolve()),
                str(port)]
     url = f"http://{bridge_ip}:{port}/"
-    _start(state_dir, "apt-repo", command, url + "InRelease")
+    _start(state_dir, "apt-repo", command, (bridge_ip, port), url + "InRelease")
     return url
+
+
+@contextlib.contextmanager
+def state_lock(state_dir: Path, blocking: bool = True):
+    """Serializes ensure_up/down on one state dir across processes (flock on state_dir/lock)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def ensure_up(bridge_ip: str, state_dir: Path, registry_port: int = REGISTRY_PORT,
               apt_port: int = APT_PORT, log=print) -> dict:
     """Idempotent: builds what is missing, (re)starts what is not running on these addresses."""
     state_dir = Path(state_dir).resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    registry = start_registry(bridge_ip, state_dir, registry_port)
-    apt_url = start_apt_server(bridge_ip, state_dir, apt_port)
-    refs = images.ensure_images(registry, state_dir, log=log)
+    with state_lock(state_dir):
+        registry = start_registry(bridge_ip, state_dir, registry_port)
+        apt_url = start_apt_server(bridge_ip, state_dir, apt_port)
+        refs = images.ensure_images(registry, state_dir, log=log)
     return {
         "registry": registry,
         "apt_repo": apt_url,
@@ -176,8 +203,9 @@ def ensure_up(bridge_ip: str, state_dir: Path, registry_port: int = REGISTRY_POR
 def down(state_dir: Path) -> None:
     """Stop the registry and the apt server started by ensure_up; caches stay."""
     state_dir = Path(state_dir).resolve()
-    for name in ("apt-repo", "registry"):
-        _stop(state_dir, name)
+    with state_lock(state_dir):
+        for name in ("apt-repo", "registry"):
+            _stop(state_dir, name)
 
 
 def daemon_settings(bridge_ip: str, registry_port: int = REGISTRY_PORT) -> dict:

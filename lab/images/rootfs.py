@@ -6,6 +6,7 @@ directly.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def build_rootfs(cache_dir: Path) -> Path:
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial.tar")
+    partial = target.with_suffix(f".partial-{os.getpid()}.tar")
     cmd = ["mmdebstrap", "--quiet", "--variant=minbase", "--include=" + ",".join(PACKAGES),
            "--skip=output/dev"]
     cmd += [f"--dpkgopt=path-exclude={pattern}" for pattern in SLIM]

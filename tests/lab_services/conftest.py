@@ -1,3 +1,4 @@
+import fcntl
 import os
 import shutil
 import socket
@@ -32,14 +33,24 @@ def needs(*tools: str):
 
 @pytest.fixture(scope="session")
 def services():
-    """Registry + apt repo on 127.0.0.1 with both images built (cached in STATE_DIR); stopped at the end."""
+    """Registry + apt repo on 127.0.0.1 with both images built (cached in STATE_DIR); stopped at the end.
+
+    One test run at a time owns STATE_DIR and the ports; a concurrent run skips these tests."""
     needs("docker", "dockerd", "docker-registry", "mmdebstrap", "gpg", "dpkg-deb", "apt-ftparchive")
     from lab import services as svc
 
-    info = svc.ensure_up("127.0.0.1", STATE_DIR, registry_port=REGISTRY_PORT, apt_port=APT_PORT,
-                         log=lambda msg: print(msg, file=sys.stderr))
-    yield info
-    svc.down(STATE_DIR)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(STATE_DIR / "test-run.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.skip(f"another test run is using {STATE_DIR}")
+        info = svc.ensure_up("127.0.0.1", STATE_DIR, registry_port=REGISTRY_PORT, apt_port=APT_PORT,
+                             log=lambda msg: print(msg, file=sys.stderr))
+        try:
+            yield info
+        finally:
+            svc.down(STATE_DIR)
 
 
 @pytest.fixture(scope="module")
