@@ -23,8 +23,20 @@ def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
+def stop_agent(home: Path) -> None:
+    """gpg starts a gpg-agent per home on demand; do not leave it running."""
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
+
+
 def ensure_key(home: Path) -> str:
     """Fingerprint of the repository signing key in home, generated on first use."""
+    try:
+        return _ensure_key(home)
+    finally:
+        stop_agent(home)
+
+
+def _ensure_key(home: Path) -> str:
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
     listing = _gpg(home, "--with-colons", "--list-secret-keys").decode()
@@ -39,7 +51,14 @@ def ensure_key(home: Path) -> str:
 
 def build_repo(repo_dir: Path, debs: list[Path], gnupg_home: Path) -> str:
     """Write a fresh signed flat repository with exactly these packages; returns the key fingerprint."""
-    fingerprint = ensure_key(gnupg_home)
+    try:
+        return _build_repo(repo_dir, debs, gnupg_home)
+    finally:
+        stop_agent(gnupg_home)
+
+
+def _build_repo(repo_dir: Path, debs: list[Path], gnupg_home: Path) -> str:
+    fingerprint = _ensure_key(gnupg_home)
     tmp = repo_dir.with_name(repo_dir.name + ".new")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

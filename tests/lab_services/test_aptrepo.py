@@ -82,6 +82,7 @@ def test_apt_rejects_repo_signed_by_another_key(served_repo, tmp_path):
     other = tmp_path / "other.gpg"
     armored = subprocess.run(["gpg", "--homedir", str(tmp_path / "other-gnupg"), "--armor", "--export"],
                              capture_output=True, check=True).stdout
+    aptrepo.stop_agent(tmp_path / "other-gnupg")
     subprocess.run(["gpg", "--batch", "--yes", "--dearmor", "-o", str(other)], input=armored, check=True)
     update = apt(tmp_path, url, other, "update")
     assert "NO_PUBKEY" in update.stderr or "not signed" in update.stderr, update.stderr
