@@ -143,7 +143,8 @@ def deploy_errors(output: str, hosts: Iterable[str]) -> dict[str, list[str]]:
 def spec_results(junit_xml: str, hosts: Iterable[str]) -> dict[str, tuple[int, list[str]]]:
     """Spec suite junit XML -> {host: (tests passed, failure lines)}.
 
-    Test cases carry a `host` property (tests/spec/conftest.py records it).
+    Test cases carry a `host` property (tests/spec/conftest.py records it, junit_family xunit1);
+    without it, the test id's parameter (`test_x[host]`) names the host.
     """
     hosts = list(hosts)
     out: dict[str, tuple[int, list[str]]] = {h: (0, []) for h in hosts}
@@ -153,7 +154,11 @@ def spec_results(junit_xml: str, hosts: Iterable[str]) -> dict[str, tuple[int, l
         raise RolloutError(f"spec suite report is not junit XML: {exc}") from None
     for case in root.iter("testcase"):
         prop = case.find("properties/property[@name='host']")
-        host = prop.get("value") if prop is not None else None
+        if prop is not None:
+            host = prop.get("value")
+        else:
+            m = re.search(r"\[([^\]]+)\]$", case.get("name") or "")
+            host = m[1] if m else None
         if host not in out:
             continue
         passed, failures = out[host]
@@ -161,7 +166,7 @@ def spec_results(junit_xml: str, hosts: Iterable[str]) -> dict[str, tuple[int, l
         if bad is None:
             bad = case.find("error")
         if bad is not None:
-            message = (bad.get("message") or bad.text or "").strip()
+            message = re.sub(r"^Failed:\s*", "", (bad.get("message") or bad.text or "").strip())
             failures.append(f"{case.get('name')}: {message.splitlines()[0] if message else bad.tag}"
                             + ("" if len(message.splitlines()) <= 1 else
                                "".join(f"\n      {ln}" for ln in message.splitlines()[1:8])))
@@ -263,7 +268,7 @@ class Rollout:
 
     def spec_argv(self, hosts: Sequence[str], junit: Path) -> list[str]:
         return [*self.pytest, "tests/spec", "--inventory", self.inventory, "--hosts-limit", ",".join(hosts),
-                f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"]
+                f"--junitxml={junit}", "-o", "junit_family=xunit1", "-q", "--tb=no", "-p", "no:cacheprovider"]
 
     def verify(self, hosts: Sequence[str], label: str) -> dict[str, tuple[int, list[str]]]:
         junit = self.report_dir / f"spec-{Path(self.inventory).stem}-{label}.xml"

@@ -1,0 +1,87 @@
+"""One Triton per MIG device, bound to it, ready, on loopback only; Envoy in front, inference works."""
+import json
+
+import pytest
+
+from migfleet import containers, envoy, serving_settings, spec_checks, triton
+
+MODEL = "lab_classifier"        # files/models/README.md: INPUT FP32[4] -> PROBABILITIES FP32[3]
+MODEL_INPUT, MODEL_OUTPUT = "INPUT", "PROBABILITIES"
+
+
+def expected_tritons(spec_host) -> list[spec_checks.ExpectedTriton]:
+    specs = triton.desired_tritons(spec_host.live, spec_host.settings)
+    return [spec_checks.ExpectedTriton(s.name, s.gpu_index, s.gpu_uuid, s.mig_uuid, s.ports.http, s.ports.grpc,
+                                       s.ports.metrics) for s in specs]
+
+
+def listeners(spec_host):
+    return spec_checks.parse_ss(spec_host.check_output("ss -ltnpH"))
+
+
+def fail_if(found):
+    if found:
+        pytest.fail("\n" + spec_checks.report(found), pytrace=False)
+
+
+def test_one_triton_per_mig_device(spec_host):
+    inspected = spec_checks.parse_inspect(spec_host.check_output(containers.INSPECT_COMMAND))
+    fail_if(spec_checks.compare_tritons(spec_host.name, expected_tritons(spec_host), inspected))
+
+
+def test_tritons_ready(spec_host):
+    want = expected_tritons(spec_host)
+    if not want:
+        pytest.skip(f"{spec_host.name}: no MIG device, no Triton")
+    script = "; ".join(
+        f"echo {t.http_port} $(curl -s -o /dev/null -m 5 -w '%{{http_code}}' "
+        f"http://127.0.0.1:{t.http_port}{triton.READY_PATH})" for t in want)
+    codes = dict(line.split(" ", 1) for line in spec_host.check_output(script).splitlines())
+    fail_if([spec_checks.Mismatch(spec_host.name, t.gpu_index, t.gpu_uuid, f"{t.name} {triton.READY_PATH}",
+                                  "HTTP 200", f"HTTP {codes.get(str(t.http_port), 'no answer')}")
+             for t in want if codes.get(str(t.http_port)) != "200"])
+
+
+def test_triton_ports_loopback_only(spec_host):
+    ports = {}
+    for t in expected_tritons(spec_host):
+        ports |= {t.http_port: f"{t.name} HTTP", t.grpc_port: f"{t.name} gRPC", t.metrics_port: f"{t.name} metrics"}
+    fail_if(spec_checks.check_loopback_only(spec_host.name, listeners(spec_host), ports))
+
+
+def test_envoy_listening(spec_host):
+    s, ls = spec_host.settings, listeners(spec_host)
+    address = s["envoy_listen_address"]
+    fail_if(spec_checks.check_listening(spec_host.name, ls, s["envoy_http_port"], address, "Envoy HTTP")
+            + spec_checks.check_listening(spec_host.name, ls, s["envoy_grpc_port"], address, "Envoy gRPC")
+            + spec_checks.check_loopback_only(spec_host.name, ls, {s["envoy_admin_port"]: "Envoy admin"}))
+
+
+def test_envoy_backends_healthy(spec_host):
+    s, want = spec_host.settings, expected_tritons(spec_host)
+    text = spec_host.check_output(f"curl -sf -m 5 http://{envoy.ADMIN_ADDRESS}:{s['envoy_admin_port']}/clusters")
+    fail_if(spec_checks.check_envoy_backends(spec_host.name, text, {
+        "triton_http": [t.http_port for t in want], "triton_grpc": [t.grpc_port for t in want]}))
+
+
+def test_inference_through_envoy(spec_host):
+    s, want = spec_host.settings, expected_tritons(spec_host)
+    if not want:
+        pytest.skip(f"{spec_host.name}: no Triton behind Envoy")
+    readme = serving_settings.repo_path(s["triton_model_repository"]) / "README.md"
+    if not (readme.parent / MODEL).is_dir():
+        pytest.skip(f"model repository {readme.parent} has no {MODEL}")
+    address = s["envoy_listen_address"]
+    if address in ("0.0.0.0", "::"):
+        address = spec_host.target.hostname
+    url = f"http://{address}:{s['envoy_http_port']}/v2/models/{MODEL}/infer"
+    found = []
+    for inputs, outputs in spec_checks.known_pairs(readme.read_text()):
+        body = json.dumps({"inputs": [{"name": MODEL_INPUT, "datatype": "FP32", "shape": [len(inputs)],
+                                       "data": inputs}]})
+        for _ in want:      # round robin: once per Triton behind Envoy
+            result = spec_host.run(f"curl -s -m 20 -X POST -H 'Content-Type: application/json' "
+                                   f"--data-binary '{body}' {url}")
+            found += spec_checks.compare_inference(spec_host.name, result.stdout or result.stderr,
+                                                   {MODEL_OUTPUT: outputs}, tolerance=1e-5)
+    fail_if(found)
