@@ -43,12 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"export: {failed} host(s) not exported; nothing written", file=sys.stderr)
         return 2
-    if args.format == "json":
-        text = export.render_json(layouts)
-    elif args.format == "yaml":
-        text = export.render_yaml(layouts)
-    else:
-        text = export.render_python([(h.name, h.data, layouts[h.name]) for h in hosts], args.inventory)
+    try:
+        if args.format == "json":
+            text = export.render_json(layouts)
+        elif args.format == "yaml":
+            text = export.render_yaml(layouts)
+        else:
+            text = export.render_python([(h.name, h.data, layouts[h.name]) for h in hosts], args.inventory)
+    except export.ExportError as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text)

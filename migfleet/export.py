@@ -5,6 +5,7 @@ export makes the planner place exactly what is there: deploying it plans no MIG 
 """
 from __future__ import annotations
 
+import ast
 import json
 import pprint
 from collections.abc import Mapping, Sequence
@@ -72,11 +73,18 @@ def warnings(host: str, live: Mapping[str, GpuState]) -> list[str]:
 
 # ---------------------------------------------------------------- output formats
 
-CONNECTION_PREFIX = "ssh_"
-
-
-def connection_data(data: Mapping) -> dict:
-    return {k: v for k, v in sorted(data.items()) if k.startswith(CONNECTION_PREFIX)}
+def _literal_data(host: str, data: Mapping) -> dict:
+    """Host data that can be written back as Python literals (all of it, in practice)."""
+    out = {}
+    for key, value in sorted(data.items()):
+        text = repr(value)
+        try:
+            ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise ExportError(f"{host}: data key {key!r} holds {type(value).__name__}, which an exported "
+                              "inventory cannot write back") from None
+        out[key] = value
+    return out
 
 
 def render_json(layouts: Mapping[str, Sequence[dict]]) -> str:
@@ -91,15 +99,18 @@ def render_yaml(layouts: Mapping[str, Sequence[dict]]) -> str:
 
 
 def render_python(hosts: Sequence[tuple[str, Mapping, Sequence[dict]]], source: str) -> str:
-    """A pyinfra inventory file: hosts with their connection data and exported `mig_layout`.
+    """A pyinfra inventory file: every host with its merged data, `mig_layout` replaced.
 
-    hosts: (name, merged data of the source inventory, rules). group_data/ still applies;
-    host data wins over it, so the exported layouts are what deploy plans against.
+    hosts: (name, merged data of the source inventory, rules). The data is copied whole (its
+    groups' data included) so the exported inventory deploys like the source one whatever
+    group_data applies to it; host data wins over group_data, so the exported layouts are
+    what deploy plans against.
     """
     lines = [f'"""MIG layouts read from the live hosts of {source} (python -m migfleet export)."""',
              "", "hosts = ["]
     for name, data, rules in hosts:
-        body = {**connection_data(data), "mig_layout": list(rules)}
+        body = {**{k: v for k, v in _literal_data(name, data).items() if k != "mig_layout"},
+                "mig_layout": list(rules)}
         text = pprint.pformat(body, indent=1, width=100, sort_dicts=False)
         lines.append(f"    ({name!r}, " + text.replace("\n", "\n" + " " * 8) + "),")
     lines.append("]")

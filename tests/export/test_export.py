@@ -45,8 +45,10 @@ def test_round_trip_through_every_output_format():
     namespace: dict = {}
     exec(compile(text, "exported.py", "exec"), namespace)
     assert namespace["hosts"] == [("lab-h1", {"ssh_hostname": "10.250.0.11", "ssh_user": "root",
-                                              "mig_layout": rules})]
+                                              "triton_port_base": 1, "mig_layout": rules})]
     ast.parse(text)
+    with pytest.raises(export.ExportError, match="lab-h1: data key 'hook' holds function"):
+        export.render_python([("lab-h1", {"hook": lambda: 1}, rules)], "x.py")
 
 
 def test_compact_rule_when_all_gpus_match():

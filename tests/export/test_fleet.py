@@ -79,3 +79,28 @@ def test_drift_over_read_snapshots(inventory):
     text = drift.table(found)
     assert text.splitlines()[0].split() == ["HOST", "GPU", "UUID", "FIELD", "EXPECTED", "FOUND"]
     assert "h1    0    GPU-a0d11e01" in text
+
+
+def test_lab_inventory_loads_from_a_handoff_file(tmp_path, monkeypatch):
+    """inventories/lab.py + group_data, as the rollout and spec suite load them (no lab needed)."""
+    import json
+    from pathlib import Path
+
+    from migfleet import rollout
+    repo = Path(__file__).resolve().parents[2]
+    if not (repo / "inventories" / "lab.py").exists():
+        pytest.skip("no inventories/lab.py")
+    (tmp_path / "inventory.json").write_text(json.dumps({
+        "hosts": [{"name": f"lab-h{i}", "address": f"10.250.0.{10 + i}", "gpu_models": ["NVIDIA H100 80GB HBM3"]}
+                  for i in range(1, 7)],
+        "ssh_user": "root", "ssh_key": str(tmp_path / "id"), "known_hosts": str(tmp_path / "kh"),
+        "apt_repo": "http://10.250.0.1:8081", "registry": "10.250.0.1:5000"}))
+    monkeypatch.setenv("MIGFLEET_LAB_DIR", str(tmp_path))
+    monkeypatch.chdir(repo)
+    hosts = fleet.load_inventory("inventories/lab.py")
+    assert [h.name for h in hosts] == [f"lab-h{i}" for i in range(1, 7)]
+    assert fleet.ssh_target(hosts[2]) == fleet.SshTarget("lab-h3", "10.250.0.13", 22, "root",
+                                                         str(tmp_path / "id"), str(tmp_path / "kh"))
+    assert hosts[0].data["mig_layout"], "group_data/lab.py layouts reach the hosts"
+    settings = rollout.settings_from_data({h.name: h.data for h in hosts})
+    assert rollout.plan_batches([h.name for h in hosts], settings)[0] == ["lab-h1"]
