@@ -80,3 +80,12 @@ def test_bad_batch_settings():
         plan_batches(HOSTS, RolloutSettings(batch_size=0))
     with pytest.raises(RolloutError, match="rollout_batch_percent"):
         plan_batches(HOSTS, RolloutSettings(batch_percent=0))
+
+
+def test_schema_accepts_what_the_rollout_reads():
+    from migfleet.inventory import validate_host
+    assert validate_host("h", {"rollout_canary": 2, "rollout_batch_percent": 25, "rollout_max_failures": "10%"}) == []
+    assert validate_host("h", {"rollout_batch_size": 3, "rollout_max_failures": 1}) == []
+    errors = [str(e) for e in validate_host("h", {"rollout_max_failures": "lots", "rollout_batch_size": 0})]
+    assert "h: $.rollout_max_failures: 'lots' is neither a count (integer >= 0) nor a percent such as \"10%\"" in errors
+    assert "h: $.rollout_batch_size: 0 is less than the minimum of 1" in errors
