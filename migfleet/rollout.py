@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 STATE_VERSION = 1
+SPEC_SUITE = str(Path(__file__).resolve().parents[1] / "tests" / "spec")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -267,7 +268,7 @@ class Rollout:
         return [*self.pyinfra, "-y", self.inventory, self.deploy_file, *limits, *self.pyinfra_args]
 
     def spec_argv(self, hosts: Sequence[str], junit: Path) -> list[str]:
-        return [*self.pytest, "tests/spec", "--inventory", self.inventory, "--hosts-limit", ",".join(hosts),
+        return [*self.pytest, SPEC_SUITE, "--inventory", self.inventory, "--hosts-limit", ",".join(hosts),
                 f"--junitxml={junit}", "-o", "junit_family=xunit1", "-q", "--tb=no", "-p", "no:cacheprovider"]
 
     def verify(self, hosts: Sequence[str], label: str) -> dict[str, tuple[int, list[str]]]:
