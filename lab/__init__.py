@@ -1,0 +1,57 @@
+"""Local test lab: network-namespaced hosts booting systemd over an overlay of this machine.
+
+Names, addresses and paths are fixed in docs/ARCHITECTURE.md ("Lab"); they live here so every
+lab module and test reads the same values.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PREFIX = "mflab"
+BRIDGE = "mflab0"
+BRIDGE_IP = "10.250.0.1"
+PREFIX_LEN = 24
+REGISTRY = f"{BRIDGE_IP}:5000"
+APT_REPO = f"http://{BRIDGE_IP}:8081/"
+STATE_DIR = Path(os.environ.get("MIGFLEET_LAB_DIR", "/var/lib/migfleet-lab"))
+MAX_HOSTS = 200
+
+
+def host_name(n: int) -> str:
+    return f"lab-h{n}"
+
+
+def host_netns(n: int) -> str:
+    return f"{PREFIX}-h{n}"
+
+
+def host_address(n: int) -> str:
+    return f"10.250.0.{10 + n}"
+
+
+def host_mac(n: int) -> str:
+    return f"02:6d:66:00:00:{n:02x}"
+
+
+def bridge_port(n: int) -> str:
+    """Machine-side end of host N's veth pair (attached to the bridge)."""
+    return f"{PREFIX}-v{n}"
+
+
+def host_number(name: str) -> int:
+    """Accept lab-h3, h3, 3, mflab-h3 or 10.250.0.13 and return 3."""
+    text = name.strip()
+    if text.startswith("10.250.0."):
+        n = int(text.rsplit(".", 1)[1]) - 10
+    else:
+        for prefix in ("lab-h", f"{PREFIX}-h", "h"):
+            if text.startswith(prefix):
+                text = text[len(prefix):]
+                break
+        if not text.isdigit():
+            raise ValueError(f"not a lab host name: {name!r} (expected lab-hN, hN, N or 10.250.0.(10+N))")
+        n = int(text)
+    if not 1 <= n <= MAX_HOSTS:
+        raise ValueError(f"lab host number out of range 1..{MAX_HOSTS}: {name!r}")
+    return n
