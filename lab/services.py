@@ -49,13 +49,10 @@ http:
 
 
 def _alive(pid: int) -> bool:
+    """Running and not a zombie."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
 
 
@@ -86,6 +83,10 @@ def _stop(state_dir: Path, name: str, grace: float = 10) -> None:
             time.sleep(0.05)
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
+        try:  # reap it when this process started it
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
     _record(state_dir, name).unlink(missing_ok=True)
 
 
@@ -105,14 +106,20 @@ def _wait_http(url: str, timeout: float, proc_pid: int) -> None:
     raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s: {last}")
 
 
-def _check_free(address: tuple[str, int], name: str) -> None:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(address)
-        except OSError as err:
-            raise RuntimeError(f"{name}: cannot listen on {address[0]}:{address[1]}: {err} "
-                               "(held by a process this state dir did not start)") from None
+def _check_free(address: tuple[str, int], name: str, wait: float = 5) -> None:
+    """Fail clearly when another process listens there (a just-stopped one gets a few seconds)."""
+    deadline = time.monotonic() + wait
+    while True:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+                return
+            except OSError as err:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name}: cannot listen on {address[0]}:{address[1]}: {err} "
+                                       "(held by a process this state dir did not start)") from None
+        time.sleep(0.1)
 
 
 def _start(state_dir: Path, name: str, command: list[str], address: tuple[str, int], ready_url: str) -> None:

@@ -15,11 +15,11 @@ class DockerError(RuntimeError):
 
 
 def _alive(pid: int) -> bool:
+    """Running and not a zombie."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    return True
 
 
 class PrivateDockerd:
@@ -114,10 +114,14 @@ class PrivateDockerd:
         self.stop()
         raise DockerError(f"dockerd did not answer on {self.socket} within {timeout:.0f} s")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 30) -> None:
         if self.proc is not None:
-            self._terminate(self.proc.pid)
-            self.proc.wait()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
             self.proc = None
 
     def __enter__(self) -> "PrivateDockerd":
