@@ -73,7 +73,8 @@ def _running(state_dir: Path, name: str) -> dict | None:
     return None
 
 
-def _stop(state_dir: Path, name: str, grace: float = 10) -> None:
+def _stop(state_dir: Path, name: str, grace: float = 10) -> bool:
+    """Stop our process of that name; True when one was running."""
     rec = _running(state_dir, name)
     if rec is not None:
         pid = rec["pid"]
@@ -88,6 +89,7 @@ def _stop(state_dir: Path, name: str, grace: float = 10) -> None:
         except ChildProcessError:
             pass
     _record(state_dir, name).unlink(missing_ok=True)
+    return rec is not None
 
 
 def _wait_http(url: str, timeout: float, proc_pid: int) -> None:
@@ -106,7 +108,7 @@ def _wait_http(url: str, timeout: float, proc_pid: int) -> None:
     raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s: {last}")
 
 
-def _check_free(address: tuple[str, int], name: str, wait: float = 5) -> None:
+def _check_free(address: tuple[str, int], name: str, wait: float) -> None:
     """Fail clearly when another process listens there (a just-stopped one gets a few seconds)."""
     deadline = time.monotonic() + wait
     while True:
@@ -128,8 +130,8 @@ def _start(state_dir: Path, name: str, command: list[str], address: tuple[str, i
     if rec is not None and rec["command"] == command:
         _wait_http(ready_url, 10, rec["pid"])
         return
-    _stop(state_dir, name)
-    _check_free(address, name)
+    stopped = _stop(state_dir, name)
+    _check_free(address, name, wait=5 if stopped else 0)
     (state_dir / "run").mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
     with open(state_dir / "logs" / f"{name}.log", "ab") as log:
