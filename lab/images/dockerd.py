@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -123,6 +124,7 @@ class PrivateDockerd:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+            shutil.rmtree(self.exec_root, ignore_errors=True)
 
     def __enter__(self) -> "PrivateDockerd":
         return self.start()
