@@ -95,6 +95,7 @@ class PrivateDockerd:
         self.root.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self._kill_stale()
+        self._unmount_leftovers()
         cfg = self.root / "daemon.json"
         cfg.write_text(json.dumps(self.config, indent=2))
         env = dict(os.environ)
@@ -124,7 +125,15 @@ class PrivateDockerd:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+            self._unmount_leftovers()
             shutil.rmtree(self.exec_root, ignore_errors=True)
+
+    def _unmount_leftovers(self) -> None:
+        """A killed dockerd leaves exec-root/netns/default bind-mounted."""
+        prefix = str(self.exec_root) + "/"
+        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+        for point in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
 
     def __enter__(self) -> "PrivateDockerd":
         return self.start()
