@@ -165,3 +165,29 @@ def test_runtime_refuses_unknown_device_before_runc(installed, tmp_path):
     assert "nvidia-container-cli: device error: MIG-nope: unknown device" in done.stderr
     assert json.loads(log.read_text().splitlines()[-1])["msg"].endswith("MIG-nope: unknown device")
     assert json.loads((bundle / "config.json").read_text()) == spec
+
+
+def test_lookup_through_nvsim_ctl_forms(tmp_path, monkeypatch):
+    """MIG UUIDs via `lookup-mig` (JSON on exit 0), whole GPUs via `show`; anything else unknown."""
+    from lab.toolkit import devices
+
+    mig, gpu = "MIG-0929581a-2be6-5dec-bf34-0954c6c529a6", "GPU-932bfb2c-849a-2a22-1e84-9eff6bc02b39"
+    fake = tmp_path / "nvsim-ctl"
+    fake.write_text(f"""#!/bin/sh
+case "$1" in
+    lookup-mig) [ "$2" = {mig} ] && {{ echo '{{"uuid": "{mig}", "gpu_index": 0}}'; exit 0; }}; exit 1 ;;
+    show) echo '{{"gpus": [{{"index": 0, "uuid": "{gpu}"}}], "processes": []}}' ;;
+    *) exit 2 ;;
+esac
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert devices.lookup(mig) == mig
+    assert devices.lookup("MIG-ffffffff-0000-0000-0000-000000000000") is None
+    assert devices.lookup(gpu) == gpu
+    assert devices.lookup("0") == gpu
+    assert devices.lookup("1") is None
+    assert devices.lookup("0:1") is None
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(devices.ToolkitError, match="driver not loaded"):
+        devices.lookup(mig)
