@@ -26,6 +26,11 @@ MASKED_UNITS = (
     "systemd-udev-trigger.service", "systemd-udev-settle.service",
     "systemd-networkd-wait-online.service", "NetworkManager-wait-online.service",
     "networking.service", "ifupdown-pre.service", "systemd-firstboot.service",
+    # kernel modules and kernel filesystems belong to the machine, not to a host
+    "modprobe@dm_mod.service", "modprobe@configfs.service", "modprobe@drm.service",
+    "modprobe@fuse.service", "modprobe@loop.service", "modprobe@efi_pstore.service",
+    "dev-hugepages.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
+    "sys-kernel-config.mount", "sys-fs-fuse-connections.mount",
 )
 
 # Directories of this machine a host must not see (other hosts' state, keys, the checkout).

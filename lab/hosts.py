@@ -24,8 +24,6 @@ KNOWN_HOSTS = STATE_DIR / "known_hosts"
 SSH_CONFIG = STATE_DIR / "ssh_config"
 INVENTORY = STATE_DIR / "inventory.json"
 NVML_DIR = STATE_DIR / "nvml"
-# Kept by `down`: content-addressed build artifacts only (image tarballs, wheels), never running state.
-CACHE_DIR = STATE_DIR / "cache"
 NVML_IN_HOST = "usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"
 BOOT_TIMEOUT = 90.0
 
@@ -124,6 +122,30 @@ def wait_system_running(n: int, timeout: float) -> str:
     raise LabError(f"{host_name(n)}: systemd did not finish booting in {timeout:.0f} s (last answer: {last!r})")
 
 
+# ---------------------------------------------------------------- machine limits
+
+# Per-user kernel limits shared by every host (all run as the machine's root): each systemd,
+# logind and dockerd takes inotify instances; at the default 128, hosts past the tenth fail
+# units with "Too many open files".
+SYSCTL_MINIMUMS = {"fs/inotify/max_user_instances": 8192, "fs/inotify/max_user_watches": 1048576}
+
+
+def raise_limits(state: LabState) -> None:
+    saved = state.data.setdefault("sysctl", {})
+    for key, minimum in SYSCTL_MINIMUMS.items():
+        path = Path("/proc/sys") / key
+        current = int(path.read_text())
+        if current < minimum:
+            saved.setdefault(key, current)
+            state.save()           # before the change, so a crashed `up` can still be undone
+            path.write_text(str(minimum))
+
+
+def restore_limits(state: LabState) -> None:
+    for key, original in state.data.get("sysctl", {}).items():
+        (Path("/proc/sys") / key).write_text(str(original))
+
+
 # ---------------------------------------------------------------- host disks
 
 def _install_parts(n: int, upper: Path, models: list[str], nvml_lib: Path | None) -> None:
@@ -164,6 +186,7 @@ def _up(count: int, gpu_spec: str | None) -> dict:
     state.data["gpus"] = spec
     state.data["bridge"] = BRIDGE
     state.save()
+    raise_limits(state)
     pubkey = ensure_lab_key()
     host_net.ensure_bridge()
 
@@ -286,6 +309,17 @@ def _lab_mounts() -> list[str]:
     return targets
 
 
+def _own_state() -> list[Path]:
+    """What `up` writes in the state dir; lab.services keeps its own files (and caches) there."""
+    if not STATE_DIR.exists():
+        return []
+    names = ("hosts", "nvml", "lab.json", "lab.tmp", LAB_KEY.name, LAB_KEY.name + ".pub")
+    own = [STATE_DIR / name for name in names]
+    for path in (KNOWN_HOSTS, SSH_CONFIG, INVENTORY):
+        own += [path, path.with_name(path.name + ".tmp")]
+    return [p for p in own if p.exists() or p.is_symlink()]
+
+
 def _down() -> dict:
     t0 = time.monotonic()
     state = LabState.load()
@@ -294,13 +328,16 @@ def _down() -> dict:
         if host_boot.is_running(r):
             os.kill(r.pid, 9)
     left = host_cgroup.kill_all()
+    phases = {"kill": time.monotonic() - t0}
     for ns in host_net.lab_netns():
         for pid in host_net.netns_pids(ns):
             quiet(["kill", "-9", str(pid)])
     services = optional("lab.services")
     if services is not None:
         services.down(STATE_DIR)
+    phases["services"] = time.monotonic() - t0
     host_net.delete_all()
+    phases["net"] = time.monotonic() - t0
     for target in reversed(_lab_mounts()):
         quiet(["umount", "-l", target])
     deadline = time.monotonic() + 10
@@ -308,19 +345,20 @@ def _down() -> dict:
         time.sleep(0.1)           # autoclear runs once the host's mount namespace is freed
     for dev in _loop_devices():
         quiet(["losetup", "-d", dev])
+    phases["loops"] = time.monotonic() - t0
     stuck = host_cgroup.remove()
-    if STATE_DIR.exists():
-        for entry in STATE_DIR.iterdir():
-            if entry != CACHE_DIR:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
-        if not any(STATE_DIR.iterdir()):
-            STATE_DIR.rmdir()
+    restore_limits(state)
+    for entry in _own_state():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    if STATE_DIR.exists() and not any(STATE_DIR.iterdir()):
+        STATE_DIR.rmdir()
     leftovers = {"processes": sorted(left | host_cgroup.pids()), "cgroups": [str(p) for p in stuck],
                  "netns": host_net.lab_netns(), "links": host_net.lab_links(), "mounts": _lab_mounts(),
-                 "loop_devices": _loop_devices()}
+                 "loop_devices": _loop_devices(), "state": [str(p) for p in _own_state()]}
     leftovers = {k: v for k, v in leftovers.items() if v}
-    log(f"down in {time.monotonic() - t0:.1f} s" + (f"; LEFT BEHIND: {leftovers}" if leftovers else ""))
+    log(f"down in {time.monotonic() - t0:.1f} s ("
+        + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()) + ")" + (f"; LEFT BEHIND: {leftovers}" if leftovers else ""))
     return leftovers
