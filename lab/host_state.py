@@ -19,7 +19,7 @@ LOCK_FILE = Path("/run/lock/migfleet-lab.lock")
 class LabState:
     def __init__(self, data: dict | None = None):
         self.data = data or {"gpus": None, "hosts": {}}
-        self._mutex = threading.Lock()
+        self._mutex = threading.RLock()   # boot threads update their own host's entry
 
     @classmethod
     def load(cls) -> "LabState":
@@ -40,20 +40,25 @@ class LabState:
         return sorted(int(k) for k in self.data["hosts"])
 
     def host(self, n: int) -> dict:
-        return self.data["hosts"].setdefault(str(n), {})
+        with self._mutex:
+            return self.data["hosts"].setdefault(str(n), {})
+
+    def update(self, n: int, **values) -> None:
+        with self._mutex:
+            self.host(n).update(values)
+            self.save()
 
     def running(self, n: int) -> Running | None:
         h = self.data["hosts"].get(str(n), {})
         return Running(h["pid"], h["start_time"]) if h.get("pid") else None
 
     def set_running(self, n: int, r: Running | None) -> None:
-        h = self.host(n)
-        h["pid"], h["start_time"] = (r.pid, r.start_time) if r else (None, None)
-        self.save()
+        self.update(n, pid=r.pid if r else None, start_time=r.start_time if r else None)
 
     def forget(self, n: int) -> None:
-        self.data["hosts"].pop(str(n), None)
-        self.save()
+        with self._mutex:
+            self.data["hosts"].pop(str(n), None)
+            self.save()
 
 
 @contextmanager

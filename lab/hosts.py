@@ -229,8 +229,7 @@ def _up(count: int, gpu_spec: str | None) -> dict:
         if fresh or h.get("models") != wanted[n]:
             _install_parts(n, upper, wanted[n], nvml_lib)
             host_fs.mark_prepared(n)
-        h["models"] = wanted[n]
-        state.save()
+        state.update(n, models=wanted[n])
         state.set_running(n, host_boot.boot(n, host_fs.host_dir(n)))
 
     t_prep = time.monotonic()

@@ -83,6 +83,12 @@ def lab():
         lab_cli("down")
 
 
+@pytest.fixture(scope="session")
+def lab_cli_run():
+    """`python -m lab ...` as a subprocess of this interpreter, failing the test on a non-zero exit."""
+    return lab_cli
+
+
 def pytest_collection_modifyitems(config, items):
     """Teardown tests of the lab run after every other test of the session."""
     last = [item for item in items if "test_lifecycle.py::test_down" in item.nodeid]

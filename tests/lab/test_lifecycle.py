@@ -14,11 +14,41 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from conftest import INVENTORY, REPO, STATE_DIR, EXPECTED_MODELS, lab_cli
+from lab import host_number
+from lab.host_gpus import models_for_host, parse_spec
 
-pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[2]
+STATE_DIR = Path(os.environ.get("MIGFLEET_LAB_DIR", "/var/lib/migfleet-lab"))
+INVENTORY = STATE_DIR / "inventory.json"
+EXPECTED_MODELS = [["NVIDIA A100-SXM4-40GB"], ["NVIDIA A100-SXM4-80GB"], ["NVIDIA H100 80GB HBM3"]]
 
 
+# ---------------------------------------------------------------- command-line values (no lab needed)
+
+def test_gpu_spec_round_robin_and_counts():
+    slots = parse_spec("A100-SXM4-40GB,a100-80gb:2,H100-80GB,NVIDIA H200")
+    assert [models_for_host(slots, n) for n in (1, 2, 3, 4, 5)] == [
+        ["NVIDIA A100-SXM4-40GB"], ["NVIDIA A100-SXM4-80GB"] * 2, ["NVIDIA H100 80GB HBM3"],
+        ["NVIDIA H200"], ["NVIDIA A100-SXM4-40GB"]]
+
+
+@pytest.mark.parametrize("spec, quoted", [("V100", "'V100'"), ("H100:0", "'H100:0'"), ("H100:x", "'H100:x'"),
+                                          ("H100,,A100-40GB", "'H100,,A100-40GB'")])
+def test_gpu_spec_errors_quote_the_input(spec, quoted):
+    with pytest.raises(ValueError, match=re.escape(quoted)):
+        parse_spec(spec)
+
+
+def test_host_names():
+    assert [host_number(x) for x in ("lab-h3", "h3", "3", "mflab-h3", "10.250.0.13")] == [3] * 5
+    with pytest.raises(ValueError, match="'lab-x'"):
+        host_number("lab-x")
+
+
+# ---------------------------------------------------------------- a running lab
+
+
+@pytest.mark.lab
 def test_inventory_hand_off(lab):
     inv = lab.inventory
     assert inv["ssh_user"] == "root" and inv["bridge_ip"] == "10.250.0.1"
@@ -32,6 +62,7 @@ def test_inventory_hand_off(lab):
     assert [line.split()[0] for line in known] == [f"{h['name']},{h['address']}" for h in inv["hosts"]]
 
 
+@pytest.mark.lab
 def test_ssh_checks_host_keys(lab, tmp_path):
     for name in lab.names:
         assert lab.ssh(name, "hostname").stdout.strip() == name
@@ -45,6 +76,7 @@ def test_ssh_checks_host_keys(lab, tmp_path):
     assert proc.returncode == 255 and "Host key verification failed" in proc.stderr, proc.stderr
 
 
+@pytest.mark.lab
 def test_paramiko_with_lab_known_hosts(lab):
     host = lab.inventory["hosts"][-1]
     client = paramiko.SSHClient()
@@ -59,6 +91,7 @@ def test_paramiko_with_lab_known_hosts(lab):
         client.close()
 
 
+@pytest.mark.lab
 def test_hosts_have_own_identity(lab):
     seen = {"hostname": set(), "machine-id": set(), "host key": set()}
     for name in lab.names:
@@ -76,6 +109,7 @@ def test_hosts_have_own_identity(lab):
         assert len(values) == len(lab.names), f"{what} not distinct across hosts: {values}"
 
 
+@pytest.mark.lab
 def test_systemd_is_pid1_and_booted(lab):
     for name in lab.names:
         out = lab.ssh(name, "cat /proc/1/comm; systemctl is-system-running", check=False).stdout.split()
@@ -83,11 +117,13 @@ def test_systemd_is_pid1_and_booted(lab):
         assert out[1] in ("running", "degraded"), f"{name}: {out[1]}"
 
 
+@pytest.mark.lab
 def test_hosts_have_no_route_out(lab):
     routes = lab.ssh(lab.names[0], "ip -4 route").stdout
     assert "default" not in routes and "10.250.0.0/24" in routes, routes
 
 
+@pytest.mark.lab
 def test_docker_answers_on_ext4(lab):
     name = lab.names[0]
     out = lab.ssh(name, "docker info --format '{{.Driver}} {{.CgroupDriver}} {{.DockerRootDir}}'; "
@@ -95,7 +131,8 @@ def test_docker_answers_on_ext4(lab):
     assert out == ["overlay2", "cgroupfs", "/var/lib/docker", "ext4"], out
 
 
-def test_reboot_keeps_disk_drops_tmp_and_processes(lab):
+@pytest.mark.lab
+def test_reboot_keeps_disk_drops_tmp_and_processes(lab, lab_cli_run):
     name = lab.names[0]
     token = secrets.token_hex(8)
     before = lab.ssh(name, f"echo {token} > /etc/lab-reboot-token; echo {token} > /tmp/lab-reboot-token; "
@@ -103,7 +140,7 @@ def test_reboot_keeps_disk_drops_tmp_and_processes(lab):
                            "ps -o lstart= -p 1").stdout.strip()
     assert lab.ssh(name, "systemctl is-active lab-reboot-sleeper").stdout.strip() == "active"
     time.sleep(1.1)   # systemd start times have a resolution of one second
-    lab_cli("reboot", name, timeout=180)
+    lab_cli_run("reboot", name, timeout=180)
     after = lab.ssh(name, "cat /etc/lab-reboot-token; ls /tmp/lab-reboot-token 2>&1; pgrep -x sleep; "
                           "ps -o lstart= -p 1", check=False).stdout.splitlines()
     assert after[0] == token, "a file in /etc did not survive the reboot"
@@ -138,14 +175,16 @@ def _needs_own_lab(lab):
         pytest.skip("the lab was up before this session; not taking it down")
 
 
-def test_down_leaves_nothing(lab):
+@pytest.mark.lab
+def test_down_leaves_nothing(lab, lab_cli_run):
     _needs_own_lab(lab)
     assert leftovers(), "the lab is up, so the leftover check must see it"
-    lab_cli("down", timeout=120)
+    lab_cli_run("down", timeout=120)
     assert leftovers() == {}
 
 
-def test_down_after_interrupted_up(lab):
+@pytest.mark.lab
+def test_down_after_interrupted_up(lab, lab_cli_run):
     _needs_own_lab(lab)
     proc = subprocess.Popen([sys.executable, "-m", "lab", "up", "--hosts", "2", "--gpus", "H100"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -158,5 +197,5 @@ def test_down_after_interrupted_up(lab):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     assert leftovers(), "the interrupted up left nothing to clean, so this test checks nothing"
-    lab_cli("down", timeout=120)
+    lab_cli_run("down", timeout=120)
     assert leftovers() == {}
