@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"ssh {'yes' if h['ssh'] else 'no'}\t{', '.join(h['gpu_models'])}")
         elif args.command == "ssh":
             cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            if not hosts.SSH_CONFIG.exists():
+                raise LabError(f"the lab is not up ({hosts.SSH_CONFIG} is missing); run `python -m lab up`")
             argv_ssh = hosts.ssh_argv(host_number(args.host), cmd, batch=False)
             os.execvp(argv_ssh[0], argv_ssh)
         elif args.command == "reboot":

@@ -333,7 +333,10 @@ def _down() -> dict:
             quiet(["kill", "-9", str(pid)])
     services = optional("lab.services")
     if services is not None:
-        services.down(STATE_DIR)
+        try:
+            services.down(STATE_DIR)
+        except Exception as e:      # the hosts' own cleanup must still run
+            log(f"warning: lab.services.down failed: {e}")
     phases["services"] = time.monotonic() - t0
     host_net.delete_all()
     phases["net"] = time.monotonic() - t0
