@@ -68,7 +68,8 @@ def build_debs(out_dir: Path) -> list[Path]:
             root = Path(tmp) / "root"
             lib = root / LIB_DIR
             lib.mkdir(parents=True)
-            (lib / "__init__.py").write_text('"""Simulated NVIDIA container toolkit (migfleet lab)."""\n')
+            if package == "nvidia-container-toolkit-base":   # the package both import from owns it
+                (lib / "__init__.py").write_text('"""Simulated NVIDIA container toolkit (migfleet lab)."""\n')
             for module in info["modules"]:
                 shutil.copyfile(SOURCE_DIR / module, lib / module)
             bindir = root / "usr/bin"
