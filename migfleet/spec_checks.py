@@ -252,7 +252,8 @@ def parse_ss(text: str) -> list[Listener]:
     return out
 
 
-LOOPBACK = {"127.0.0.1", "::1"}
+# gRPC binds 127.0.0.1 through a dual-stack socket, which ss shows as the v4-mapped address.
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 ANY = {"0.0.0.0", "*", "::"}
 
 

@@ -136,3 +136,11 @@ def test_known_pairs_from_model_readme():
         sc.known_pairs("nothing here")
     with pytest.raises(ValueError, match="'1 2 3'"):
         sc.known_pairs("```known-pairs\n1 2 3\n```")
+
+
+def test_v4_mapped_loopback_counts_as_loopback():
+    ss = ("LISTEN 0 4096 [::ffff:127.0.0.1]:20001 [::]:* users:((\"tritonserver\",pid=7,fd=9))\n"
+          "LISTEN 0 4096 [::ffff:10.250.0.11]:20101 [::]:* users:((\"tritonserver\",pid=8,fd=9))\n")
+    found = sc.check_loopback_only("h1", sc.parse_ss(ss), {20001: "a gRPC", 20101: "b gRPC"})
+    assert [str(m) for m in found] == [
+        "h1: b gRPC port 20101: expected listening on 127.0.0.1 only, found listening on ::ffff:10.250.0.11"]
