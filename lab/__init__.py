@@ -17,6 +17,11 @@ APT_REPO = f"http://{BRIDGE_IP}:8081/"
 STATE_DIR = Path(os.environ.get("MIGFLEET_LAB_DIR", "/var/lib/migfleet-lab"))
 MAX_HOSTS = 200
 
+# The lab the test suite runs on (bin/test): every model, a two-GPU host (lab-h1 and lab-h4), and
+# enough hosts for a canary plus batches.
+SUITE_HOSTS = 6
+SUITE_GPUS = "A100-40GB:2,A100-80GB,H100"
+
 
 def host_name(n: int) -> str:
     return f"lab-h{n}"

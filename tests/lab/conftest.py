@@ -1,5 +1,8 @@
-"""Lab fixture: reuse a lab that is up, or bring a 3-host one up when MIGFLEET_LAB=up (and take
-it down at the end of the session unless MIGFLEET_LAB_KEEP=1)."""
+"""Lab fixtures: reuse a lab that is up, or bring the suite's lab up when MIGFLEET_LAB=up (and take
+it down at the end of the session unless MIGFLEET_LAB_KEEP=1); `deployed` converges it with migfleet.
+
+The suite's lab: 6 hosts, GPU models round robin (lab-h1 and lab-h4 carry two A100-40GB each), so
+the acceptance tests have a multi-GPU host, every model, and enough hosts for canary + batches."""
 from __future__ import annotations
 
 import json
@@ -12,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from lab import SUITE_GPUS as GPUS, SUITE_HOSTS as HOSTS
+
 REPO = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("MIGFLEET_LAB_DIR", "/var/lib/migfleet-lab"))
 INVENTORY = STATE_DIR / "inventory.json"
-GPUS = "A100-40GB,A100-80GB,H100"
-EXPECTED_MODELS = [["NVIDIA A100-SXM4-40GB"], ["NVIDIA A100-SXM4-80GB"], ["NVIDIA H100 80GB HBM3"]]
+LAB_INVENTORY = REPO / "inventories" / "lab.py"
 
 
 def lab_cli(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
@@ -74,13 +78,36 @@ def lab():
         yield Lab(inventory, started_here=False)
         return
     if os.environ.get("MIGFLEET_LAB") != "up":
-        pytest.skip("no lab is up (run `python -m lab up --hosts 3`, or set MIGFLEET_LAB=up)")
-    lab_cli("up", "--hosts", "3", "--gpus", GPUS)
+        pytest.skip(f"no lab is up (run `python -m lab up --hosts {HOSTS} --gpus {GPUS}`, "
+                    "or set MIGFLEET_LAB=up)")
+    lab_cli("up", "--hosts", str(HOSTS), "--gpus", GPUS)
     inventory = running_inventory()
     assert inventory is not None, "python -m lab up returned but the hosts do not answer SSH"
     yield Lab(inventory, started_here=True)
     if INVENTORY.exists() and os.environ.get("MIGFLEET_LAB_KEEP") != "1":
         lab_cli("down")
+
+
+def pyinfra(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`pyinfra ARGS` from the repo root (no confirmation prompt); the caller checks the result."""
+    return subprocess.run([str(Path(sys.executable).parent / "pyinfra"), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def deploy(*extra: str, inventory: Path = LAB_INVENTORY) -> subprocess.CompletedProcess:
+    """Converge the lab (`pyinfra -y inventories/lab.py deploy.py`); fails the test on an error."""
+    proc = pyinfra("-y", str(inventory), "deploy.py", *extra)
+    if proc.returncode != 0:
+        raise AssertionError(f"deploy failed (rc={proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def deployed(lab):
+    """The lab converged by migfleet. Tests that change it must put it back (deploy again) before
+    they return, so the tests after them find a converged lab."""
+    deploy()
+    return lab
 
 
 @pytest.fixture(scope="session")

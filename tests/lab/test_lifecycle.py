@@ -14,13 +14,12 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from lab import host_number
+from lab import SUITE_GPUS, host_number
 from lab.host_gpus import models_for_host, parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("MIGFLEET_LAB_DIR", "/var/lib/migfleet-lab"))
 INVENTORY = STATE_DIR / "inventory.json"
-EXPECTED_MODELS = [["NVIDIA A100-SXM4-40GB"], ["NVIDIA A100-SXM4-80GB"], ["NVIDIA H100 80GB HBM3"]]
 
 
 # ---------------------------------------------------------------- command-line values (no lab needed)
@@ -57,7 +56,9 @@ def test_inventory_hand_off(lab):
         assert host == {"name": f"lab-h{i}", "address": f"10.250.0.{10 + i}", "gpu_models": host["gpu_models"]}
         assert host["gpu_models"], host
     if lab.started_here:
-        assert [h["gpu_models"] for h in inv["hosts"]] == EXPECTED_MODELS
+        slots = parse_spec(SUITE_GPUS)
+        assert [h["gpu_models"] for h in inv["hosts"]] == [models_for_host(slots, n)
+                                                          for n in range(1, len(inv["hosts"]) + 1)]
     known = Path(inv["known_hosts"]).read_text().splitlines()
     assert [line.split()[0] for line in known] == [f"{h['name']},{h['address']}" for h in inv["hosts"]]
 
