@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from lab import SUITE_GPUS as GPUS, SUITE_HOSTS as HOSTS
+from labtools import deploy
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("MIGFLEET_LAB_DIR", "/var/lib/migfleet-lab"))
 INVENTORY = STATE_DIR / "inventory.json"
-LAB_INVENTORY = REPO / "inventories" / "lab.py"
 
 
 def lab_cli(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
@@ -86,20 +86,6 @@ def lab():
     yield Lab(inventory, started_here=True)
     if INVENTORY.exists() and os.environ.get("MIGFLEET_LAB_KEEP") != "1":
         lab_cli("down")
-
-
-def pyinfra(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """`pyinfra ARGS` from the repo root (no confirmation prompt); the caller checks the result."""
-    return subprocess.run([str(Path(sys.executable).parent / "pyinfra"), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def deploy(*extra: str, inventory: Path = LAB_INVENTORY) -> subprocess.CompletedProcess:
-    """Converge the lab (`pyinfra -y inventories/lab.py deploy.py`); fails the test on an error."""
-    proc = pyinfra("-y", str(inventory), "deploy.py", *extra)
-    if proc.returncode != 0:
-        raise AssertionError(f"deploy failed (rc={proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
-    return proc
 
 
 @pytest.fixture(scope="session")
