@@ -292,22 +292,31 @@ def parse_envoy_clusters(text: str) -> dict[tuple[str, str], str]:
     return out
 
 
-def check_envoy_backends(host: str, clusters_text: str, expected: Mapping[str, Iterable[int]]) -> list[Mismatch]:
-    """Each cluster ({name: backend ports}) has exactly those 127.0.0.1 backends, all healthy."""
+def check_envoy_backends(host: str, clusters_text: str,
+                         expected: Mapping[str, Iterable[int] | Mapping[int, ExpectedTriton]]) -> list[Mismatch]:
+    """Each cluster ({name: backend ports}) has exactly those 127.0.0.1 backends, all healthy.
+
+    Ports given as {port: ExpectedTriton} name the Triton and its GPU in the findings.
+    """
     health = parse_envoy_clusters(clusters_text)
     out = []
     for cluster, ports in sorted(expected.items()):
-        want = {f"127.0.0.1:{p}" for p in ports}
+        owners = ports if isinstance(ports, Mapping) else {}
+        want = {f"127.0.0.1:{p}": owners.get(p) for p in ports}
         have = {ep for c, ep in health if c == cluster}
-        for ep in sorted(want - have):
-            out.append(Mismatch(host, None, None, f"Envoy cluster {cluster}", f"backend {ep}", "absent"))
-        for ep in sorted(have - want):
-            out.append(Mismatch(host, None, None, f"Envoy cluster {cluster}", "no other backend",
-                                f"backend {ep}"))
-        for ep in sorted(want & have):
+
+        def miss(t, field, expect, found):
+            out.append(Mismatch(host, t.gpu_index if t else None, t.gpu_uuid if t else None, field, expect, found))
+        for ep in sorted(set(want) - have):
+            t = want[ep]
+            miss(t, f"Envoy cluster {cluster}", f"backend {ep}" + (f" ({t.name})" if t else ""), "absent")
+        for ep in sorted(have - set(want)):
+            miss(None, f"Envoy cluster {cluster}", "no other backend", f"backend {ep}")
+        for ep in sorted(set(want) & have):
             if health[(cluster, ep)] != "healthy":
-                out.append(Mismatch(host, None, None, f"Envoy cluster {cluster} backend {ep}", "healthy",
-                                    health[(cluster, ep)]))
+                t = want[ep]
+                miss(t, f"Envoy cluster {cluster} backend {ep}" + (f" ({t.name})" if t else ""), "healthy",
+                     health[(cluster, ep)])
     return out
 
 

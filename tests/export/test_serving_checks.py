@@ -70,6 +70,20 @@ def test_envoy_backends():
     ]
 
 
+
+def test_envoy_backends_name_the_triton_and_gpu():
+    t = sc.ExpectedTriton("triton-gpu1-gi9", 1, "GPU-b", "MIG-9", 20400, 20401, 20402)
+    found = [str(m) for m in sc.check_envoy_backends("h1", CLUSTERS, {"triton_http": {20400: t},
+                                                                      "triton_grpc": {20401: t}})]
+    assert found == [
+        "h1 GPU 1 (GPU-b): Envoy cluster triton_grpc: expected backend 127.0.0.1:20401 (triton-gpu1-gi9), found absent",
+        "h1: Envoy cluster triton_grpc: expected no other backend, found backend 127.0.0.1:20001",
+        "h1: Envoy cluster triton_grpc: expected no other backend, found backend 127.0.0.1:20991",
+        "h1: Envoy cluster triton_http: expected no other backend, found backend 127.0.0.1:20000",
+        "h1 GPU 1 (GPU-b): Envoy cluster triton_http backend 127.0.0.1:20400 (triton-gpu1-gi9): "
+        "expected healthy, found /failed_active_hc",
+    ]
+
 def inspect(name, uuid, status="running", env_uuid=None, role="triton", network="host"):
     return {"Name": "/" + name, "State": {"Status": status}, "HostConfig": {"NetworkMode": network},
             "Config": {"Env": [f"NVIDIA_VISIBLE_DEVICES={env_uuid or uuid}", "PATH=/usr/bin"],

@@ -61,7 +61,7 @@ def test_envoy_backends_healthy(spec_host):
     s, want = spec_host.settings, expected_tritons(spec_host)
     text = spec_host.check_output(f"curl -sf -m 5 http://{envoy.ADMIN_ADDRESS}:{s['envoy_admin_port']}/clusters")
     fail_if(spec_checks.check_envoy_backends(spec_host.name, text, {
-        "triton_http": [t.http_port for t in want], "triton_grpc": [t.grpc_port for t in want]}))
+        "triton_http": {t.http_port: t for t in want}, "triton_grpc": {t.grpc_port: t for t in want}}))
 
 
 def test_inference_through_envoy(spec_host):
