@@ -128,16 +128,32 @@ class HostResult:
     reasons: list[str] = field(default_factory=list)
 
 
+_ERROR_LINE = re.compile(r"error|could not connect|failed|traceback", re.IGNORECASE)
+_ROUTINE_LINE = re.compile(r"^\[[^\]]+\] (Success|No changes|Connected|Ready:|Skipped)\b")
+
+
 def deploy_errors(output: str, hosts: Iterable[str]) -> dict[str, list[str]]:
-    """pyinfra's error lines per host (`[host] Error: ...`, `[host] Could not connect ...`)."""
+    """pyinfra's error lines per host (`[host] Error: ...`, `[host] Could not connect ...`).
+
+    A failed operation's own messages for the host (logged before pyinfra's generic
+    `[host] Error: executed N commands`) say why it failed, so they come first.
+    """
     hosts = list(hosts)
     found: dict[str, list[str]] = {}
+    section: dict[str, list[str]] = {}      # host -> its lines since the last `--> ...` header
     for raw in output.splitlines():
         line = ANSI.sub("", raw).strip()
-        for host in hosts:
-            if line.startswith(f"[{host}]") and re.search(r"error|could not connect|failed|traceback",
-                                                           line, re.IGNORECASE):
-                found.setdefault(host, []).append(line)
+        if line.startswith("-->"):
+            section = {}
+            continue
+        host = next((h for h in hosts if line.startswith(f"[{h}]")), None)
+        if host is None or _ROUTINE_LINE.match(line):
+            continue
+        if _ERROR_LINE.search(line):
+            found.setdefault(host, []).extend(section.pop(host, []))
+            found[host].append(line)
+        else:
+            section.setdefault(host, []).append(line)
     return found
 
 

@@ -117,6 +117,28 @@ def test_deploy_errors_attributed_per_host():
         "lab-h2": ["[lab-h2] Error: nvidia-smi mig -cgi 19:0 failed"]}
 
 
+
+def test_deploy_errors_put_the_operations_reason_first():
+    # pyinfra 3.10 output of a refused reset (mig_reboot_policy "never"); the operation's own
+    # message carries no "error" word, pyinfra's closing line does.
+    out = ("--> Starting operation: Configure MIG | MIG GPU 0 (NVIDIA H100 80GB HBM3): enable MIG, reset\n"
+           "    [lab-h2] Success\n"
+           "    [lab-h3] MIG GPU 0 (NVIDIA H100 80GB HBM3): GPU reset was refused and mig_reboot_policy is "
+           "'never'; reboot the host [GPU-fb81; nvidia-smi said: The following GPUs could not be reset:\n"
+           "  GPU 00000000:18:00.0: In use by another client\n"
+           "    [lab-h3] MIG GPU 0 (NVIDIA H100 80GB HBM3, GPU-fb81): stopped after 1 of 3 steps\n"
+           "    [lab-h3] Error: executed 1 commands\n"
+           "--> Starting operation: Configure MIG | MIG boot unit\n"
+           "    [lab-h2] MIG boot unit written\n")
+    assert deploy_errors(out, ["lab-h2", "lab-h3"]) == {"lab-h3": [
+        "[lab-h3] MIG GPU 0 (NVIDIA H100 80GB HBM3): GPU reset was refused and mig_reboot_policy is 'never'; "
+        "reboot the host [GPU-fb81; nvidia-smi said: The following GPUs could not be reset:",
+        "[lab-h3] MIG GPU 0 (NVIDIA H100 80GB HBM3, GPU-fb81): stopped after 1 of 3 steps",
+        "[lab-h3] Error: executed 1 commands"]}
+    results = judge(["lab-h2", "lab-h3"], 1, out, {"lab-h2": (9, []), "lab-h3": (7, [])})
+    assert [r.ok for r in results] == [True, False]
+    assert "GPU reset was refused" in results[1].reasons[0]
+
 def test_judge_blames_whole_batch_when_pyinfra_fails_without_host_lines():
     spec = {"a": (2, []), "b": (2, [])}
     results = judge(["a", "b"], 2, "--> pyinfra error: No deploy file: deploy.py\n", spec)
