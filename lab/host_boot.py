@@ -48,11 +48,21 @@ rmdir /run/.oldroot
 exec env -i container=migfleet-lab PATH=/usr/sbin:/usr/bin:/sbin:/bin /lib/systemd/systemd
 """
 
-# Joins the host's cgroups, then enters its network namespace and new namespaces.
+# Joins the host's cgroups, then enters its network namespace and new namespaces. The time
+# namespace starts the host's /proc/uptime near 0 at each boot (pyinfra's server.reboot checks
+# that uptime went down). A reboot from inside the host (`systemctl reboot`) ends the namespace's
+# init with SIGHUP, so unshare exits 129: boot again on the same disk, as a machine does; any
+# other end (poweroff, kill) stops the host.
 LAUNCH_SCRIPT = r"""#!/bin/sh
-set -eu
-for f in %(procs_files)s; do echo $$ > "$f"; done
-exec ip netns exec %(netns)s unshare --mount --uts --pid --cgroup --fork --kill-child /bin/sh %(init)s
+set -u
+for f in %(procs_files)s; do echo $$ > "$f" || exit 1; done
+while :; do
+  ip netns exec %(netns)s unshare --mount --uts --pid --cgroup --time \
+    --boottime "-$(cut -d. -f1 /proc/uptime)" --fork --kill-child /bin/sh %(init)s
+  rc=$?
+  [ "$rc" -eq 129 ] || exit "$rc"
+  echo "lab: reboot from inside the host, booting again"
+done
 """
 
 
@@ -70,7 +80,7 @@ def _cgroup_mounts(hs: list[Hierarchy]) -> str:
 
 @dataclass(frozen=True)
 class Running:
-    pid: int          # the unshare process on the machine; killing it ends the host
+    pid: int          # the launcher on the machine (process group leader); killing its group ends the host
     start_time: int   # /proc/PID/stat field 22, guards against PID reuse
 
 
@@ -90,11 +100,23 @@ def is_running(r: Running | None) -> bool:
 
 
 def systemd_pid(r: Running) -> int | None:
-    try:
-        children = Path(f"/proc/{r.pid}/task/{r.pid}/children").read_text().split()
-    except FileNotFoundError:
-        return None
-    return int(children[0]) if children else None
+    """The host's PID 1 as seen from the machine: the first `systemd` down the launcher's first
+    children (launcher -> unshare -> systemd)."""
+    pid = r.pid
+    for _ in range(3):
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except FileNotFoundError:
+            return None
+        if not children:
+            return None
+        pid = int(children[0])
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
+                return pid
+        except FileNotFoundError:
+            return None
+    return None
 
 
 def boot(n: int, host_dir: Path) -> Running:
@@ -111,7 +133,7 @@ def boot(n: int, host_dir: Path) -> Running:
     with open(host_dir / "boot.log", "ab") as log:
         proc = subprocess.Popen(["/bin/sh", str(launch)], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-    # Popen's pid is the unshare process: the launcher and `ip netns exec` exec into it.
+    # Popen's pid is the launcher, which stays for the host's whole life (reboots from inside included).
     deadline = time.monotonic() + 5
     start = _start_time(proc.pid)
     while start is None and time.monotonic() < deadline and proc.poll() is None:
@@ -150,7 +172,7 @@ def power_off(n: int, r: Running | None, graceful: bool = True, timeout: float =
         if spid:
             os.kill(spid, signal.SIGRTMIN + 4)
         if not spid or not wait_gone(r, timeout):
-            os.kill(r.pid, signal.SIGKILL)
+            os.killpg(r.pid, signal.SIGKILL)     # the launcher and unshare (whose child dies with it)
             wait_gone(r, 10)
     host_cgroup.kill_all(f"h{n}")
     for pid in host_net.netns_pids(host_netns(n)):
