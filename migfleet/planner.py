@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from migfleet.geometry import Geometry, Profile
 from migfleet.layout import ComputeSpec, DesiredGpu, DesiredInstance
-from migfleet.state import ComputeInstance, GpuInstance, GpuState
+from migfleet.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
 
 # NVML_COMPUTE_INSTANCE_PROFILE_<N>_SLICE values (nvml.h), keyed by compute slice count.
 CI_PROFILE_ID = {1: 0, 2: 1, 3: 2, 4: 3, 7: 4, 8: 5, 6: 6}
@@ -64,7 +64,8 @@ class Policy:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str   # enable_mig | disable_mig | reset_gpu | reboot | destroy_ci | destroy_gi | create_gi | create_ci
+    kind: str   # enable_mig | disable_mig | reset_gpu | reboot | stop_process | destroy_ci | destroy_gi
+                #   | create_gi | create_ci
     gpu_uuid: str
     gpu_index: int
     command: str
@@ -240,9 +241,20 @@ def _around(kept: Sequence[GpuInstance], missing: Sequence[PlacedInstance]) -> l
     return None if found is None else pinned + found
 
 
-def _users(current: GpuState, gis: set[int] | None, policy: Policy) -> list[str]:
-    return [f"PID {pr.pid} ({pr.name or 'unknown'})" for pr in current.processes
+def _foreign(current: GpuState, gis: set[int] | None, policy: Policy) -> list[GpuProcess]:
+    """Processes on the GPU (gis None) or on those GPU instances, other than our own."""
+    return [pr for pr in current.processes
             if pr.pid not in policy.ignore_pids and (gis is None or pr.gi_id in gis)]
+
+
+def _users(procs: Sequence[GpuProcess]) -> list[str]:
+    return [f"PID {pr.pid} ({pr.name or 'unknown'})" for pr in procs]
+
+
+# The driver refuses to destroy an instance (or reset a GPU) a process uses: with mig_force the
+# process is stopped first, SIGTERM then SIGKILL after 10 s.
+STOP_COMMAND = ("kill {pid} 2>/dev/null; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 100 ]; "
+                "do sleep 0.1; i=$((i+1)); done; kill -9 {pid} 2>/dev/null; true")
 
 
 def gi_id_lookup(idx: int | str, p: PlacedInstance) -> str:
@@ -265,9 +277,13 @@ class _Plan:
         return GpuPlan(self.cur.uuid, self.idx, self.cur.name, converged,
                        () if blocked else tuple(self.actions), blocked, reset, reboot)
 
-    def blocked_by(self, users: list[str], what: str, policy: Policy) -> str | None:
-        if users and not policy.force:
-            return f"{self.head}: {what} used by {', '.join(users)}; stop them or set mig_force to go ahead"
+    def blocked_by(self, procs: Sequence[GpuProcess], what: str, policy: Policy) -> str | None:
+        """Why foreign processes block the change; with mig_force none, and they are stopped first."""
+        if procs and not policy.force:
+            return f"{self.head}: {what} used by {', '.join(_users(procs))}; stop them or set mig_force to go ahead"
+        for pr in procs:
+            self.add("stop_process", STOP_COMMAND.format(pid=pr.pid),
+                     f"stop PID {pr.pid} ({pr.name or 'unknown'}), which uses it (mig_force)")
         return None
 
     def destroy(self, cis: Sequence[ComputeInstance], gis: Sequence[GpuInstance]) -> None:
@@ -315,7 +331,7 @@ def plan_gpu(current: GpuState, desired: DesiredGpu, geometry: Geometry, policy:
     placed = fit(geometry, desired.instances)
 
     if not current.mig_current:     # mode change: enable, reset, then build on the empty GPU
-        blocked = plan.blocked_by(_users(current, None, policy), "MIG mode must change but the GPU is", policy)
+        blocked = plan.blocked_by(_foreign(current, None, policy), "MIG mode must change but the GPU is", policy)
         if blocked:
             return plan.done(blocked=blocked)
         if not current.mig_pending:
@@ -339,7 +355,7 @@ def plan_gpu(current: GpuState, desired: DesiredGpu, geometry: Geometry, policy:
         return plan.done(converged=True)
 
     doomed_cis = [c for g in current.gpu_instances if g in extra or g.gi_id in bad_ci for c in cis[g.gi_id]]
-    blocked = plan.blocked_by(_users(current, {c.gi_id for c in doomed_cis} | {g.gi_id for g in extra}, policy),
+    blocked = plan.blocked_by(_foreign(current, {c.gi_id for c in doomed_cis} | {g.gi_id for g in extra}, policy),
                               "instances to destroy are", policy)
     if blocked:
         return plan.done(blocked=blocked)
@@ -356,7 +372,7 @@ def _plan_disable(plan: _Plan, current: GpuState, policy: Policy) -> GpuPlan:
     if not current.mig_current:         # enable pending, never effective: cancel it
         plan.add("disable_mig", f"nvidia-smi -i {plan.idx} -mig 0", "cancel the pending MIG enable")
         return plan.done()
-    blocked = plan.blocked_by(_users(current, None, policy), "MIG instances to destroy are", policy)
+    blocked = plan.blocked_by(_foreign(current, None, policy), "MIG instances to destroy are", policy)
     if blocked:
         return plan.done(blocked=blocked)
     plan.destroy(current.compute_instances, current.gpu_instances)

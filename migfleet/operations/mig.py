@@ -66,6 +66,9 @@ def change_words(plan: planner.GpuPlan, geometry: Geometry) -> str:
     """One line saying what the plan changes, e.g. "destroy 1 GI, create 7 x 1g.5gb"."""
     kinds = Counter(a.kind for a in plan.actions)
     words = []
+    if kinds["stop_process"]:
+        n = kinds["stop_process"]
+        words.append(f"stop {n} process" if n == 1 else f"stop {n} processes")
     if kinds["enable_mig"]:
         words.append("enable MIG")
     if kinds["disable_mig"]:

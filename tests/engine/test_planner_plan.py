@@ -88,8 +88,21 @@ def test_foreign_process_blocks_unless_forced(a100):
     assert plan.blocked == ("GPU 0 (NVIDIA A100-SXM4-40GB): instances to destroy are used by PID 4242 (python3); "
                             "stop them or set mig_force to go ahead")
     forced = plan_gpu(state, TWO_3G, a100, Policy(force=True))
-    assert forced.blocked is None and len(forced.actions) == 15
+    # The driver refuses to destroy an instance in use: the forced plan stops the process first.
+    assert forced.blocked is None and len(forced.actions) == 16
+    assert forced.actions[0].kind == "stop_process" and forced.actions[0].command.startswith("kill 4242 ")
+    assert "PID 4242 (python3)" in forced.actions[0].description
+    assert [a.kind for a in forced.actions[1:]] == ["destroy_ci"] * 7 + ["destroy_gi"] * 7 + ["create_gi"]
     assert plan_gpu(state, TWO_3G, a100, Policy(ignore_pids=frozenset({4242}))).blocked is None
+
+
+def test_forced_mode_change_stops_every_process_on_the_gpu(a100):
+    state = gpu(mig=(False, False), procs=[GpuProcess(77, "train.py", None, None), GpuProcess(78, "", None, None)])
+    assert "MIG mode must change but the GPU is used by PID 77 (train.py), PID 78 (unknown)" in \
+        plan_gpu(state, TWO_3G, a100).blocked
+    forced = plan_gpu(state, TWO_3G, a100, Policy(force=True))
+    assert [a.kind for a in forced.actions] == ["stop_process", "stop_process", "enable_mig", "reset_gpu", "create_gi"]
+    assert [a.command.split(";")[0] for a in forced.actions[:2]] == ["kill 77 2>/dev/null", "kill 78 2>/dev/null"]
 
 
 def test_matching_instances_are_kept(a100):
