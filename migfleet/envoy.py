@@ -19,7 +19,8 @@ from migfleet.triton import READY_PATH, TritonSpec
 ROLE = "envoy"
 CONTAINER_NAME = "migfleet-envoy"
 CONFIG_FILE = "envoy.yaml"
-CONTAINER_CONFIG_PATH = "/etc/envoy/envoy.yaml"
+CONTAINER_CONFIG_DIR = "/etc/envoy"
+CONTAINER_CONFIG_PATH = f"{CONTAINER_CONFIG_DIR}/{CONFIG_FILE}"
 ADMIN_ADDRESS = "127.0.0.1"
 RETRY_ON = "connect-failure,reset,refused-stream"
 LB_POLICIES = ("ROUND_ROBIN", "LEAST_REQUEST")
@@ -174,13 +175,14 @@ def validate_command(settings: Mapping, path: str) -> str:
                        "--mode", "validate", "-c", CONTAINER_CONFIG_PATH])
 
 
-def container_args(settings: Mapping, text: str) -> tuple[str, ...]:
-    """`docker run` arguments for the host's Envoy; the config label covers the config text."""
+def container_args(settings: Mapping) -> tuple[str, ...]:
+    """`docker run` arguments for the host's Envoy. The config directory is mounted (not the file),
+    so a config replaced by rename is what the container reads after a restart."""
     flags = ["-d", "--name", CONTAINER_NAME, "--network", "host", "--restart", "unless-stopped",
-             "-v", f"{config_path(settings)}:{CONTAINER_CONFIG_PATH}:ro",
+             "-v", f"{settings['envoy_config_dir'].rstrip('/')}:{CONTAINER_CONFIG_DIR}:ro",
              "--label", f"{LABEL_ROLE}={ROLE}"]
     command = [settings["envoy_image"], "-c", CONTAINER_CONFIG_PATH, "--disable-hot-restart"]
-    digest = hashlib.sha256("\0".join([*flags, *command, text]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\0".join([*flags, *command]).encode()).hexdigest()[:16]
     return (*flags, "--label", f"{LABEL_CONFIG}={digest}", *command)
 
 

@@ -12,5 +12,7 @@ from migfleet.serving_settings import resolve
 def deploy_envoy():
     settings = resolve(host.data)
     serving.image_present(name="Envoy image", image=settings["envoy_image"])
-    serving.envoy_config(name="Envoy configuration", settings=settings)
-    serving.envoy_container(name="Envoy container", settings=settings)
+    config = serving.envoy_config(name="Envoy configuration", settings=settings)
+    container = serving.envoy_container(name="Envoy container", settings=settings)
+    serving.envoy_restart(name="Envoy reload for the new configuration", settings=settings,
+                          _if=[config.did_change, container.did_not_change])

@@ -213,8 +213,8 @@ def envoy_ready_script(admin_port: int, timeout_s: int = 30) -> str:
 
 @operation()
 def envoy_container(settings: Mapping):
-    """The host's Envoy, recreated only when its config or arguments changed."""
-    args = envoy.container_args(settings, _envoy_text(settings))
+    """The host's Envoy, recreated only when its arguments changed (a new config restarts it)."""
+    args = envoy.container_args(settings)
     wanted_hash = label_value(args, LABEL_CONFIG)
     current = next((c for c in host.get_fact(ServingContainers) if c.name == envoy.CONTAINER_NAME), None)
     if current is not None and current.alive and current.config_hash == wanted_hash:
@@ -223,4 +223,11 @@ def envoy_container(settings: Mapping):
     if current is not None:
         yield remove_command(current.name)
     yield envoy.run_command(args)
+    yield envoy_ready_script(settings["envoy_admin_port"])
+
+
+@operation(is_idempotent=False)
+def envoy_restart(settings: Mapping):
+    """Restart the host's Envoy so that it loads the config now in place (same container)."""
+    yield f"docker restart {envoy.CONTAINER_NAME}"
     yield envoy_ready_script(settings["envoy_admin_port"])

@@ -82,16 +82,15 @@ def test_settings_are_checked(settings):
 
 
 def test_container_args_and_validate_command(settings):
-    text = envoy.config_text(_specs(settings), settings)
-    args = envoy.container_args(settings, text)
+    args = envoy.container_args(settings)
     assert args[args.index("--network") + 1] == "host"
-    assert "/etc/migfleet/envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro" in args
+    assert "/etc/migfleet/envoy:/etc/envoy:ro" in args
     assert args[args.index(settings["envoy_image"]):] == (
         settings["envoy_image"], "-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart")
-    # the config label follows the config text, not just the arguments
-    other = envoy.container_args(settings, text + "# changed\n")
+    # the config label follows the arguments (a new config text restarts the same container)
+    other = envoy.container_args(dict(settings, envoy_image="envoy:other"))
     assert label_value(args, "migfleet.config") != label_value(other, "migfleet.config")
-    assert envoy.container_args(settings, text) == args
+    assert envoy.container_args(settings) == args
     cmd = envoy.validate_command(settings, "/etc/migfleet/envoy/envoy.yaml.new")
     assert cmd == ("docker run --rm --network none -v /etc/migfleet/envoy/envoy.yaml.new:/etc/envoy/envoy.yaml:ro "
                    "envoyproxy/envoy:v1.40-latest --mode validate -c /etc/envoy/envoy.yaml")

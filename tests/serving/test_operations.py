@@ -80,15 +80,20 @@ def _envoy_container(args, status="running"):
 
 
 def test_envoy_container_converged_and_changed(settings):
-    text = envoy.config_text(triton.desired_tritons(GPUS, settings), settings)
-    current = _envoy_container(envoy.container_args(settings, text))
+    current = _envoy_container(envoy.container_args(settings))
     commands, noops = commands_of(serving.envoy_container, settings,
                                   facts={"MigSnapshot": GPUS, "ServingContainers": [current]})
     assert commands == [] and noops == ["migfleet-envoy up to date"]
 
+    # other Tritons change the config, not the container: envoy_restart reloads it
     fewer = {k: v for k, v in GPUS.items() if v.index == 0}
+    commands, noops = commands_of(serving.envoy_container, settings,
+                                  facts={"MigSnapshot": fewer, "ServingContainers": [current]})
+    assert commands == [] and noops == ["migfleet-envoy up to date"]
+
+    other_image = _envoy_container(envoy.container_args(dict(settings, envoy_image="envoy:old")))
     commands, _ = commands_of(serving.envoy_container, settings,
-                              facts={"MigSnapshot": fewer, "ServingContainers": [current]})
+                              facts={"MigSnapshot": GPUS, "ServingContainers": [other_image]})
     assert commands[0] == "docker rm -f migfleet-envoy"
     assert commands[1].startswith("docker run -d --name migfleet-envoy --network host")
     assert "http://127.0.0.1:9901/ready" in commands[2]
