@@ -23,6 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from perftools import CACHE
 from labctl import LAB_INVENTORY, RESULTS, lab_cli, lab_lock, log, pyinfra, restore_suite_lab, ssh
 
 GPUS = "H100"
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave the last size's lab (for development; others expect the suite lab)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    logs_dir = args.out / "fleet-logs"
+    logs_dir = CACHE / "fleet-logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     for i, n in enumerate(sizes):
