@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import hashlib
+from io import StringIO
+from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
+from pyinfra.operations import files, systemd
 
+from migfleet import triton
 from migfleet.operations import serving
 from migfleet.serving_settings import repo_path, resolve
 
+REPO = Path(__file__).resolve().parents[1]
+REBIND_UNIT = "migfleet-tritons.service"
+REBIND_UNIT_SOURCE = REPO / "files" / "systemd" / REBIND_UNIT
 
 
 def models_digest(root) -> str:
@@ -33,4 +39,19 @@ def deploy_tritons():
     serving.image_present(name="Triton image", image=settings["triton_image"],
                           registry_user=settings["triton_registry_user"],
                           key_env=settings["triton_ngc_key_env"])
-    serving.tritons(name="Triton containers", settings=settings, models_digest=models_digest(local_models))
+    digest = models_digest(local_models)
+    serving.tritons(name="Triton containers", settings=settings, models_digest=digest)
+    install_rebind(settings, digest)
+
+
+def install_rebind(settings, digest: str) -> None:
+    """At boot, after the MIG unit re-created the instances: each Triton runs again on the MIG
+    device now at its place (new MIG UUIDs), from the run files written here."""
+    serving.triton_run_files(name="Triton run files for the boot-time re-bind", settings=settings,
+                             models_digest=digest)
+    files.put(name="Triton re-bind script", src=StringIO(triton.rebind_script()), dest=triton.REBIND_SCRIPT,
+              mode="755", user="root", group="root")
+    unit = files.put(name="Triton re-bind unit", src=str(REBIND_UNIT_SOURCE),
+                     dest=f"/etc/systemd/system/{REBIND_UNIT}", mode="644", user="root", group="root")
+    systemd.daemon_reload(name="Reload systemd units for the Triton re-bind", _if=unit.did_change)
+    systemd.service(name="Enable the Triton re-bind unit", service=REBIND_UNIT, running=None, enabled=True)

@@ -64,6 +64,27 @@ class DockerImageId(FactBase):
         return text or None
 
 
+class TritonRunFiles(FactBase):
+    """SHA-1 of each run file (`*.run`) in a directory: file name -> digest; empty when none."""
+
+    def command(self, directory) -> str:
+        return (f"cd {shlex.quote(directory)} 2>/dev/null || exit 0; "
+                f"for f in *{triton.RUN_SUFFIX}; do [ -f \"$f\" ] && sha1sum \"$f\"; done; true")
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output):
+        digests = {}
+        for line in output:
+            digest, sep, name = line.partition("  ")
+            if not sep or len(digest) != 40:
+                raise ValueError(f"unexpected sha1sum output line: {line!r}")
+            digests[name] = digest
+        return digests
+
+
 # -- apt and Docker engine --------------------------------------------------------------------
 
 def missing_packages(installed: Mapping[str, Sequence[str]], wanted: Sequence[str]) -> list[str]:
@@ -166,6 +187,28 @@ def tritons(settings: Mapping, models_digest: str = ""):
         yield triton.run_command(spec)
     if plan.to_start:
         yield triton.ready_wait_script(plan.to_start, settings["triton_ready_timeout"])
+
+
+@operation()
+def triton_run_files(settings: Mapping, models_digest: str = "", directory: str = triton.RUN_DIR):
+    """The run files the boot-time re-bind reads (migfleet.triton.run_files): written where they
+    differ, removed for Tritons that no longer exist."""
+    wanted = triton.run_files(host.get_fact(mig_snapshot_fact()), settings, models_digest)
+    present = host.get_fact(TritonRunFiles, directory=directory)
+    changed = [name for name, text in wanted.items()
+               if present.get(name) != hashlib.sha1(text.encode()).hexdigest()]
+    stale = sorted(set(present) - set(wanted))
+    if not changed and not stale:
+        host.noop(f"{len(wanted)} Triton run file(s) in {directory} up to date")
+        return
+    if changed:
+        yield f"mkdir -p {shlex.quote(directory)}"
+    for name in changed:
+        path = f"{directory}/{name}"
+        yield FileUploadCommand(StringIO(wanted[name]), path, remote_temp_filename=host.get_temp_filename(path))
+        yield f"chmod 644 {shlex.quote(path)}"
+    if stale:
+        yield "rm -f " + " ".join(shlex.quote(f"{directory}/{name}") for name in stale)
 
 
 @operation()
