@@ -35,8 +35,9 @@ def lab_lock():
             log("lab lock released")
 
 
-def run(argv: list[str], timeout: float, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+def run(argv: list[str], timeout: float, check: bool = True, cwd: Path = REPO,
+        **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, **kwargs)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed (rc={proc.returncode}):\n"
@@ -48,8 +49,18 @@ def lab_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "lab", *args], timeout=timeout)
 
 
-def pyinfra(*args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
-    return run([str(VENV_BIN / "pyinfra"), *args], timeout=timeout, check=check)
+def pyinfra(*args: str, timeout: float = 900, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return run([str(VENV_BIN / "pyinfra"), *args], timeout=timeout, check=check, cwd=cwd)
+
+
+def snapshot_head(dest: Path) -> str:
+    """The committed tree (git HEAD) unpacked into `dest`, so a long benchmark runs one version of the
+    deploy code while the checkout changes under it; returns the commit."""
+    commit = run(["git", "rev-parse", "HEAD"], timeout=30).stdout.strip()
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", commit], cwd=REPO, capture_output=True, timeout=120, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, timeout=120, check=True)
+    return commit
 
 
 def inventory() -> dict:
