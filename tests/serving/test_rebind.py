@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -167,8 +168,7 @@ def test_run_files_refuse_what_they_cannot_write(settings):
     gpus = host_gpus(a100(0, [(1, "3g.20gb", 4)]))
     with pytest.raises(triton.TritonPlanError, match="cannot be written"):
         triton.run_files(gpus, dict(settings, triton_server_args=["--log-info=a\nb"]))
-    gpu = a100(0, [(1, "3g.20gb", 4)])
-    no_ci = host_gpus(gpu.__class__(**{**gpu.__dict__, "compute_instances": ()}))
+    no_ci = host_gpus(replace(a100(0, [(1, "3g.20gb", 4)]), compute_instances=()))
     with pytest.raises(triton.TritonPlanError, match="no GPU instance 1 with compute instance 0"):
         triton.run_files(no_ci, settings)
 
