@@ -113,3 +113,11 @@ def test_bench_envoy_config_is_migfleets_plus_pinned_stats(tmp_path):
         proc = subprocess.run([str(datapath.ENVOY_BIN), "--mode", "validate", "-c", str(path),
                                "--disable-hot-restart"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_grand_total_changed_and_unchanged_ops():
+    table = ("--> Results:\n    Operation   Hosts   Success   Error   No Change\n"
+             "    Grand total                                  250     10        -       240          \n")
+    assert fleet.ops_totals(table) == (10, 240)
+    assert fleet.ops_totals(table.replace("10        -", "-         -")) == (0, 240)
+    assert fleet.ops_totals("no results table") == (None, None)
