@@ -243,6 +243,7 @@ class ClientLoop(threading.Thread):
         self.stop = threading.Event()
         self.sent = 0
         self.failures: list[str] = []
+        self.in_flight = ""         # the request under way, for a report if the loop does not stop
 
     def run(self):
         grpc = GrpcClient(self.address)
@@ -251,15 +252,19 @@ class ClientLoop(threading.Thread):
             while not self.stop.is_set() and self.sent < self.limit and time.monotonic() < deadline:
                 features, expected = PAIRS[self.sent % len(PAIRS)]
                 how = "HTTP" if self.sent % 2 == 0 else "gRPC"
+                self.in_flight = f"{how} request {self.sent} since {time.time():.3f}"
                 try:
                     got = infer_http(self.address, features, 5) if how == "HTTP" else grpc.infer(features, 5)
                     check_answer(got, expected, how)
                 except Exception as e:          # every kind of failure counts, reported with its time
                     self.failures.append(f"{time.time():.3f} {how}: {type(e).__name__}: {e}"[:300])
                 self.sent += 1
+                self.in_flight = ""
                 time.sleep(self.pause)
         finally:
+            self.in_flight = "closing the gRPC channel"
             grpc.close()
+            self.in_flight = ""
 
 
 def health_monitor(lab, name: str, members: list[str], seconds: float) -> subprocess.Popen:
@@ -306,7 +311,7 @@ def test_killed_triton_fails_no_request_and_rejoins(serving):
         if monitor is not None and monitor.poll() is None:
             monitor.kill()
             monitor.wait()
-    assert not client.is_alive(), "the client loop did not stop"
+    assert not client.is_alive(), f"the client loop did not stop: {client.in_flight}, {client.sent} sent"
 
     samples = [(float(t), flags) for t, _, flags in (line.partition(" ") for line in out.splitlines())
                if t]
