@@ -33,6 +33,8 @@ class Container:
     status: str                   # created | running | restarting | paused | exited | dead
     labels: Mapping[str, str] = field(default_factory=dict)
     restart_count: int = 0
+    env: Mapping[str, str] = field(default_factory=dict)
+    network_mode: str = ""
 
     @property
     def role(self) -> str | None:
@@ -71,6 +73,8 @@ def parse_inspect(text: str) -> list[Container]:
                 status=state["Status"],
                 labels=dict(config.get("Labels") or {}),
                 restart_count=int(item.get("RestartCount", 0)),
+                env=dict(e.split("=", 1) if "=" in e else (e, "") for e in config.get("Env") or []),
+                network_mode=(item.get("HostConfig") or {}).get("NetworkMode", ""),
             ))
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ContainerParseError(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from migfleet import layout, planner
-from migfleet.containers import LABEL_MIG_UUID, LABEL_ROLE
+from migfleet.containers import LABEL_MIG_UUID, LABEL_ROLE, Container
 from migfleet.geometry import Geometry
 from migfleet.state import GpuState
 
@@ -147,37 +147,6 @@ def compare_host(host: str, live: Mapping[str, GpuState], rules: Sequence[Mappin
 # ---------------------------------------------------------------- Triton containers
 
 @dataclass(frozen=True)
-class InspectedContainer:
-    name: str
-    status: str
-    labels: Mapping[str, str]
-    env: Mapping[str, str]
-    network_mode: str
-
-
-def parse_inspect(text: str) -> list[InspectedContainer]:
-    """`docker inspect` JSON -> the fields the spec looks at (env included)."""
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"docker inspect output is not JSON ({exc}): {text[:300]!r}") from None
-    if not isinstance(items, list):
-        raise ValueError(f"docker inspect output is not a JSON array: {text[:300]!r}")
-    out = []
-    for item in items:
-        try:
-            config = item["Config"]
-            env = dict(e.split("=", 1) if "=" in e else (e, "") for e in config.get("Env") or [])
-            out.append(InspectedContainer(
-                name=item["Name"].lstrip("/"), status=item["State"]["Status"],
-                labels=dict(config.get("Labels") or {}), env=env,
-                network_mode=(item.get("HostConfig") or {}).get("NetworkMode", "")))
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"docker inspect entry lacks {exc}: {json.dumps(item)[:300]!r}") from None
-    return out
-
-
-@dataclass(frozen=True)
 class ExpectedTriton:
     name: str
     gpu_index: int
@@ -188,7 +157,7 @@ class ExpectedTriton:
     metrics_port: int
 
 
-def compare_tritons(host: str, expected: Sequence[ExpectedTriton], containers: Sequence[InspectedContainer],
+def compare_tritons(host: str, expected: Sequence[ExpectedTriton], containers: Sequence[Container],
                     role: str = "triton") -> list[Mismatch]:
     """One running container per MIG device, named for it, bound to its MIG UUID; no strays."""
     out = []

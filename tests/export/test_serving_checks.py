@@ -3,6 +3,7 @@ import json
 import pytest
 
 from migfleet import spec_checks as sc
+from migfleet.containers import parse_inspect
 
 SS = """\
 State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess
@@ -85,8 +86,9 @@ def test_envoy_backends_name_the_triton_and_gpu():
     ]
 
 def inspect(name, uuid, status="running", env_uuid=None, role="triton", network="host"):
-    return {"Name": "/" + name, "State": {"Status": status}, "HostConfig": {"NetworkMode": network},
-            "Config": {"Env": [f"NVIDIA_VISIBLE_DEVICES={env_uuid or uuid}", "PATH=/usr/bin"],
+    return {"Name": "/" + name, "Id": "id-" + name, "State": {"Status": status},
+            "HostConfig": {"NetworkMode": network},
+            "Config": {"Image": "tritonserver", "Env": [f"NVIDIA_VISIBLE_DEVICES={env_uuid or uuid}", "PATH=/usr/bin"],
                        "Labels": {"migfleet.role": role, "migfleet.mig_uuid": uuid}}}
 
 
@@ -95,13 +97,13 @@ T2 = sc.ExpectedTriton("triton-gpu0-gi2", 0, "GPU-a", "MIG-2", 20000, 20001, 200
 
 
 def test_tritons_bound_and_running():
-    cs = sc.parse_inspect(json.dumps([inspect("triton-gpu0-gi1", "MIG-1"), inspect("triton-gpu0-gi2", "MIG-2"),
+    cs = parse_inspect(json.dumps([inspect("triton-gpu0-gi1", "MIG-1"), inspect("triton-gpu0-gi2", "MIG-2"),
                                       inspect("migfleet-envoy", "", role="envoy")]))
     assert sc.compare_tritons("h1", [T1, T2], cs) == []
 
 
 def test_triton_problems_each_named():
-    cs = sc.parse_inspect(json.dumps([
+    cs = parse_inspect(json.dumps([
         inspect("triton-gpu0-gi1", "MIG-1", status="exited", env_uuid="MIG-9", network="bridge"),
         inspect("triton-gpu1-gi7", "MIG-7"),
     ]))
@@ -117,7 +119,7 @@ def test_triton_problems_each_named():
 
 
 def test_two_containers_on_one_mig_device():
-    cs = sc.parse_inspect(json.dumps([inspect("triton-gpu0-gi1", "MIG-1"), inspect("triton-gpu0-gi2", "MIG-2"),
+    cs = parse_inspect(json.dumps([inspect("triton-gpu0-gi1", "MIG-1"), inspect("triton-gpu0-gi2", "MIG-2"),
                                       inspect("rogue", "MIG-1")]))
     found = [str(m) for m in sc.compare_tritons("h1", [T1, T2], cs)]
     assert "h1: containers bound to MIG-1: expected one, found rogue, triton-gpu0-gi1" in found
@@ -125,9 +127,9 @@ def test_two_containers_on_one_mig_device():
 
 def test_inspect_garbage():
     with pytest.raises(ValueError, match="not JSON"):
-        sc.parse_inspect("Error: no such object")
+        parse_inspect("Error: no such object")
     with pytest.raises(ValueError, match="lacks 'State'"):
-        sc.parse_inspect('[{"Name": "/x", "Config": {}}]')
+        parse_inspect('[{"Name": "/x", "Id": "1", "Config": {}}]')
 
 
 def test_inference_response():

@@ -25,7 +25,7 @@ def fail_if(found):
 
 
 def test_one_triton_per_mig_device(spec_host):
-    inspected = spec_checks.parse_inspect(spec_host.check_output(containers.INSPECT_COMMAND))
+    inspected = containers.parse_inspect(spec_host.check_output(containers.INSPECT_COMMAND))
     fail_if(spec_checks.compare_tritons(spec_host.name, expected_tritons(spec_host), inspected))
 
 
