@@ -12,9 +12,10 @@ Needs `tritonclient[grpc]` (requirements.txt).
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
-import threading
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -234,37 +235,46 @@ def test_every_envoy_serves_http_and_grpc_over_every_triton(serving):
 # ---------------------------------------------------------------- 2. a Triton dies
 
 
-class ClientLoop(threading.Thread):
-    """HTTP and gRPC requests through Envoy, alternately, until stopped (at most `limit` / `seconds`)."""
+def client_loop(address: str, stop_file: Path, limit: int, seconds: float, pause: float = 0.01) -> dict:
+    """HTTP and gRPC requests through Envoy, alternately, until `stop_file` exists (or `limit` /
+    `seconds`); every failure is kept with its time."""
+    grpc = GrpcClient(address)
+    sent, failures = 0, []
+    deadline = time.monotonic() + seconds
+    try:
+        while not stop_file.exists() and sent < limit and time.monotonic() < deadline:
+            features, expected = PAIRS[sent % len(PAIRS)]
+            how = "HTTP" if sent % 2 == 0 else "gRPC"
+            try:
+                got = infer_http(address, features, 5) if how == "HTTP" else grpc.infer(features, 5)
+                check_answer(got, expected, how)
+            except Exception as e:          # every kind of failure counts, reported with its time
+                failures.append(f"{time.time():.3f} {how}: {type(e).__name__}: {e}"[:300])
+            sent += 1
+            time.sleep(pause)
+    finally:
+        grpc.close()
+    return {"sent": sent, "failures": failures}
 
-    def __init__(self, address: str, limit: int = 3000, seconds: float = 45, pause: float = 0.01):
-        super().__init__(daemon=True)
-        self.address, self.limit, self.seconds, self.pause = address, limit, seconds, pause
-        self.stop = threading.Event()
-        self.sent = 0
-        self.failures: list[str] = []
-        self.in_flight = ""         # the request under way, for a report if the loop does not stop
 
-    def run(self):
-        grpc = GrpcClient(self.address)
-        deadline = time.monotonic() + self.seconds
-        try:
-            while not self.stop.is_set() and self.sent < self.limit and time.monotonic() < deadline:
-                features, expected = PAIRS[self.sent % len(PAIRS)]
-                how = "HTTP" if self.sent % 2 == 0 else "gRPC"
-                self.in_flight = f"{how} request {self.sent} since {time.time():.3f}"
-                try:
-                    got = infer_http(self.address, features, 5) if how == "HTTP" else grpc.infer(features, 5)
-                    check_answer(got, expected, how)
-                except Exception as e:          # every kind of failure counts, reported with its time
-                    self.failures.append(f"{time.time():.3f} {how}: {type(e).__name__}: {e}"[:300])
-                self.sent += 1
-                self.in_flight = ""
-                time.sleep(self.pause)
-        finally:
-            self.in_flight = "closing the gRPC channel"
-            grpc.close()
-            self.in_flight = ""
+class ClientLoop:
+    """`client_loop` in a process of its own, so that the gRPC client's threads never meet the
+    test process's forks (ssh) and the test's own waits."""
+
+    def __init__(self, address: str, stop_file: Path, limit: int = 3000, seconds: float = 45):
+        self.stop_file = stop_file
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, address, str(stop_file), str(limit), str(seconds)],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.sent, self.failures = 0, []
+
+    def finish(self, timeout: float = 60) -> None:
+        self.stop_file.touch()
+        out, err = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, f"client loop failed (rc={self.proc.returncode}): {err[-2000:]}"
+        result = json.loads(out.strip().splitlines()[-1])
+        self.sent, self.failures = result["sent"], result["failures"]
 
 
 def health_monitor(lab, name: str, members: list[str], seconds: float) -> subprocess.Popen:
@@ -283,7 +293,7 @@ def health_monitor(lab, name: str, members: list[str], seconds: float) -> subpro
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_killed_triton_fails_no_request_and_rejoins(serving):
+def test_killed_triton_fails_no_request_and_rejoins(serving, tmp_path):
     lab, name = serving, FAILOVER_HOST
     tritons = check_routes_to_every_triton(lab, name)
     assert len(tritons) >= 2, f"{name} needs two Tritons for a failover: {sorted(tritons)}"
@@ -291,12 +301,11 @@ def test_killed_triton_fails_no_request_and_rejoins(serving):
     victim = tritons[victim_name]
     members = [f"127.0.0.1:{victim['http']}", f"127.0.0.1:{victim['grpc']}"]
 
-    client = ClientLoop(address_of(lab, name))
-    client.start()
+    client = ClientLoop(address_of(lab, name), tmp_path / "stop")
     monitor = None
     try:
-        time.sleep(1)
-        assert client.sent > 0 and not client.failures, client.failures
+        time.sleep(1.5)
+        assert client.proc.poll() is None, "the client loop ended early"
         monitor = health_monitor(lab, name, members, seconds=60)
         time.sleep(0.5)
         kill = lab.ssh(name, f"pid=$(docker inspect -f '{{{{.State.Pid}}}}' {victim_name}); "
@@ -306,12 +315,14 @@ def test_killed_triton_fails_no_request_and_rejoins(serving):
         out, err = monitor.communicate(timeout=75)
         time.sleep(2)       # the client goes on against the rejoined Triton for a while
     finally:
-        client.stop.set()
-        client.join(timeout=15)
-        if monitor is not None and monitor.poll() is None:
-            monitor.kill()
-            monitor.wait()
-    assert not client.is_alive(), f"the client loop did not stop: {client.in_flight}, {client.sent} sent"
+        try:
+            client.finish()
+        finally:
+            if client.proc.poll() is None:
+                client.proc.kill()
+            if monitor is not None and monitor.poll() is None:
+                monitor.kill()
+                monitor.wait()
 
     samples = [(float(t), flags) for t, _, flags in (line.partition(" ") for line in out.splitlines())
                if t]
@@ -420,3 +431,8 @@ def test_only_envoy_listeners_are_reachable_from_other_hosts(serving):
                           f"http://{address}:{GRPC_PORT}/inference.GRPCInferenceService/ServerLive", timeout=30)
     assert re.search(r"^HTTP/2 200", live.stdout, re.M), live.stdout
     assert re.search(r"^grpc-status: 0\s*$", live.stdout, re.M | re.I), live.stdout
+
+
+if __name__ == "__main__":        # the client loop's own process (ClientLoop)
+    _address, _stop, _limit, _seconds = sys.argv[1:5]
+    print(json.dumps(client_loop(_address, Path(_stop), int(_limit), float(_seconds))))
