@@ -3,11 +3,11 @@
     pyinfra inventories/production.py deploy.py --dry     # what would change, per host and GPU
     pyinfra -y inventories/production.py deploy.py        # converge
 """
-from tasks.envoy import deploy_envoy
-from tasks.mig import configure_mig
-from tasks.toolkit import install_toolkit
-from tasks.triton import deploy_tritons
-from tasks.validate import validate_inventory
+from migfleet.deploys.envoy import deploy_envoy
+from migfleet.deploys.mig import configure_mig
+from migfleet.deploys.toolkit import install_toolkit
+from migfleet.deploys.triton import deploy_tritons
+from migfleet.deploys.validate import validate_inventory
 
 validate_inventory()
 configure_mig()

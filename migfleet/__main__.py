@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     if command == "validate":
         return validate(rest)
     if command == "rollout":
-        from migfleet.cli_rollout import main as run
+        from migfleet.cli.rollout import main as run
     elif command == "export":
-        from migfleet.cli_export import main as run
+        from migfleet.cli.export import main as run
     elif command == "drift":
-        from migfleet.cli_drift import main as run
+        from migfleet.cli.drift import main as run
     else:
         print(f"unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
         return 2

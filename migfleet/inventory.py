@@ -16,9 +16,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
-from migfleet.geometry import Geometry, Profile
-from migfleet.layout import GpuRef, RuleError, resolve_refs
-from migfleet.planner import LayoutError, fit
+from migfleet.mig.geometry import Geometry, Profile
+from migfleet.mig.desired import GpuRef, RuleError, resolve_refs
+from migfleet.mig.plan import LayoutError, fit
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 TOP_SCHEMA = "https://migfleet.dev/schemas/inventory.v1.json"
@@ -79,7 +79,7 @@ def _geometry(model: str, data: Mapping) -> Geometry | None:
                                                sm=0, ce=0, dec=0, enc=0, jpeg=0, ofa=0,
                                                placements=tuple(tuple(x) for x in p["placements"]))
                                        for p in extra["profiles"]))
-    from migfleet import catalog
+    from migfleet.mig import catalog
     return catalog.lookup(model)
 
 

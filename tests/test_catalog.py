@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from migfleet import catalog
+from migfleet.mig import catalog
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
 CAPTURES = {"NVIDIA H100 80GB HBM3": "nvidia-h100-80gb-hbm3", "NVIDIA H200": "nvidia-h200"}

@@ -5,8 +5,8 @@ NVML error string nvidia-smi would print ("Insufficient Resources", "In use by a
 """
 from __future__ import annotations
 
-from migfleet import catalog
-from migfleet.geometry import Geometry, Profile
+from migfleet.mig import catalog
+from migfleet.mig.geometry import Geometry, Profile
 
 from lab.nvsim.state import mig_uuid
 

@@ -40,10 +40,12 @@ def _copy_code(lib: Path) -> None:
     (lib / "lab/__init__.py").write_text("")
     shutil.copytree(REPO / "lab/nvsim", lib / "lab/nvsim",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "README.md"))
-    (lib / "migfleet").mkdir()
+    # The simulator serves the same catalog migfleet plans with (migfleet.mig is stdlib-only).
+    (lib / "migfleet/mig").mkdir(parents=True)
     (lib / "migfleet/__init__.py").write_text("")
+    (lib / "migfleet/mig/__init__.py").write_text("")
     for name in ("geometry.py", "catalog.py", "catalog.json"):
-        shutil.copy2(REPO / "migfleet" / name, lib / "migfleet" / name)
+        shutil.copy2(REPO / "migfleet/mig" / name, lib / "migfleet/mig" / name)
 
 
 def install(host_root: Path, hostname: str, models: list[str]) -> None:

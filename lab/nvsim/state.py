@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from migfleet import catalog
+from migfleet.mig import catalog
 
 STATE_VERSION = 1
 # PCI buses of the GPUs of an 8-GPU HGX board, in index order.

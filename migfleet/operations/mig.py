@@ -16,10 +16,10 @@ from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.output import format_text
 from pyinfra.operations import server
 
-from migfleet import planner
-from migfleet.facts import MigSnapshot
-from migfleet.geometry import Geometry
-from migfleet.state import GpuState
+from migfleet.mig import plan as planner
+from migfleet.facts.mig import MigSnapshot
+from migfleet.mig.geometry import Geometry
+from migfleet.mig.state import GpuState
 
 _CGI = re.compile(r"-cgi\s+(\S+)")
 

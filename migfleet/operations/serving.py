@@ -18,8 +18,9 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.facts.server import Which
 
-from migfleet import envoy, triton
-from migfleet.containers import (
+from migfleet.serving import envoy
+from migfleet.serving import triton
+from migfleet.serving.containers import (
     INSPECT_COMMAND, LABEL_CONFIG, LABEL_GPU_UUID, has_nvidia_runtime, label_value, parse_inspect,
     registry_of, remove_command,
 )
@@ -29,7 +30,7 @@ APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 
 def mig_snapshot_fact():
     # Imported late: migfleet.facts belongs to the MIG side and is only needed when an op runs.
-    from migfleet.facts import MigSnapshot
+    from migfleet.facts.mig import MigSnapshot
     return MigSnapshot
 
 

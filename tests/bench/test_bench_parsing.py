@@ -13,7 +13,7 @@ sys.path.insert(0, str(BENCH))
 import datapath  # noqa: E402
 import fleet  # noqa: E402
 import plot  # noqa: E402
-from migfleet.triton import TritonPorts, TritonSpec  # noqa: E402
+from migfleet.serving.triton import TritonPorts, TritonSpec  # noqa: E402
 
 PA_CSV = (
     "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from migfleet.geometry import Geometry, Profile
-from migfleet.parsers import geometry_from_lgip, parse_query_gpu
+from migfleet.mig.geometry import Geometry, Profile
+from migfleet.mig.smi import geometry_from_lgip, parse_query_gpu
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 H100_DIR = FIXTURES / "nvidia-h100-80gb-hbm3"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from migfleet.layout import ComputeSpec, DesiredGpu, DesiredInstance, RuleError, resolve
-from migfleet.state import GpuState
+from migfleet.mig.desired import ComputeSpec, DesiredGpu, DesiredInstance, RuleError, resolve
+from migfleet.mig.state import GpuState
 
 
 def gpus(*models):

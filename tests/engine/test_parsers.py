@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from migfleet import parsers as p
+from migfleet.mig import smi as p
 
 from . import docsamples as doc
 from .conftest import A100_40GB, FIXTURES, H100_DIR, H200_DIR

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from migfleet.layout import ComputeSpec
-from migfleet.layout import DesiredInstance as D
-from migfleet.planner import LayoutError, fit
+from migfleet.mig.desired import ComputeSpec
+from migfleet.mig.desired import DesiredInstance as D
+from migfleet.mig.plan import LayoutError, fit
 
 
 def layout(placed):

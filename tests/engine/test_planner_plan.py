@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from migfleet.layout import ComputeSpec, DesiredGpu
-from migfleet.layout import DesiredInstance as D
-from migfleet.planner import Policy, boot_script, fit, plan_gpu
-from migfleet.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
+from migfleet.mig.desired import ComputeSpec, DesiredGpu
+from migfleet.mig.desired import DesiredInstance as D
+from migfleet.mig.plan import Policy, boot_script, fit, plan_gpu
+from migfleet.mig.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
 
 UUID = "GPU-e86cb44c-6756-fd30-cd4a-1e6da3caf9b0"
 NAMES = {19: "1g.5gb", 14: "2g.10gb", 9: "3g.20gb", 5: "4g.20gb", 0: "7g.40gb"}
@@ -204,7 +204,7 @@ def test_boot_script_fails_loudly(tmp_path, a100):
 
 
 def test_boot_script_rejects_impossible_layout(a100):
-    from migfleet.planner import LayoutError
+    from migfleet.mig.plan import LayoutError
     with pytest.raises(LayoutError):
         boot_script({UUID: DesiredGpu(True, (D("4g.20gb", 2),))}, {UUID: a100})
     assert fit(a100, [D("4g.20gb")])

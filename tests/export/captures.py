@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migfleet import parsers
+from migfleet.mig import smi as parsers
 
 CAPTURES = Path(__file__).resolve().parent / "captures"
 FILES = {"query": "query.csv", "list": "L.txt", "lgi": "lgi.txt", "lci": "lci.txt", "xml": "q.xml"}

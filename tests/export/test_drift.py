@@ -1,7 +1,8 @@
 from dataclasses import replace
 
-from migfleet import catalog, spec_checks
-from migfleet.spec_checks import Mismatch
+from migfleet.mig import catalog
+from migfleet.fleet import checks as spec_checks
+from migfleet.fleet.checks import Mismatch
 
 from .captures import snapshot
 

@@ -4,8 +4,10 @@ import json
 import pytest
 import yaml
 
-from migfleet import catalog, export, spec_checks
-from migfleet.state import ComputeInstance, GpuInstance
+from migfleet.mig import catalog
+from migfleet.fleet import export
+from migfleet.fleet import checks as spec_checks
+from migfleet.mig.state import ComputeInstance, GpuInstance
 
 from .captures import snapshot
 

@@ -1,7 +1,8 @@
 import pytest
 
-from migfleet import drift, fleet
-from migfleet.spec_checks import Mismatch
+from migfleet.fleet import drift
+from migfleet.fleet import ssh as fleet
+from migfleet.fleet.checks import Mismatch
 
 from .captures import snapshot
 
@@ -86,7 +87,7 @@ def test_lab_inventory_loads_from_a_handoff_file(tmp_path, monkeypatch):
     import json
     from pathlib import Path
 
-    from migfleet import rollout
+    from migfleet.fleet import rollout
     repo = Path(__file__).resolve().parents[2]
     if not (repo / "inventories" / "lab.py").exists():
         pytest.skip("no inventories/lab.py")

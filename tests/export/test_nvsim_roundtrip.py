@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from migfleet import catalog, export, layout, parsers, planner, spec_checks
+from migfleet.mig import catalog
+from migfleet.fleet import export
+from migfleet.mig import desired as layout
+from migfleet.mig import smi as parsers
+from migfleet.mig import plan as planner
+from migfleet.fleet import checks as spec_checks
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = "NVIDIA H100 80GB HBM3,NVIDIA A100-SXM4-40GB,NVIDIA H200"

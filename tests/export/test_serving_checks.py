@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from migfleet import spec_checks as sc
-from migfleet.containers import parse_inspect
+from migfleet.fleet import checks as sc
+from migfleet.serving.containers import parse_inspect
 
 SS = """\
 State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess

@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from labtools import deploy
-from migfleet import parsers, triton
-from migfleet.containers import LABEL_ROLE
-from migfleet.serving_settings import resolve
+from migfleet.mig import smi as parsers
+from migfleet.serving import triton
+from migfleet.serving.containers import LABEL_ROLE
+from migfleet.serving.settings import resolve
 
 HOST = "lab-h6"
 UNIT = "migfleet-mig.service"

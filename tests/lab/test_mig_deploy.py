@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 
 from labtools import LAB_INVENTORY, deploy, pyinfra
-from migfleet import triton
-from migfleet.containers import LABEL_GPU_UUID, LABEL_ROLE
+from migfleet.serving import triton
+from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_ROLE
 
 pytestmark = pytest.mark.lab
 

@@ -16,9 +16,10 @@ import urllib.request
 import pytest
 
 from labtools import LAB_INVENTORY, REPO, deploy, pyinfra
-from migfleet import parsers, triton
-from migfleet.containers import LABEL_MIG_UUID, LABEL_ROLE
-from migfleet.serving_settings import defaults
+from migfleet.mig import smi as parsers
+from migfleet.serving import triton
+from migfleet.serving.containers import LABEL_MIG_UUID, LABEL_ROLE
+from migfleet.serving.settings import defaults
 
 pytestmark = pytest.mark.lab
 

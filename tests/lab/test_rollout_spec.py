@@ -24,7 +24,7 @@ def migfleet(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 
 def spec_suite(inventory: Path, *hosts: str, timeout: float = 180) -> subprocess.CompletedProcess:
     limit = ["--hosts-limit", ",".join(hosts)] if hosts else []
-    return subprocess.run([sys.executable, "-m", "pytest", "tests/spec", "--inventory", str(inventory), *limit,
+    return subprocess.run([sys.executable, "-m", "pytest", "migfleet/spec", "--inventory", str(inventory), *limit,
                            "-q", "-p", "no:cacheprovider", "--tb=short", "-o", "addopts="],
                           cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from labtools import REPO, deploy
-from migfleet.containers import LABEL_GPU_UUID, LABEL_ROLE
-from migfleet.serving_settings import defaults
+from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_ROLE
+from migfleet.serving.settings import defaults
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
 

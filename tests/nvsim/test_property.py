@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st_
 
 from conftest import A100, H100, H200
 from lab.nvsim import engine, state as st
-from migfleet import catalog
+from migfleet.mig import catalog
 
 REFUSALS = ("Insufficient Resources", "In use by another client", "Not Found", "Invalid Argument",
             "No MIG-enabled devices found.")

@@ -8,7 +8,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operations import run_ops
 from pyinfra.api.state import StateStage
 
-from migfleet import parsers
+from migfleet.mig import smi as parsers
 from tests.ops.gpusim import SNAPSHOT_TOKEN, SimConnector
 
 

@@ -11,8 +11,9 @@ from dataclasses import replace
 from pyinfra.connectors.fake import FakeConnector
 from pyinfra.connectors.util import CommandOutput, OutputLine
 
-from migfleet import catalog, parsers
-from migfleet.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
+from migfleet.mig import catalog
+from migfleet.mig import smi as parsers
+from migfleet.mig.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
 
 SNAPSHOT_TOKEN = "@@gpusim-snapshot"
 

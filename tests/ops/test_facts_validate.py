@@ -7,9 +7,9 @@ import pytest
 from pyinfra.api.deploy import add_deploy
 from pyinfra.api.exceptions import FactProcessError
 
-from migfleet import parsers
-from migfleet.facts import MigSnapshot, geometry_command, parse_geometry_output
-from tasks.validate import InvalidInventory, validate_inventory
+from migfleet.mig import smi as parsers
+from migfleet.facts.mig import MigSnapshot, geometry_command, parse_geometry_output
+from migfleet.deploys.validate import InvalidInventory, validate_inventory
 from tests.ops.conftest import Fleet
 from tests.ops.gpusim import GpuSim, gpu
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from pyinfra.api.deploy import add_deploy
 
-from migfleet import catalog, layout, planner
-from tasks import mig as mig_task
+from migfleet.mig import catalog
+from migfleet.mig import desired as layout
+from migfleet.mig import plan as planner
+from migfleet.deploys import mig as mig_task
 from tests.ops.conftest import Fleet
 from tests.ops.gpusim import GpuSim, gpu, with_instances, with_process
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from migfleet.rollout import CommandResult
+from migfleet.fleet.rollout import CommandResult
 
 
 def junit(results: dict[str, dict[str, str]]) -> str:
@@ -14,7 +14,7 @@ def junit(results: dict[str, dict[str, str]]) -> str:
         for test in ("test_mig_layout", "test_triton_ready"):
             bad = [failures[test]] if test in failures else []
             body = "".join(f"<failure message={quoteattr(f)}>{f}</failure>" for f in bad)
-            cases.append(f'<testcase classname="tests.spec.test_host" name="{test}[{host}]">'
+            cases.append(f'<testcase classname="migfleet.spec.test_host" name="{test}[{host}]">'
                          f'<properties><property name="host" value="{host}"/></properties>{body}</testcase>')
     return f'<?xml version="1.0"?><testsuites><testsuite name="pytest">{"".join(cases)}</testsuite></testsuites>'
 

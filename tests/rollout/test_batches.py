@@ -1,6 +1,6 @@
 import pytest
 
-from migfleet.rollout import (RolloutError, RolloutSettings, exceeds, failure_budget, plan_batches,
+from migfleet.fleet.rollout import (RolloutError, RolloutSettings, exceeds, failure_budget, plan_batches,
                               settings_from_data)
 
 HOSTS = [f"h{i}" for i in range(1, 8)]

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from migfleet.rollout import (Rollout, RolloutSettings, deploy_errors, judge, load_state, spec_results,
+from migfleet.fleet.rollout import (Rollout, RolloutSettings, deploy_errors, judge, load_state, spec_results,
                               state_path)
 
 from .fake_fleet import FakeFleet, junit
@@ -37,7 +37,7 @@ def test_deploy_command_line(tmp_path):
     assert first[:4] == ["pyinfra", "-y", "inventories/lab.py", "deploy.py"]
     assert first[4:] == ["--limit", "lab-h1", "--limit", "lab-h2"]
     spec = fleet.calls[1]
-    at = next(i for i, a in enumerate(spec) if a.endswith("tests/spec"))
+    at = next(i for i, a in enumerate(spec) if a.endswith("migfleet/spec"))
     assert spec[at + 1:at + 5] == ["--inventory", "inventories/lab.py", "--hosts-limit", "lab-h1,lab-h2"]
 
 

@@ -8,9 +8,10 @@ import pytest
 from pyinfra.api import StringCommand
 from pyinfra.context import ctx_host
 
-from migfleet import serving_settings, triton
-from migfleet.containers import Container, LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_ROLE, label_value
-from migfleet.state import ComputeInstance, GpuInstance, GpuState, MigDevice
+from migfleet.serving import settings as serving_settings
+from migfleet.serving import triton
+from migfleet.serving.containers import Container, LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_ROLE, label_value
+from migfleet.mig.state import ComputeInstance, GpuInstance, GpuState, MigDevice
 
 SIZES = {"1g.5gb": (19, 1), "2g.10gb": (14, 2), "3g.20gb": (9, 4), "7g.40gb": (0, 8)}
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from migfleet.containers import (
+from migfleet.serving.containers import (
     ContainerParseError, daemon_runtimes, has_nvidia_runtime, label_value, parse_inspect, registry_of,
 )
 

@@ -1,8 +1,9 @@
 import pytest
 import yaml
 
-from migfleet import envoy, triton
-from migfleet.containers import label_value
+from migfleet.serving import envoy
+from migfleet.serving import triton
+from migfleet.serving.containers import label_value
 
 from .conftest import a100, host_gpus
 from .envoy_bin import validate

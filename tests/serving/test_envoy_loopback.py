@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from migfleet import envoy
+from migfleet.serving import envoy
 
 from .envoy_bin import envoy_binary
 

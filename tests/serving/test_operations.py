@@ -3,8 +3,9 @@ import hashlib
 
 from pyinfra.api import FileUploadCommand, FunctionCommand
 
-from migfleet import envoy, triton
-from migfleet.containers import Container
+from migfleet.serving import envoy
+from migfleet.serving import triton
+from migfleet.serving.containers import Container
 from migfleet.operations import serving
 
 from .conftest import a100, commands_of, host_gpus, running_from

@@ -16,8 +16,12 @@ from pathlib import Path
 import pytest
 
 from lab.nvsim import ctl, smi
-from migfleet import catalog, layout, parsers, planner, triton
-from migfleet.containers import LABEL_CONFIG, LABEL_MIG_UUID, Container, label_value
+from migfleet.mig import catalog
+from migfleet.mig import desired as layout
+from migfleet.mig import smi as parsers
+from migfleet.mig import plan as planner
+from migfleet.serving import triton
+from migfleet.serving.containers import LABEL_CONFIG, LABEL_MIG_UUID, Container, label_value
 from migfleet.operations import serving
 
 from .conftest import a100, commands_of, host_gpus

@@ -1,7 +1,7 @@
 import jsonschema
 import pytest
 
-from migfleet import serving_settings
+from migfleet.serving import settings as serving_settings
 
 
 def test_schema_is_valid_and_defaults_satisfy_it():

@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from migfleet import triton
-from migfleet.containers import Container
+from migfleet.serving import triton
+from migfleet.serving.containers import Container
 
 from .conftest import a100, host_gpus, running_from
 
@@ -39,7 +39,7 @@ def test_names_ports_and_run_args(settings):
 
 def test_second_compute_instance_gets_its_own_name_and_ports(settings):
     gpu = a100(0, [(1, "3g.20gb", 4)])
-    from migfleet.state import ComputeInstance, MigDevice
+    from migfleet.mig.state import ComputeInstance, MigDevice
     gpu = replace(gpu,
                   compute_instances=gpu.compute_instances + (ComputeInstance(1, 1, 0, "1c.3g.20gb", 1, 1),),
                   mig_devices=gpu.mig_devices + (MigDevice("MIG-second-ci", 1, 1, "1c.3g.20gb"),))

@@ -1,7 +1,9 @@
 """MIG mode and GI/CI layout as the inventory declares; the boot-time unit enabled."""
 import pytest
 
-from migfleet import catalog, fleet, spec_checks
+from migfleet.mig import catalog
+from migfleet.fleet import ssh as fleet
+from migfleet.fleet import checks as spec_checks
 
 BOOT_UNIT = "migfleet-mig.service"
 

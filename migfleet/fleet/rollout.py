@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 STATE_VERSION = 1
-SPEC_SUITE = str(Path(__file__).resolve().parents[1] / "tests" / "spec")
+SPEC_SUITE = str(Path(__file__).resolve().parents[1] / "spec")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -160,7 +160,7 @@ def deploy_errors(output: str, hosts: Iterable[str]) -> dict[str, list[str]]:
 def spec_results(junit_xml: str, hosts: Iterable[str]) -> dict[str, tuple[int, list[str]]]:
     """Spec suite junit XML -> {host: (tests passed, failure lines)}.
 
-    Test cases carry a `host` property (tests/spec/conftest.py records it, junit_family xunit1);
+    Test cases carry a `host` property (migfleet/spec/conftest.py records it, junit_family xunit1);
     without it, the test id's parameter (`test_x[host]`) names the host.
     """
     hosts = list(hosts)

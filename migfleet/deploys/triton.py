@@ -9,11 +9,11 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from migfleet import triton
+from migfleet.serving import triton
 from migfleet.operations import serving
-from migfleet.serving_settings import repo_path, resolve
+from migfleet.serving.settings import repo_path, resolve
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REBIND_UNIT = "migfleet-tritons.service"
 REBIND_UNIT_SOURCE = REPO / "files" / "systemd" / REBIND_UNIT
 

@@ -10,7 +10,7 @@ import json
 import pprint
 from collections.abc import Mapping, Sequence
 
-from migfleet.state import GpuState
+from migfleet.mig.state import GpuState
 
 
 class ExportError(ValueError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from migfleet.geometry import Geometry, Profile
+from migfleet.mig.geometry import Geometry, Profile
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 

@@ -9,7 +9,8 @@ import json
 import sys
 from dataclasses import asdict
 
-from migfleet import drift, fleet
+from migfleet.fleet import drift
+from migfleet.fleet import ssh as fleet
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from migfleet.state import GpuState
+from migfleet.mig.state import GpuState
 
 
 class RuleError(ValueError):

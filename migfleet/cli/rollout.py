@@ -1,7 +1,7 @@
 """`python -m migfleet rollout INVENTORY [--limit HOST ...] [--trust-state] [--state-dir DIR] [-- PYINFRA ARGS]`
 
 Canary, then batches (rollout_* data, schemas/rollout.v1.json): each batch is deployed with
-`pyinfra -y INVENTORY deploy.py --limit ...` and proven with `pytest tests/spec`. Progress and
+`pyinfra -y INVENTORY deploy.py --limit ...` and proven with `pytest migfleet/spec`. Progress and
 per-host results are printed; the state file (.migfleet/rollout-<inventory>.json) lets a re-run
 resume. Exit 0 when every host converged, 1 otherwise, 2 on a bad inventory.
 """
@@ -12,7 +12,8 @@ import os
 import shutil
 import sys
 
-from migfleet import fleet, rollout
+from migfleet.fleet import ssh as fleet
+from migfleet.fleet import rollout
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,11 @@ import json
 
 import pytest
 
-from migfleet import containers, envoy, serving_settings, spec_checks, triton
+from migfleet.serving import containers
+from migfleet.serving import envoy
+from migfleet.serving import settings as serving_settings
+from migfleet.fleet import checks as spec_checks
+from migfleet.serving import triton
 
 MODEL = "lab_classifier"        # files/models/README.md: INPUT FP32[4] -> PROBABILITIES FP32[3]
 MODEL_INPUT, MODEL_OUTPUT = "INPUT", "PROBABILITIES"

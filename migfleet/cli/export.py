@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from migfleet import drift, export, fleet
+from migfleet.fleet import drift
+from migfleet.fleet import export
+from migfleet.fleet import ssh as fleet
 
 
 def main(argv: list[str] | None = None) -> int:

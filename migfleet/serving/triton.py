@@ -11,10 +11,10 @@ import shlex
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from migfleet.containers import (
+from migfleet.serving.containers import (
     LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_ROLE, Container, label_value,
 )
-from migfleet.state import GpuState
+from migfleet.mig.state import GpuState
 
 ROLE = "triton"
 CONTAINER_MODEL_DIR = "/models"

@@ -5,7 +5,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from migfleet.operations import serving
-from migfleet.serving_settings import resolve
+from migfleet.serving.settings import resolve
 
 
 @deploy("Envoy in front of the Tritons")

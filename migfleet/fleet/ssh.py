@@ -16,8 +16,8 @@ from pathlib import Path
 
 import paramiko
 
-from migfleet import parsers
-from migfleet.state import GpuState
+from migfleet.mig import smi as parsers
+from migfleet.mig.state import GpuState
 
 
 class FleetError(RuntimeError):

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
 
-from migfleet import parsers
-from migfleet.geometry import Geometry
-from migfleet.state import GpuState
+from migfleet.mig import smi as parsers
+from migfleet.mig.geometry import Geometry
+from migfleet.mig.state import GpuState
 
 _GEOMETRY_SECTIONS = ("query", "lgip", "lgipp")
 

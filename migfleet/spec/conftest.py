@@ -1,7 +1,7 @@
 """Spec suite: proves live hosts match the inventory. Runs only against real hosts.
 
-    pytest tests/spec --inventory inventories/lab.py [--hosts-limit lab-h1,lab-h2]
-    pytest tests/spec --hosts lab-h1,lab-h2 --ssh-config FILE     (no inventory: MIG tests skip)
+    pytest migfleet/spec --inventory inventories/lab.py [--hosts-limit lab-h1,lab-h2]
+    pytest migfleet/spec --hosts lab-h1,lab-h2 --ssh-config FILE     (no inventory: MIG tests skip)
 
 Without --inventory or --hosts every test here is skipped, so the repository's plain `pytest`
 (unit tests) passes without hosts. Hosts are reached with testinfra's paramiko backend through
@@ -20,8 +20,10 @@ import pytest
 import testinfra.host
 from testinfra.backend.paramiko import ParamikoBackend
 
-from migfleet import fleet, parsers, serving_settings
-from migfleet.state import GpuState
+from migfleet.fleet import ssh as fleet
+from migfleet.mig import smi as parsers
+from migfleet.serving import settings as serving_settings
+from migfleet.mig.state import GpuState
 
 INACTIVE = "no-hosts"
 

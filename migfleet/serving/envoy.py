@@ -13,8 +13,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from migfleet.containers import LABEL_CONFIG, LABEL_ROLE
-from migfleet.triton import READY_PATH, TritonSpec
+from migfleet.serving.containers import LABEL_CONFIG, LABEL_ROLE
+from migfleet.serving.triton import READY_PATH, TritonSpec
 
 ROLE = "envoy"
 CONTAINER_NAME = "migfleet-envoy"

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from migfleet import catalog, fleet, spec_checks
-from migfleet.geometry import Geometry
-from migfleet.spec_checks import Mismatch
-from migfleet.state import GpuState
+from migfleet.mig import catalog
+from migfleet.fleet import ssh as fleet
+from migfleet.fleet import checks as spec_checks
+from migfleet.mig.geometry import Geometry
+from migfleet.fleet.checks import Mismatch
+from migfleet.mig.state import GpuState
 
 Snapshot = dict[str, GpuState]
 

@@ -11,7 +11,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from migfleet.operations import serving
-from migfleet.serving_settings import resolve
+from migfleet.serving.settings import resolve
 
 SOURCE_LIST = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
 

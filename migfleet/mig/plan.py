@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from itertools import groupby
 from dataclasses import dataclass
 
-from migfleet.geometry import Geometry, Profile
-from migfleet.layout import ComputeSpec, DesiredGpu, DesiredInstance
-from migfleet.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
+from migfleet.mig.geometry import Geometry, Profile
+from migfleet.mig.desired import ComputeSpec, DesiredGpu, DesiredInstance
+from migfleet.mig.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
 
 # NVML_COMPUTE_INSTANCE_PROFILE_<N>_SLICE values (nvml.h), keyed by compute slice count.
 CI_PROFILE_ID = {1: 0, 2: 1, 3: 2, 4: 3, 7: 4, 8: 5, 6: 6}

@@ -1,6 +1,6 @@
 """Pure comparisons of a host's live state with what the inventory declares.
 
-Used by the spec suite (tests/spec), `drift` and `export`. Every finding is a `Mismatch`
+Used by the spec suite (migfleet/spec), `drift` and `export`. Every finding is a `Mismatch`
 naming host, GPU (index and UUID) when there is one, the field, and expected vs found.
 No I/O here: callers pass command output and parsed snapshots in.
 """
@@ -11,10 +11,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from migfleet import layout, planner
-from migfleet.containers import LABEL_MIG_UUID, LABEL_ROLE, Container
-from migfleet.geometry import Geometry
-from migfleet.state import GpuState
+from migfleet.mig import desired as layout
+from migfleet.mig import plan as planner
+from migfleet.serving.containers import LABEL_MIG_UUID, LABEL_ROLE, Container
+from migfleet.mig.geometry import Geometry
+from migfleet.mig.state import GpuState
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from migfleet.geometry import Geometry, Profile
-from migfleet.state import ComputeInstance, GpuInstance, GpuProcess, GpuState, MigDevice
+from migfleet.mig.geometry import Geometry, Profile
+from migfleet.mig.state import ComputeInstance, GpuInstance, GpuProcess, GpuState, MigDevice
 
 NO_MIG_DEVICES = "No MIG-enabled devices found."
 _NOT_FOUND = re.compile(r"^No (GPU|compute) instances found(:.*)?$")

@@ -16,13 +16,16 @@ from pyinfra.api import deploy
 from pyinfra.context import ctx_host
 from pyinfra.operations import files, systemd
 
-from migfleet import catalog, layout, planner, triton
-from migfleet.containers import LABEL_ROLE
-from migfleet.facts import ContainerPids, MigGeometry, MigSnapshot
-from migfleet.geometry import Geometry
+from migfleet.mig import catalog
+from migfleet.mig import desired as layout
+from migfleet.mig import plan as planner
+from migfleet.serving import triton
+from migfleet.serving.containers import LABEL_ROLE
+from migfleet.facts.mig import ContainerPids, MigGeometry, MigSnapshot
+from migfleet.mig.geometry import Geometry
 from migfleet.operations import mig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNIT_NAME = "migfleet-mig.service"
 UNIT_SOURCE = REPO / "files" / "systemd" / UNIT_NAME
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"

@@ -1,0 +1,1 @@
+"""The `migfleet` command line."""

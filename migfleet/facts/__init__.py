@@ -1,0 +1,1 @@
+"""pyinfra facts: one wide read per host per run."""

@@ -1,0 +1,1 @@
+"""Fleet-wide tools over SSH: checks, drift, export, rollout."""

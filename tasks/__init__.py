@@ -1,1 +1,0 @@
-"""One pyinfra @deploy per component; deploy.py composes them in order."""
