@@ -1,5 +1,5 @@
 """Defaults for every host. Serving defaults (toolkit_*, docker_*, triton_*, envoy_*) come from
-schemas/serving.v1.json; rollout_* from schemas/rollout.v1.json."""
+schemas/serving.v1.json; rollout_* from migfleet/schemas/rollout.v1.json."""
 
 # MIG layout rules (docs/ARCHITECTURE.md, "Contracts"): none by default, so GPUs no rule selects
 # are left exactly as they are.

@@ -1,7 +1,7 @@
 """Validation of every host's merged data before anything runs: JSON Schema + MIG geometry.
 
 All errors are collected (host, JSON path, reason), so one run shows every mistake.
-Schemas: every file in schemas/ is loaded into one registry; schemas/inventory.v1.json is the top.
+Schemas: every file in schemas/ is loaded into one registry; migfleet/schemas/inventory.v1.json is the top.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from migfleet.mig.geometry import Geometry, Profile
 from migfleet.mig.desired import GpuRef, RuleError, resolve_refs
 from migfleet.mig.plan import LayoutError, fit
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 TOP_SCHEMA = "https://migfleet.dev/schemas/inventory.v1.json"
 OUR_PREFIXES = ("mig_", "toolkit_", "docker_", "triton_", "envoy_", "rollout_")
 

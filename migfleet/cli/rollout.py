@@ -1,6 +1,6 @@
 """`python -m migfleet rollout INVENTORY [--limit HOST ...] [--trust-state] [--state-dir DIR] [-- PYINFRA ARGS]`
 
-Canary, then batches (rollout_* data, schemas/rollout.v1.json): each batch is deployed with
+Canary, then batches (rollout_* data, migfleet/schemas/rollout.v1.json): each batch is deployed with
 `pyinfra -y INVENTORY deploy.py --limit ...` and proven with `pytest migfleet/spec`. Progress and
 per-host results are printed; the state file (.migfleet/rollout-<inventory>.json) lets a re-run
 resume. Exit 0 when every host converged, 1 otherwise, 2 on a bad inventory.

@@ -27,7 +27,7 @@ from migfleet.operations import mig
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT_NAME = "migfleet-mig.service"
-UNIT_SOURCE = REPO / "files" / "systemd" / UNIT_NAME
+UNIT_SOURCE = Path(__file__).resolve().parents[1] / "files" / "systemd" / UNIT_NAME
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
 APPLY_SCRIPT = "/usr/local/sbin/migfleet-mig-apply"
 OWN_CONTAINERS_LABEL = f"{LABEL_ROLE}={triton.ROLE}"

@@ -15,7 +15,7 @@ from migfleet.serving.settings import repo_path, resolve
 
 REPO = Path(__file__).resolve().parents[2]
 REBIND_UNIT = "migfleet-tritons.service"
-REBIND_UNIT_SOURCE = REPO / "files" / "systemd" / REBIND_UNIT
+REBIND_UNIT_SOURCE = Path(__file__).resolve().parents[1] / "files" / "systemd" / REBIND_UNIT
 
 
 def models_digest(root) -> str:

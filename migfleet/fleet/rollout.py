@@ -1,6 +1,6 @@
 """Canary then batches, each deployed with pyinfra and proven by the spec suite.
 
-Settings come from inventory data (schemas/rollout.v1.json):
+Settings come from inventory data (migfleet/schemas/rollout.v1.json):
   rollout_canary          hosts in the first batch (default 1); any canary failure stops the rollout
   rollout_batch_size      hosts per later batch, or
   rollout_batch_percent   percent of all hosts per later batch (rounded up); neither: one batch

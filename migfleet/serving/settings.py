@@ -1,4 +1,4 @@
-"""Serving settings (toolkit_*, docker_*, triton_*, envoy_*) with the defaults of schemas/serving.v1.json.
+"""Serving settings (toolkit_*, docker_*, triton_*, envoy_*) with the defaults of migfleet/schemas/serving.v1.json.
 
 The schema is the one place defaults are written; this module only reads them.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "schemas" / "serving.v1.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "serving.v1.json"
 PREFIXES = ("toolkit_", "docker_", "triton_", "envoy_")
 
 
