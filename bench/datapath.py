@@ -31,7 +31,10 @@ from perftools import CACHE, perf_analyzer_argv
 
 sys.path.insert(0, str(labctl.REPO))
 from lab import host_netns, host_number  # noqa: E402
-from migfleet import envoy, parsers, serving_settings, triton  # noqa: E402
+from migfleet.serving import envoy
+from migfleet.mig import smi as parsers
+from migfleet.serving import settings as serving_settings
+from migfleet.serving import triton  # noqa: E402
 
 MODEL = "lab_classifier"
 BENCH_HTTP_PORT = 18000

@@ -14,8 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from migfleet import catalog, layout, parsers, planner  # noqa: E402
-from migfleet.facts import geometry_command, parse_geometry_output  # noqa: E402
+from migfleet.mig import catalog
+from migfleet.mig import desired as layout
+from migfleet.mig import smi as parsers
+from migfleet.mig import plan as planner  # noqa: E402
+from migfleet.facts.mig import geometry_command, parse_geometry_output  # noqa: E402
 
 LAYOUT = [{"gpus": "all", "instances": [{"profile": "1g.10gb", "count": 7}]}]
 

@@ -24,7 +24,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-from migfleet import envoy, serving_settings, triton  # noqa: E402
+from migfleet.serving import envoy
+from migfleet.serving import settings as serving_settings
+from migfleet.serving import triton  # noqa: E402
 import loadgen  # noqa: E402
 
 MODEL = "resnet50"
