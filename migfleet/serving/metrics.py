@@ -1,0 +1,206 @@
+"""One Prometheus endpoint per host, served by its Envoy: http://HOST:8002/metrics.
+
+Every Triton's metrics port and Envoy's admin listen on 127.0.0.1 only. The host's Envoy gets one
+more listener on the host address; a Lua filter (metrics.lua) reads each Triton's /metrics and
+Envoy's /stats/prometheus over their own static clusters and answers with one exposition in which
+every Triton series carries host, gpu, gpu_uuid, gi, profile and mig_uuid, and Envoy's series
+carry host. A network RBAC filter in front closes every connection whose source address is not in
+the allow list, before any byte of HTTP is read.
+
+The pieces come back as plain dicts (one listener, a list of clusters) so they can sit in a
+bootstrap's static_resources or in file-based LDS/CDS resources alike.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+DEFAULT_PORT = 8002
+METRICS_PATH = "/metrics"
+LABEL_NAMES = ("host", "gpu", "gpu_uuid", "gi", "profile", "mig_uuid")
+LISTENER_NAME = "migfleet_metrics"
+CLUSTER_PREFIX = "migfleet_metrics_"
+ADMIN_CLUSTER = CLUSTER_PREFIX + "envoy_admin"
+SERVING_CLUSTER = "triton_http"   # the cluster whose endpoint health becomes migfleet_instance_healthy
+TIMEOUT_MS = 1000
+LUA_SOURCE = Path(__file__).with_name("metrics.lua")
+
+_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_RBAC = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC"
+_LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+_LUA_FILTER = "envoy.filters.http.lua"
+
+
+@dataclass(frozen=True)
+class MetricsSource:
+    """One Triton whose metrics the endpoint serves, and the MIG device it runs on."""
+    container: str            # triton-gpu0-gi7
+    metrics_port: int         # on 127.0.0.1
+    host: str
+    gpu: int                  # GPU index
+    gpu_uuid: str
+    gi: int | str             # GPU instance id (dcgm-exporter's GPU_I_ID)
+    profile: str              # 1g.5gb (dcgm-exporter's GPU_I_PROFILE)
+    mig_uuid: str
+    http_port: int | None = None  # its endpoint in SERVING_CLUSTER; None: no health series
+
+    def labels(self) -> dict[str, str]:
+        return {"host": self.host, "gpu": str(self.gpu), "gpu_uuid": self.gpu_uuid, "gi": str(self.gi),
+                "profile": self.profile, "mig_uuid": self.mig_uuid}
+
+
+def sources_from_specs(host: str, specs: Iterable[Any]) -> list[MetricsSource]:
+    """Sources from the Triton specs of one host (objects with name, gpu_index, gpu_uuid, gi_id,
+    mig_name, mig_uuid and ports.metrics / ports.http, as migfleet.serving.triton plans them)."""
+    return [MetricsSource(container=s.name, metrics_port=s.ports.metrics, host=host, gpu=s.gpu_index,
+                          gpu_uuid=s.gpu_uuid, gi=s.gi_id, profile=s.mig_name, mig_uuid=s.mig_uuid,
+                          http_port=s.ports.http)
+            for s in sorted(specs, key=lambda s: s.name)]
+
+
+def _escape(value: str) -> str:
+    # Prometheus text format: backslash, double quote and newline are escaped in label values.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_labels(labels: dict[str, str]) -> str:
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+
+
+def cluster_name(source: MetricsSource) -> str:
+    return CLUSTER_PREFIX + source.container
+
+
+def parse_networks(networks: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """CIDRs (or single addresses) of the allow list. Host bits set (10.1.2.3/8) are refused: the
+    entry would not say what it allows."""
+    out = []
+    for entry in networks:
+        try:
+            out.append(ipaddress.ip_network(str(entry).strip(), strict=True))
+        except ValueError as err:
+            raise ValueError(f"metrics_allow_networks: {entry!r} is not a network: {err}") from None
+    return out
+
+
+def _check(sources: Sequence[MetricsSource]) -> None:
+    seen: dict[str, str] = {}
+    for s in sources:
+        for key, what in ((s.container, "container"), (f"port {s.metrics_port}", "metrics port"),
+                          (s.mig_uuid, "MIG UUID")):
+            if key in seen:
+                raise ValueError(f"{what} {key} appears twice among the metrics sources "
+                                 f"({seen[key]} and {s.container})")
+            seen[key] = s.container
+
+
+def _static_cluster(name: str, port: int) -> dict:
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "0.25s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+    }
+
+
+def metrics_clusters(sources: Sequence[MetricsSource], admin_port: int) -> list[dict]:
+    """One static cluster per Triton metrics port and one for Envoy's admin, all on 127.0.0.1."""
+    _check(sources)
+    return [*(_static_cluster(cluster_name(s), s.metrics_port) for s in sources),
+            _static_cluster(ADMIN_CLUSTER, admin_port)]
+
+
+def _rbac(networks: Sequence[str]) -> dict:
+    principals = [{"direct_remote_ip": {"address_prefix": str(n.network_address), "prefix_len": n.prefixlen}}
+                  for n in parse_networks(networks)]
+    # ALLOW with no policy allows nobody: an empty allow list refuses every scrape.
+    policies = {"allow_networks": {"permissions": [{"any": True}], "principals": principals}} if principals else {}
+    return {"name": "envoy.filters.network.rbac", "typed_config": {
+        "@type": _RBAC, "stat_prefix": LISTENER_NAME + ".", "rules": {"action": "ALLOW", "policies": policies}}}
+
+
+def _route_metadata(host: str, sources: Sequence[MetricsSource], timeout_ms: int,
+                    serving_cluster: str | None) -> dict:
+    items: list[dict[str, Any]] = []
+    for s in sources:
+        item: dict[str, Any] = {"cluster": cluster_name(s), "path": METRICS_PATH, "up": True,
+                                "labels": render_labels(s.labels()), "names": list(LABEL_NAMES)}
+        if s.http_port is not None:
+            item["endpoint"] = f"127.0.0.1:{s.http_port}"
+        items.append(item)
+    host_labels = render_labels({"host": host})
+    items.append({"cluster": ADMIN_CLUSTER, "path": "/stats/prometheus", "up": False,
+                  "labels": host_labels, "names": ["host"]})
+    meta: dict[str, Any] = {"sources": items, "timeout_ms": timeout_ms, "host_labels": host_labels}
+    if serving_cluster:
+        meta["health"] = {"cluster": ADMIN_CLUSTER, "path": "/clusters", "serving": serving_cluster}
+    return meta
+
+
+def metrics_listener(host: str, sources: Sequence[MetricsSource], listen_address: str,
+                     allow_networks: Sequence[str], port: int = DEFAULT_PORT,
+                     timeout_ms: int = TIMEOUT_MS, serving_cluster: str | None = SERVING_CLUSTER) -> dict:
+    """The listener serving GET /metrics on listen_address:port to allow_networks only.
+
+    timeout_ms bounds each upstream read; the calls run one after the other, so a scrape of a host
+    whose Tritons all hang takes up to (Tritons + 2) x timeout_ms: keep Prometheus' scrape_timeout
+    above that. serving_cluster names the cluster (in the same Envoy) whose endpoint health is
+    reported per instance; None leaves migfleet_instance_healthy out.
+    """
+    _check(sources)
+    meta = _route_metadata(host, sources, timeout_ms, serving_cluster)
+    hcm = {
+        "@type": _HCM,
+        "stat_prefix": LISTENER_NAME,
+        "codec_type": "AUTO",
+        "route_config": {"name": LISTENER_NAME, "virtual_hosts": [{
+            "name": LISTENER_NAME,
+            "domains": ["*"],
+            "routes": [
+                # The Lua filter answers this route; the direct response is seen only if it fails.
+                {"match": {"path": METRICS_PATH},
+                 "metadata": {"filter_metadata": {_LUA_FILTER: meta}},
+                 "direct_response": {"status": 503, "body": {"inline_string": "metrics filter failed\n"}}},
+                {"match": {"prefix": "/"},
+                 "direct_response": {"status": 404, "body": {"inline_string": f"only {METRICS_PATH}\n"}}},
+            ],
+        }]},
+        "http_filters": [
+            {"name": _LUA_FILTER, "typed_config": {
+                "@type": _LUA, "default_source_code": {"inline_string": LUA_SOURCE.read_text()}}},
+            {"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}},
+        ],
+    }
+    return {
+        "name": LISTENER_NAME,
+        "address": {"socket_address": {"address": listen_address, "port_value": port}},
+        "filter_chains": [{"filters": [
+            _rbac(allow_networks),
+            {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm},
+        ]}],
+    }
+
+
+def metrics_resources(host: str, sources: Sequence[MetricsSource], admin_port: int, listen_address: str,
+                      allow_networks: Sequence[str], port: int = DEFAULT_PORT,
+                      timeout_ms: int = TIMEOUT_MS,
+                      serving_cluster: str | None = SERVING_CLUSTER) -> tuple[dict, list[dict]]:
+    """(listener, clusters) for one host's metrics endpoint."""
+    return (metrics_listener(host, sources, listen_address, allow_networks, port, timeout_ms, serving_cluster),
+            metrics_clusters(sources, admin_port))
+
+
+def bootstrap(host: str, sources: Sequence[MetricsSource], admin_port: int, listen_address: str,
+              allow_networks: Sequence[str], port: int = DEFAULT_PORT, timeout_ms: int = TIMEOUT_MS,
+              serving_cluster: str | None = None, extra_clusters: Sequence[dict] = ()) -> dict:
+    """A complete Envoy bootstrap serving only the metrics endpoint (admin on 127.0.0.1)."""
+    listener, clusters = metrics_resources(host, sources, admin_port, listen_address, allow_networks,
+                                           port, timeout_ms, serving_cluster)
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {"listeners": [listener], "clusters": [*clusters, *extra_clusters]},
+    }
