@@ -1,0 +1,265 @@
+"""The host metrics endpoint: generated pieces, then the real envoy binary on loopback in front of
+small HTTP servers that answer what Triton 2.51 answers on its metrics port (a capture of a real
+tritonserver, tests/serving/triton_2.51_metrics.txt)."""
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from migfleet.serving import metrics, triton
+
+from .conftest import a100, host_gpus
+from .envoy_bin import envoy_binary, validate
+
+CAPTURE = (Path(__file__).parent / "triton_2.51_metrics.txt").read_text()
+LISTEN, ALLOWED, REFUSED = "127.0.0.2", "127.0.0.3", "127.0.0.4"
+
+
+def _source(name: str, port: int, gi: int, http_port: int | None = None) -> metrics.MetricsSource:
+    return metrics.MetricsSource(container=name, metrics_port=port, host="h1", gpu=0,
+                                 gpu_uuid="GPU-0000-aaaa", gi=gi, profile="1g.5gb",
+                                 mig_uuid=f"MIG-{gi:04d}-bbbb", http_port=http_port)
+
+
+def test_sources_from_the_triton_plan_carry_the_mig_layout(settings):
+    gpu = a100(1, [(7, "3g.20gb", 4), (13, "1g.5gb", 0)])
+    specs = triton.desired_tritons(host_gpus(gpu), settings)
+    sources = metrics.sources_from_specs("lab-h1", specs)
+    by_gi = {s.gi: s for s in sources}
+    assert sorted(by_gi) == [7, 13]
+    for spec in specs:
+        s = by_gi[spec.gi_id]
+        assert (s.container, s.metrics_port, s.http_port) == (spec.name, spec.ports.metrics, spec.ports.http)
+        assert s.labels() == {"host": "lab-h1", "gpu": "1", "gpu_uuid": gpu.uuid, "gi": str(spec.gi_id),
+                              "profile": spec.mig_name, "mig_uuid": spec.mig_uuid}
+
+
+def test_label_values_are_escaped():
+    assert metrics.render_labels({"a": 'x"y\\z\nw'}) == 'a="x\\"y\\\\z\\nw"'
+
+
+@pytest.mark.parametrize("bad", ["10.1.2.3/8", "not-a-net", "10.0.0.0/33", ""])
+def test_allow_list_entries_that_say_nothing_clear_are_refused(bad):
+    with pytest.raises(ValueError, match="metrics_allow_networks"):
+        metrics.metrics_listener("h1", [], "0.0.0.0", [bad])
+
+
+def _rbac_policies(listener: dict) -> dict:
+    rbac = listener["filter_chains"][0]["filters"][0]
+    assert rbac["name"] == "envoy.filters.network.rbac"
+    assert rbac["typed_config"]["rules"]["action"] == "ALLOW"
+    return rbac["typed_config"]["rules"]["policies"]
+
+
+def test_rbac_allows_exactly_the_listed_networks():
+    listener = metrics.metrics_listener("h1", [], "0.0.0.0", ["10.250.0.0/24", "192.0.2.7", "2001:db8::/32"])
+    principals = _rbac_policies(listener)["allow_networks"]["principals"]
+    assert [p["direct_remote_ip"] for p in principals] == [
+        {"address_prefix": "10.250.0.0", "prefix_len": 24}, {"address_prefix": "192.0.2.7", "prefix_len": 32},
+        {"address_prefix": "2001:db8::", "prefix_len": 32}]
+    # An empty list leaves no policy, which under ALLOW admits nobody.
+    assert _rbac_policies(metrics.metrics_listener("h1", [], "0.0.0.0", [])) == {}
+
+
+def test_one_cluster_per_triton_and_one_for_the_admin():
+    sources = [_source("triton-gpu0-gi1", 20002, 1), _source("triton-gpu0-gi2", 20402, 2)]
+    listener, clusters = metrics.metrics_resources("h1", sources, 9901, "10.0.0.5", ["10.0.0.0/8"])
+    ports = {c["name"]: c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+             ["socket_address"] for c in clusters}
+    assert ports == {"migfleet_metrics_triton-gpu0-gi1": {"address": "127.0.0.1", "port_value": 20002},
+                     "migfleet_metrics_triton-gpu0-gi2": {"address": "127.0.0.1", "port_value": 20402},
+                     metrics.ADMIN_CLUSTER: {"address": "127.0.0.1", "port_value": 9901}}
+    assert listener["address"] == {"socket_address": {"address": "10.0.0.5", "port_value": 8002}}
+    with pytest.raises(ValueError, match="appears twice"):
+        metrics.metrics_clusters([sources[0], sources[0]], 9901)
+
+
+def test_bootstrap_passes_envoy_validation(tmp_path):
+    sources = [_source("triton-gpu0-gi1", 20002, 1, 20000)]
+    path = tmp_path / "envoy.json"
+    path.write_text(json.dumps(metrics.bootstrap("h1", sources, 9901, "0.0.0.0", ["10.0.0.0/8"])))
+    result = validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the real envoy on loopback ----------------------------------------------------------------
+
+class FakeTriton:
+    """Answers /metrics with the capture (its success count replaced) and /v2/health/ready."""
+
+    def __init__(self, exposition: str):
+        body = exposition.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                ok = self.path in ("/metrics", triton.READY_PATH)
+                payload = body if self.path == "/metrics" else b""
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def _free_port(address: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
+
+
+def _get(port: int, source: str, path: str = "/metrics", method: str = "GET") -> tuple[int, dict, str]:
+    conn = http.client.HTTPConnection(LISTEN, port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read().decode()
+    finally:
+        conn.close()
+
+
+EXTRA = """# HELP fake_latency_ms A histogram and a label that clashes with ours
+# TYPE fake_latency_ms histogram
+fake_latency_ms_bucket{gpu_uuid="theirs",le="1"} 2
+fake_latency_ms_bucket{gpu_uuid="theirs",le="+Inf"} 3
+fake_latency_ms_sum{gpu_uuid="theirs"} 4.5
+fake_latency_ms_count{gpu_uuid="theirs"} 3
+"""
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """Envoy serving the metrics of two live fake Tritons and one whose port refuses connections."""
+    live = {1: FakeTriton(CAPTURE.replace('version="1"} 3\n# HELP nv_inference_request_failure',
+                                          'version="1"} 11\n# HELP nv_inference_request_failure')),
+            2: FakeTriton(CAPTURE.replace('version="1"} 3\n# HELP nv_inference_request_failure',
+                                          'version="1"} 22\n# HELP nv_inference_request_failure') + EXTRA)}
+    holder = socket.socket()  # bound, never listening: connections to it are refused
+    holder.bind(("127.0.0.1", 0))
+    dead_port = holder.getsockname()[1]
+    sources = [_source(f"triton-gpu0-gi{gi}", f.port, gi, f.port) for gi, f in live.items()]
+    sources.append(_source("triton-gpu0-gi3", dead_port, 3, dead_port))
+    serving = {"name": "triton_http", "type": "STATIC", "connect_timeout": "0.25s",
+               "load_assignment": {"cluster_name": "triton_http", "endpoints": [{"lb_endpoints": [
+                   {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": s.http_port}}}}
+                   for s in sources]}]},
+               "health_checks": [{"timeout": "0.5s", "interval": "0.3s", "no_traffic_interval": "0.3s",
+                                  "unhealthy_threshold": 1, "healthy_threshold": 1,
+                                  "http_health_check": {"path": triton.READY_PATH}}]}
+    port, admin = _free_port(LISTEN), _free_port("127.0.0.1")
+    config = metrics.bootstrap("h1", sources, admin, LISTEN, [f"{ALLOWED}/32", "10.99.0.0/16"], port=port,
+                               serving_cluster="triton_http", extra_clusters=[serving])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "envoy.json"
+        path.write_text(json.dumps(config))
+        proc = subprocess.Popen([str(envoy_binary()), "-c", str(path), "--concurrency", "1",
+                                 "--disable-hot-restart", "--log-level", "warn"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                assert proc.poll() is None, proc.stderr.read()
+                try:
+                    _get(port, ALLOWED, "/")
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "envoy did not listen within 20 s"
+                    time.sleep(0.1)
+            yield {"port": port, "sources": sources, "live": live, "dead_gi": 3}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            holder.close()
+            for f in live.values():
+                f.server.shutdown()
+
+
+def _scrape(endpoint) -> str:
+    status, headers, body = _get(endpoint["port"], ALLOWED)
+    assert status == 200, body
+    assert headers["content-type"].startswith("text/plain; version=0.0.4")
+    return body
+
+
+@pytest.mark.slow
+def test_allowed_source_gets_one_exposition_with_the_mig_labels(endpoint):
+    body = _scrape(endpoint)
+    families = list(text_string_to_metric_families(body))
+    expected = {s.mig_uuid: s.labels() for s in endpoint["sources"]}
+    # (family names as the parser gives them are not unique: it drops a counter's _total suffix,
+    # and Envoy has both upstream_rq and upstream_rq_total)
+    for kind in ("HELP", "TYPE"):
+        described = re.findall(rf"^# {kind} (\S+)", body, re.M)
+        assert len(described) == len(set(described)), f"a family has two {kind} lines"
+    envoy_series = 0
+    for family in families:
+        for sample in family.samples:
+            if sample.name.startswith(("nv_", "fake_", "migfleet_instance_")):
+                mine = {k: sample.labels.get(k) for k in metrics.LABEL_NAMES}
+                assert mine == expected[sample.labels["mig_uuid"]], sample
+            else:
+                assert sample.labels.get("host") == "h1", sample
+                envoy_series += sample.name.startswith("envoy_")
+    assert envoy_series > 100
+    # (the parser names a counter's samples <family>_total)
+    success = {s.labels["mig_uuid"]: s.value for f in families if f.name == "nv_inference_request_success"
+               for s in f.samples}
+    assert success == {"MIG-0001-bbbb": 11, "MIG-0002-bbbb": 22}
+    up = {s.labels["mig_uuid"]: s.value for f in families for s in f.samples if s.name == "migfleet_instance_up"}
+    assert up == {"MIG-0001-bbbb": 1, "MIG-0002-bbbb": 1, "MIG-0003-bbbb": 0}
+    fake = next(f for f in families if f.name == "fake_latency_ms")
+    assert fake.type == "histogram" and len(fake.samples) == 4
+    assert {s.labels["exported_gpu_uuid"] for s in fake.samples} == {"theirs"}
+    summary = next(f for f in families if f.name == "nv_inference_request_summary_us")
+    assert summary.type == "summary"
+    assert {s.labels["quantile"] for s in summary.samples if "quantile" in s.labels} >= {"0.99"}
+
+
+@pytest.mark.slow
+def test_instance_health_follows_envoys_health_checks(endpoint):
+    deadline = time.monotonic() + 10
+    while True:
+        families = text_string_to_metric_families(_scrape(endpoint))
+        healthy = {s.labels["mig_uuid"]: s.value for f in families for s in f.samples
+                   if s.name == "migfleet_instance_healthy"}
+        if healthy == {"MIG-0001-bbbb": 1, "MIG-0002-bbbb": 1, "MIG-0003-bbbb": 0}:
+            return
+        assert time.monotonic() < deadline, healthy
+        time.sleep(0.3)
+
+
+@pytest.mark.slow
+def test_source_outside_the_allow_list_is_refused(endpoint):
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+        _get(endpoint["port"], REFUSED)
+    # and the allowed source still gets its answer right after
+    assert _get(endpoint["port"], ALLOWED)[0] == 200
+
+
+@pytest.mark.slow
+def test_other_paths_and_methods_get_no_metrics(endpoint):
+    assert _get(endpoint["port"], ALLOWED, "/stats/prometheus")[0] == 404
+    status, headers, _ = _get(endpoint["port"], ALLOWED, method="POST")
+    assert (status, headers.get("allow")) == (405, "GET")
