@@ -15,7 +15,7 @@ DOCKER_IMAGE_SIZE = "32G"   # sparse: only what dockerd writes takes disk space
 
 # Units this machine has enabled that a lab host must not start (or that cannot work there).
 MASKED_UNITS = (
-    "postgresql.service", "docker-registry.service",
+    "postgresql.service", "docker-registry.service", "prometheus.service",
     "podman.service", "podman.socket", "podman-auto-update.timer", "podman-restart.service",
     "podman-clean-transient.service", "podman-kube@.service",
     "apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer", "dpkg-db-backup.timer",
