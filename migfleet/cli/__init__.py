@@ -1,1 +1,49 @@
-"""The `migfleet` command line."""
+"""The `migfleet` command: one subcommand per task, each with its own --help.
+
+Subcommand modules are imported only when run, so `migfleet --help` and `migfleet validate`
+do not pull in paramiko or pyinfra's CLI.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import migfleet
+
+# name -> (module holding main(argv), one-line summary for the usage text)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("migfleet.cli.validate", "check schema + MIG geometry of every host; contacts no host"),
+    "plan": ("migfleet.cli.plan", "what a deploy would change, per host and GPU (pyinfra --dry)"),
+    "rollout": ("migfleet.cli.rollout", "canary, then batches, spec-checked, with a failure threshold"),
+    "export": ("migfleet.cli.export", "print the live MIG layouts (inventory form, or a mig-parted config)"),
+    "drift": ("migfleet.cli.drift", "list hosts whose live MIG state differs from the inventory"),
+    "import": ("migfleet.cli.importer", "turn a mig-parted config into a group_data module (mig_layout)"),
+}
+
+
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: migfleet [--version] COMMAND [ARGS ...]", "",
+             "MIG-partitioned NVIDIA GPU fleets with pyinfra. Commands:", ""]
+    lines += [f"  {name.ljust(width)}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "`migfleet COMMAND --help` describes each command."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        sys.stderr.write(usage())
+        return 2
+    if argv[0] in ("-h", "--help"):
+        sys.stdout.write(usage())
+        return 0
+    if argv[0] == "--version":
+        print(f"migfleet {migfleet.__version__}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        sys.stderr.write(f"migfleet: unknown command {command!r}\n\n{usage()}")
+        return 2
+    run = importlib.import_module(COMMANDS[command][0]).main
+    return run(rest)

@@ -1,0 +1,27 @@
+"""Every migfleet component in order: the inventory check, MIG layouts, container toolkit, Triton, Envoy.
+
+A deploy file (this repository's deploy.py, or a user's own) calls `deploy_all()` once per host;
+pyinfra can also run it without a deploy file:
+
+    pyinfra INVENTORY migfleet.deploys.all.deploy_all --dry
+
+It is a plain function, not a nested @deploy, so operation names stay those of the components.
+"""
+from __future__ import annotations
+
+from migfleet.deploys.envoy import deploy_envoy
+from migfleet.deploys.mig import configure_mig
+from migfleet.deploys.toolkit import install_toolkit
+from migfleet.deploys.triton import deploy_tritons
+from migfleet.deploys.validate import validate_inventory
+
+# What `pyinfra INVENTORY <this>` runs, for `migfleet plan` and `migfleet rollout`.
+PYINFRA_TARGET = f"{__name__}.deploy_all"
+
+
+def deploy_all() -> None:
+    validate_inventory()
+    configure_mig()
+    install_toolkit()
+    deploy_tritons()
+    deploy_envoy()
