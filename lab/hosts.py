@@ -251,6 +251,9 @@ def _up(count: int, gpu_spec: str | None) -> dict:
         if "error" in services_result:
             raise LabError(f"lab services failed: {services_result['error']}") from services_result["error"]
     inventory = write_inventory(state)
+    prometheus = optional("lab.prometheus")
+    if prometheus is not None:      # the lab Prometheus scrapes exactly the hosts now up
+        prometheus.write_lab_targets(STATE_DIR, inventory)
     log(f"{count} host(s) up ({len(to_boot)} booted): prepare+start {t_booted - t_prep:.1f} s, "
         f"ssh {t_ssh - t_prep:.1f} s, systemd ready {t_ready - t_prep:.1f} s, total {time.monotonic() - t0:.1f} s")
     return inventory

@@ -1,6 +1,6 @@
 """The lab's real services on the bridge address: image registry, signed apt repo, and images in it.
 
-    ensure_up(bridge_ip, state_dir) -> {"registry", "apt_repo", "apt_key", "images": {"triton", "envoy"}}
+    ensure_up(bridge_ip, state_dir) -> {"registry", "apt_repo", "apt_key", "images": {"triton", "envoy"}, "prometheus"}
     down(state_dir)
     prepare_host(host_root, bridge_ip)
 
@@ -27,6 +27,7 @@ from .toolkit import deb
 
 REGISTRY_PORT = 5000
 APT_PORT = 8081
+PROMETHEUS_PORT = 9090
 HTTP_PYTHON = "/usr/bin/python3"
 
 REGISTRY_CONFIG = """version: 0.1
@@ -194,26 +195,33 @@ def state_lock(state_dir: Path, blocking: bool = True):
 
 
 def ensure_up(bridge_ip: str, state_dir: Path, registry_port: int = REGISTRY_PORT,
-              apt_port: int = APT_PORT, log=print) -> dict:
-    """Idempotent: builds what is missing, (re)starts what is not running on these addresses."""
+              apt_port: int = APT_PORT, log=print, prometheus_port: int | None = PROMETHEUS_PORT) -> dict:
+    """Idempotent: builds what is missing, (re)starts what is not running on these addresses.
+    prometheus_port None leaves Prometheus out."""
+    # imported here: lab.prometheus uses this module's process helpers
+    from . import prometheus
+
     state_dir = Path(state_dir).resolve()
     with state_lock(state_dir):
         registry = start_registry(bridge_ip, state_dir, registry_port)
         apt_url = start_apt_server(bridge_ip, state_dir, apt_port)
+        prometheus_url = (prometheus.start(bridge_ip, state_dir, prometheus_port)
+                          if prometheus_port is not None else None)
         refs = images.ensure_images(registry, state_dir, log=log)
     return {
         "registry": registry,
         "apt_repo": apt_url,
         "apt_key": str(state_dir / "apt-repo" / "gpgkey"),
         "images": refs,
+        "prometheus": prometheus_url,
     }
 
 
 def down(state_dir: Path) -> None:
-    """Stop the registry and the apt server started by ensure_up; caches stay."""
+    """Stop the registry, the apt server and Prometheus started by ensure_up; caches and data stay."""
     state_dir = Path(state_dir).resolve()
     with state_lock(state_dir):
-        for name in ("apt-repo", "registry"):
+        for name in ("prometheus", "apt-repo", "registry"):
             _stop(state_dir, name)
 
 
