@@ -4,6 +4,9 @@ Change: the layouts to the models served. Every layout is checked against the A1
 before any host is contacted (`python -m migfleet validate ...`).
 """
 
+# The GPUs of every host of the group, in index order, as nvidia-smi prints them.
+gpu_models = ["NVIDIA A100-SXM4-80GB"] * 8
+
 mig_layout = [
     {"gpus": [0, 1, 2, 3],
      "instances": [{"profile": "3g.40gb", "count": 1},

@@ -4,32 +4,55 @@ from __future__ import annotations
 import argparse
 import sys
 
-from migfleet.inventory import format_errors, load_inventory_data, validate_inventory
+from migfleet.inventory import InventoryLoadError, format_errors, load_inventory_data, validate_inventory
 
 USAGE = """python -m migfleet COMMAND ...
 
   validate INVENTORY   check schema + MIG geometry of every host; contacts no host
+                       (--live: read GPU models from the hosts, read-only)
   rollout INVENTORY    canary, then batches, spec-checked, with a failure threshold
   export INVENTORY     print the live MIG layouts in the inventory's format
   drift INVENTORY      list hosts whose live MIG state differs from the inventory
 """
 
 
+def _read_live(hosts: dict[str, dict]) -> tuple[dict, list]:
+    """GPUs of every host, read-only, one SSH round trip each (the MIG snapshot)."""
+    from migfleet.fleet import ssh as fleet
+    from migfleet.fleet.drift import read_all
+    from migfleet.inventory import InventoryError
+    from migfleet.mig.desired import GpuRef
+
+    read = read_all([fleet.FleetHost(name, data) for name, data in hosts.items()])
+    live, errors = {}, []
+    for name, got in read.items():
+        if isinstance(got, Exception):
+            errors.append(InventoryError(name, "$", f"cannot read the host's GPUs: {got}"))
+        else:
+            live[name] = [GpuRef(s.index, s.name, s.uuid) for s in sorted(got.values(), key=lambda s: s.index)]
+    return live, errors
+
+
 def validate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m migfleet validate")
     parser.add_argument("inventory", help="pyinfra inventory file, e.g. inventories/production.py")
+    parser.add_argument("--live", action="store_true",
+                        help="read each host's GPU models and UUIDs over SSH (read-only, one round trip per "
+                             "host) instead of gpu_models/gpu_uuids")
     args = parser.parse_args(argv)
     try:
         hosts = load_inventory_data(args.inventory)
-    except Exception as e:      # a broken inventory file: say why, no traceback
-        print(f"cannot load inventory {args.inventory}: {e}", file=sys.stderr)
+    except InventoryLoadError as e:         # a broken inventory file: where and why, no traceback
+        print(f"{args.inventory}: {len(e.problems)} error(s)", file=sys.stderr)
+        print("\n".join(e.problems), file=sys.stderr)
         return 1
-    errors = validate_inventory(hosts)
+    live, errors = _read_live(hosts) if args.live and hosts else ({}, [])
+    errors += validate_inventory(hosts, live)
     if errors:
         print(f"{args.inventory}: {len(errors)} error(s)", file=sys.stderr)
         print(format_errors(errors), file=sys.stderr)
         return 1
-    print(f"{args.inventory}: {len(hosts)} host(s), no errors")
+    print(f"{args.inventory}: {len(hosts)} host(s), no errors" + (" (GPUs read from the hosts)" if live else ""))
     return 0
 
 

@@ -6,6 +6,7 @@ GPUs that no rule selects are left alone (absent from the result).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -52,6 +53,10 @@ class GpuRef:
     index: int
     model: str
     uuid: str | None = None
+
+
+# As nvidia-smi -L prints it. \Z, not $: "GPU-...\n" must not pass for a UUID.
+GPU_UUID = re.compile(r"GPU-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\Z")
 
 
 def _norm_model(name: str) -> str:
@@ -105,6 +110,10 @@ def resolve_refs(rules: Sequence[Mapping], gpus: Iterable[GpuRef],
         if missing:
             raise RuleError(f"{where}.gpus", f"selects GPU index {', '.join(map(str, missing))} but the "
                                              f"host has {_describe_indexes(indexes)}")
+        if isinstance(sel, Mapping) and "uuid" in sel and not (
+                isinstance(sel["uuid"], str) and GPU_UUID.match(sel["uuid"])):
+            raise RuleError(f"{where}.gpus.uuid", f"{sel['uuid']!r} is not a GPU UUID (GPU- then 8-4-4-4-12 "
+                                                  "hex digits, as nvidia-smi -L prints it)")
         layout = desired_from_rule(rule, where)
         for g in gpus:
             try:
@@ -114,6 +123,12 @@ def resolve_refs(rules: Sequence[Mapping], gpus: Iterable[GpuRef],
             if hit:
                 out[key(g)] = layout
     return out
+
+
+def matched_rules(rules: Sequence[Mapping], gpus: Iterable[GpuRef]) -> set[int]:
+    """Numbers of the rules whose selector picks at least one of these GPUs (schema-valid rules)."""
+    gpus = list(gpus)
+    return {n for n, rule in enumerate(rules) if any(selects(rule.get("gpus", "all"), g) for g in gpus)}
 
 
 def _describe_indexes(indexes: set[int]) -> str:

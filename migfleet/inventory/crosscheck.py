@@ -1,0 +1,81 @@
+"""Checks across fields and hosts: ports derived from the settings, rollout agreement.
+
+These find what the schema cannot see one key at a time, and what would otherwise surface
+only at deploy time, after MIG had already been changed (a Triton port past 65535), or in
+`migfleet rollout` (hosts disagreeing on the batch settings).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from migfleet.fleet.rollout import RolloutSettings
+from migfleet.inventory.errors import InventoryError, shown
+from migfleet.serving.settings import defaults
+
+# migfleet/serving/triton.py ports_for: base + 1000*gpu + 100*gi_start + 10*ci_start + (0, 1, 2);
+# starts go up to 7, so each GPU may use base + 1000*gpu + 0..772.
+PER_GPU = 1000
+SPAN = 100 * 7 + 10 * 7 + 2
+ASSUMED_GPUS = 8        # an HGX board, when the host does not say how many GPUs it has
+ENVOY_PORTS = ("envoy_http_port", "envoy_grpc_port", "envoy_admin_port")
+
+
+def port_errors(host: str, data: Mapping, gpu_count: int | None, skip: set[str]) -> list[InventoryError]:
+    """Triton ranges within 1..65535 and clear of Envoy's ports; Envoy's ports distinct."""
+    keys = ("triton_port_base",) + ENVOY_PORTS
+    if skip & set(keys):
+        return []       # a port of the wrong type or range is already reported
+    s = {**defaults(), **{k: data[k] for k in keys if k in data}}
+    base = s["triton_port_base"]
+    n = gpu_count if gpu_count else ASSUMED_GPUS
+    assumed = "" if gpu_count else f" ({ASSUMED_GPUS} GPUs assumed: gpu_models is not set)"
+    out = []
+    top = base + PER_GPU * (n - 1) + SPAN
+    if top > 65535:
+        out.append(InventoryError(host, "$.triton_port_base", f"Triton ports of GPU {n - 1} would reach {top}, "
+                                  f"past 65535{assumed}: base + 1000 per GPU + up to {SPAN}"))
+    for key in ENVOY_PORTS:
+        port = s[key]
+        gpu = (port - base) // PER_GPU
+        if 0 <= gpu < n and port - base - PER_GPU * gpu <= SPAN:
+            lo = base + PER_GPU * gpu
+            path = f"$.{key}" if key in data else "$.triton_port_base"
+            out.append(InventoryError(host, path, f"{key} {port} is inside the Triton ports of GPU {gpu} "
+                                      f"({lo}-{lo + SPAN}, from triton_port_base {base}){assumed}"))
+    for i, key in enumerate(ENVOY_PORTS):
+        for other in ENVOY_PORTS[:i]:
+            if s[key] == s[other]:
+                path = f"$.{key}" if key in data or other not in data else f"$.{other}"
+                out.append(InventoryError(host, path, f"{key} {s[key]} is also {other}: each Envoy listener "
+                                          "needs a port of its own"))
+    return out
+
+
+def _value(v) -> str:
+    return "unset" if v is None else shown(v)
+
+
+def rollout_errors(hosts: Mapping[str, Mapping], skip: Mapping[str, set[str]]) -> list[InventoryError]:
+    """What `migfleet rollout` refuses: batch size and percent both set; hosts that disagree."""
+    keys = RolloutSettings.KEYS
+    out = []
+    settings = {}
+    for host, data in hosts.items():
+        if skip.get(host, set()) & set(keys):
+            continue
+        if data.get("rollout_batch_size") is not None and data.get("rollout_batch_percent") is not None:
+            out.append(InventoryError(host, "$.rollout_batch_percent",
+                                      "set rollout_batch_size or rollout_batch_percent, not both"))
+        settings[host] = tuple(data.get(k) for k in keys)
+    if len(set(settings.values())) > 1:
+        # The most common settings are taken as meant; every other host is told how it differs.
+        common, count = Counter(settings.values()).most_common(1)[0]
+        ref = next(h for h, v in settings.items() if v == common)
+        others = f" and {count - 1} other host(s)" if count > 1 else ""
+        for host, values in settings.items():
+            for key, mine, want in zip(keys, values, common):
+                if mine != want:
+                    out.append(InventoryError(host, f"$.{key}", f"{_value(mine)} here, {_value(want)} on {ref}{others}: "
+                                              "all hosts must agree on rollout settings (set them in group_data/all.py)"))
+    return out

@@ -1,0 +1,213 @@
+"""MIG layout checks of one host's data (run only on schema-valid MIG keys).
+
+Geometry is always checked: a host with a `mig_layout` names its GPUs in `gpu_models` (or
+`validate --live` reads them), and each selected GPU's layout is fitted against its model.
+Profile names, counts and compute profiles are checked against the catalog first, so a typo is
+named even where no model is known, and a huge count is refused before anything is expanded.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from migfleet.inventory.errors import InventoryError
+from migfleet.mig import catalog
+from migfleet.mig.desired import DesiredInstance, GpuRef, RuleError, desired_from_rule, resolve_refs
+from migfleet.mig.geometry import Geometry, Profile
+from migfleet.mig.plan import LayoutError, fit
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """What the whole inventory knows, for selectors that name a GPU no host of theirs has."""
+    models: frozenset[str] = frozenset()       # every model of every host's gpu_models (or live)
+    uuids: frozenset[str] = frozenset()        # every UUID of every host's gpu_uuids (or live), lower case
+
+
+def host_geometries(data: Mapping) -> dict[str, Geometry]:
+    """Catalog geometries plus the host's mig_models, by model name."""
+    out = {m: catalog.lookup(m) for m in catalog.all_models()}
+    for model, extra in (data.get("mig_models") or {}).items():
+        out[model] = Geometry(
+            model=model, architecture=extra["architecture"], memory_mib=extra["memory_mib"],
+            memory_slices=extra.get("memory_slices", 8), compute_slices=extra.get("compute_slices", 7),
+            profiles=tuple(Profile(id=p["id"], name=p["name"], slices=p["slices"], instances=p["instances"],
+                                   memory_mib=p.get("memory_mib", 0), sm=0, ce=0, dec=0, enc=0, jpeg=0, ofa=0,
+                                   placements=tuple(tuple(x) for x in p["placements"]))
+                           for p in extra["profiles"]))
+    return out
+
+
+def _profile_on(geometry: Geometry, ref) -> Profile | None:
+    try:
+        return geometry.profile(ref)
+    except KeyError:
+        return None
+
+
+def _instances(rules: Sequence[Mapping]):
+    for n, rule in enumerate(rules):
+        if rule.get("mig") is not False:
+            yield from desired_from_rule(rule, f"$.mig_layout[{n}]").instances
+
+
+def _ref_text(ref) -> str:
+    return str(ref) if isinstance(ref, int) else repr(ref)
+
+
+def catalog_errors(host: str, rules: Sequence[Mapping], geometries: Mapping[str, Geometry],
+                   limits: bool = True) -> list[InventoryError]:
+    """Profiles that no known GPU model offers; with `limits`, also counts and compute profiles
+    beyond every model's (where the host's models are unknown, so nothing is fitted)."""
+    out = []
+    for inst in _instances(rules):
+        found = [(g, p) for g in geometries.values() if (p := _profile_on(g, inst.profile)) is not None]
+        if not found:
+            names = sorted({p.name for g in geometries.values() for p in g.profiles})
+            close = difflib.get_close_matches(str(inst.profile), names, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            out.append(InventoryError(host, f"{inst.where}.profile", f"profile {_ref_text(inst.profile)} is not a "
+                                      f"MIG profile of any known GPU model{hint}"))
+            continue
+        if not limits:
+            continue
+        limit = max(p.instances for _, p in found)
+        if inst.units > limit:
+            name = found[0][1].name
+            out.append(InventoryError(host, inst.where, f"{inst.units} x {name} is more than any known GPU "
+                                      f"model holds (at most {limit})"))
+        if inst.compute is not None:
+            reasons = [_compute_reason(g, p, inst) for g, p in found]
+            if all(reasons):
+                out.append(InventoryError(host, f"{inst.where}.compute.profile", reasons[0]))
+    return out
+
+
+def _compute_reason(geometry: Geometry, gi: Profile, inst: DesiredInstance) -> str | None:
+    """Why the instance's compute profile is not offered inside its GPU instance, or None."""
+    if catalog.lookup(geometry.model) is not geometry:
+        return None     # an extra geometry: the planner's own rules apply
+    try:
+        cp = catalog.compute_profile(geometry.model, gi.id, inst.compute.profile)
+    except KeyError:
+        offered = ", ".join(f"{p.name} (ID {p.id})" for p in catalog.compute_profiles(geometry.model, gi.id))
+        return (f"compute profile {_ref_text(inst.compute.profile)} does not exist in a {gi.name} GPU instance; "
+                f"its compute profiles are {offered}")
+    if inst.compute.count > cp.instances:
+        return f"too many {cp.name} compute instances: {inst.compute.count} of {cp.instances} in a {gi.name}"
+    return None
+
+
+def _counts(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> LayoutError | None:
+    """Per-profile totals against the profile's limit, before the planner expands any count."""
+    totals: dict[int, tuple[Profile, int, str]] = {}
+    for inst in wanted:
+        prof = _profile_on(geometry, inst.profile)
+        if prof is None:
+            continue        # fit names the unknown profile with the model's list
+        _, n, where = totals.get(prof.id, (prof, 0, inst.where))
+        totals[prof.id] = (prof, n + inst.units, where)
+    for prof, n, where in totals.values():
+        if n > prof.instances:
+            return LayoutError(f"too many {prof.name} instances: {n} of {prof.instances} on {geometry.model}", where)
+    return None
+
+
+def _compute(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> LayoutError | None:
+    for inst in wanted:
+        gi = _profile_on(geometry, inst.profile)
+        if gi is not None and inst.compute is not None and (reason := _compute_reason(geometry, gi, inst)):
+            return LayoutError(reason, f"{inst.where}.compute.profile")
+    return None
+
+
+def gpu_refs(data: Mapping) -> list[GpuRef] | None:
+    models = data.get("gpu_models")
+    if models is None:
+        return None
+    uuids = data.get("gpu_uuids") or []
+    return [GpuRef(i, m, uuids[i] if i < len(uuids) else None) for i, m in enumerate(models)]
+
+
+def layout_errors(host: str, data: Mapping, gpus: list[GpuRef] | None, fleet: Fleet) -> list[InventoryError]:
+    """Every MIG layout problem of one host whose MIG keys passed the schema."""
+    rules = data.get("mig_layout") or []
+    geometries = host_geometries(data)
+    out = catalog_errors(host, rules, geometries, limits=gpus is None)
+    if not rules:
+        return out
+    if gpus is None:
+        return out + [InventoryError(host, "$.gpu_models", "required with a mig_layout: list the product names "
+                                     "of the host's GPUs in index order, as nvidia-smi prints them (or run "
+                                     "validate --live to read them from the hosts)")]
+    uuids = data.get("gpu_uuids")
+    if uuids is not None and len(uuids) != len(gpus):
+        out.append(InventoryError(host, "$.gpu_uuids", f"{len(uuids)} UUID(s) for {len(gpus)} GPU(s) in gpu_models"))
+    out += _selector_errors(host, rules, gpus, fleet, geometries)
+    if out:
+        return out
+    try:
+        desired = resolve_refs(rules, gpus, key=lambda g: g.index)
+    except RuleError as e:
+        return [InventoryError(host, e.where, e.reason)]
+    found: dict[tuple[str, str], list[int]] = {}
+    for index, want in desired.items():
+        if not want.mig_enabled:
+            continue
+        model = gpus[index].model
+        geometry = geometries.get(model)
+        if geometry is None:
+            key = (f"$.gpu_models[{index}]", f"no MIG geometry known for {model}; describe it under mig_models")
+        else:
+            err = _counts(geometry, want.instances) or _compute(geometry, want.instances)
+            if err is None:
+                try:
+                    fit(geometry, want.instances)
+                    continue
+                except LayoutError as e:
+                    err = e
+            key = (err.where or "$.mig_layout", err.reason)
+        found.setdefault(key, []).append(index)
+    return [InventoryError(host, path, f"GPU {_indexes(ix)}: {reason}") for (path, reason), ix in found.items()]
+
+
+def _selector_errors(host, rules, gpus: list[GpuRef], fleet: Fleet, geometries) -> list[InventoryError]:
+    """UUID rules need UUIDs to be fitted; model and UUID selectors must name a GPU the fleet has."""
+    out = []
+    have_uuids = any(g.uuid for g in gpus)
+    for n, rule in enumerate(rules):
+        sel = rule.get("gpus")
+        if not isinstance(sel, Mapping):
+            continue
+        where = f"$.mig_layout[{n}].gpus"
+        if "uuid" in sel:
+            uuid = sel["uuid"].lower()
+            if not have_uuids:
+                out.append(InventoryError(host, where, "a rule by UUID can only be checked against its GPU's "
+                                          "model: list the host's gpu_uuids beside gpu_models (or run validate --live)"))
+            elif not any((g.uuid or "").lower() == uuid for g in gpus) and uuid not in fleet.uuids:
+                out.append(InventoryError(host, where, f"selects {sel['uuid']}, which is no GPU of this host "
+                                          f"(its GPUs: {', '.join(g.uuid or '?' for g in gpus)})"))
+        elif "model" in sel:
+            model = sel["model"]
+            known = set(geometries) | set(fleet.models) | {g.model for g in gpus}
+            if not any(_same_model(model, k) for k in known):
+                close = difflib.get_close_matches(model, sorted(known), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                out.append(InventoryError(host, where, f"selects model {model}, which no host of the inventory "
+                                          f"has and no known geometry describes{hint}"))
+    return out
+
+
+def _same_model(a: str, b: str) -> bool:
+    def norm(s: str) -> str:
+        s = s.strip().lower()
+        return s[len("nvidia "):] if s.startswith("nvidia ") else s
+    return norm(a) == norm(b)
+
+
+def _indexes(ix: list[int]) -> str:
+    if len(ix) > 2 and ix == list(range(ix[0], ix[-1] + 1)):
+        return f"{ix[0]}-{ix[-1]}"
+    return ", ".join(map(str, ix))
