@@ -13,6 +13,9 @@ bootstrap's static_resources or in file-based LDS/CDS resources alike.
 from __future__ import annotations
 
 import ipaddress
+import json
+import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -84,6 +87,30 @@ def parse_networks(networks: Iterable[str]) -> list[ipaddress.IPv4Network | ipad
         except ValueError as err:
             raise ValueError(f"metrics_allow_networks: {entry!r} is not a network: {err}") from None
     return out
+
+
+def source_network(route: list[dict], links: list[dict]) -> str:
+    """The network (CIDR) of the local address a route leaves from, from `ip -j route get ADDRESS`
+    and `ip -j addr show dev DEV` output: the default allow list is the deploy machine's network."""
+    if not route or "prefsrc" not in route[0]:
+        raise ValueError(f"no source address in the route {route!r}")
+    src = ipaddress.ip_address(route[0]["prefsrc"])
+    for link in links:
+        for info in link.get("addr_info", []):
+            if ipaddress.ip_address(info["local"]) == src:
+                return str(ipaddress.ip_interface(f"{src}/{info['prefixlen']}").network)
+    raise ValueError(f"source address {src} is on no interface of {[l.get('ifname') for l in links]}")
+
+
+def deploy_source_network(address: str) -> str:
+    """The network of this machine's address that reaches `address` (a host name or IP)."""
+    ip = socket.getaddrinfo(address, None, proto=socket.IPPROTO_TCP)[0][4][0]
+
+    def ip_json(*args: str) -> list[dict]:
+        return json.loads(subprocess.run(["ip", "-j", *args], capture_output=True, text=True,
+                                         check=True, timeout=10).stdout)
+    route = ip_json("route", "get", ip)
+    return source_network(route, ip_json("addr", "show", "dev", route[0]["dev"]))
 
 
 def _check(sources: Sequence[MetricsSource]) -> None:

@@ -55,6 +55,18 @@ def test_allow_list_entries_that_say_nothing_clear_are_refused(bad):
         metrics.metrics_listener("h1", [], "0.0.0.0", [bad])
 
 
+def test_default_allow_list_is_the_network_the_deploy_leaves_from():
+    route = [{"dst": "10.250.0.11", "dev": "mflab0", "prefsrc": "10.250.0.1", "flags": []}]
+    links = [{"ifname": "mflab0", "addr_info": [
+        {"family": "inet6", "local": "fe80::1", "prefixlen": 64},
+        {"family": "inet", "local": "10.250.0.1", "prefixlen": 24}]}]
+    assert metrics.source_network(route, links) == "10.250.0.0/24"
+    with pytest.raises(ValueError, match="on no interface"):
+        metrics.source_network([{"dev": "eth0", "prefsrc": "192.0.2.9"}], links)
+    # on this machine, through the real `ip`: loopback leaves from 127.0.0.1/8
+    assert metrics.deploy_source_network("127.0.0.2") == "127.0.0.0/8"
+
+
 def _rbac_policies(listener: dict) -> dict:
     rbac = listener["filter_chains"][0]["filters"][0]
     assert rbac["name"] == "envoy.filters.network.rbac"
