@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent / "nvml_shim.c"
+# nvml_shim.c includes these; a change to any of them rebuilds the library.
+SOURCES = (SOURCE, SOURCE.with_name("nvml_compute.c"))
 LIBRARY_NAME = "libnvidia-ml.so.1"
 GCC_COMMAND = ["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden",
                f"-Wl,-soname,{LIBRARY_NAME}"]
@@ -21,7 +23,7 @@ def build(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     library = out_dir / LIBRARY_NAME
-    if library.exists() and library.stat().st_mtime >= SOURCE.stat().st_mtime:
+    if library.exists() and library.stat().st_mtime >= max(s.stat().st_mtime for s in SOURCES):
         return library
     partial = out_dir / f".{LIBRARY_NAME}.building"
     command = [*GCC_COMMAND, "-o", str(partial), str(SOURCE), "-lpthread"]

@@ -103,13 +103,20 @@ typedef struct {
     char name[TEXT];
 } view_migdev;
 
+/* A compute instance profile offered inside GPU instances of one GI profile. */
+typedef struct { unsigned int gi_profile_id, id, slices, instances, sms; } view_ciprofile;
+typedef struct { unsigned int gi, id, profile_id, start, size; } view_ci;
+#define MAX_CIPROFILES 64
+
 typedef struct {
     char uuid[TEXT], name[TEXT], bus_id[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
-    unsigned int mig_current, mig_pending, nprofiles, ngis, nmigdevs;
+    unsigned int mig_current, mig_pending, nprofiles, ngis, nmigdevs, nciprofiles, ncis;
     unsigned long long mem_total;
     view_profile profile[MAX_PROFILE_INDEX];
     view_gi gi[MAX_GIS];
     view_migdev migdev[MAX_MIGDEVS];
+    view_ciprofile ciprofile[MAX_CIPROFILES];
+    view_ci ci[MAX_MIGDEVS];
 } view_gpu;
 
 typedef struct {
@@ -268,6 +275,38 @@ static const char *parse_record(view_t *v, char **f, int n)
             copy_text(m->name, sizeof m->name, f[7]))
             return "bad migdev record";
         g->nmigdevs++;
+        return NULL;
+    }
+    if (!strcmp(kind, "ciprofile")) {
+        view_gpu *g;
+        if (n != 7)
+            return "ciprofile record needs 6 fields";
+        if (!(g = record_gpu(v, f[1])))
+            return "ciprofile for a GPU with no gpu line before it";
+        if (g->nciprofiles == MAX_CIPROFILES)
+            return "too many ciprofile records for one GPU";
+        view_ciprofile *c = &g->ciprofile[g->nciprofiles];
+        unsigned int *nums[] = {&c->gi_profile_id, &c->id, &c->slices, &c->instances, &c->sms};
+        for (int i = 0; i < 5; i++)
+            if (parse_u32(f[2 + i], nums[i]))
+                return "bad number in ciprofile record";
+        g->nciprofiles++;
+        return NULL;
+    }
+    if (!strcmp(kind, "ci")) {
+        view_gpu *g;
+        if (n != 7)
+            return "ci record needs 6 fields";
+        if (!(g = record_gpu(v, f[1])))
+            return "ci for a GPU with no gpu line before it";
+        if (g->ncis == MAX_MIGDEVS)
+            return "too many ci records for one GPU";
+        view_ci *c = &g->ci[g->ncis];
+        unsigned int *nums[] = {&c->gi, &c->id, &c->profile_id, &c->start, &c->size};
+        for (int i = 0; i < 5; i++)
+            if (parse_u32(f[2 + i], nums[i]))
+                return "bad number in ci record";
+        g->ncis++;
         return NULL;
     }
     return "unknown record type";
@@ -1100,3 +1139,6 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t c)
     (void)c;
     return read_only();
 }
+
+/* Compute instances: profile info and instances of a GPU instance (nvml_compute.c). */
+#include "nvml_compute.c"

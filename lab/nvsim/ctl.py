@@ -9,6 +9,10 @@
   boot                                   what the host's boot does to the driver state
   mig-uuids                              one live MIG device UUID per line
   lookup-mig MIG-UUID                    exit 0 + JSON when it exists, 1 otherwise
+  service install NAME... [--enable] [--start]   simulated GPU services (services.py)
+  hold --name NAME                       a service daemon: holds every GPU until SIGTERM
+  module load|unload nvidia_drm          simulated kernel modules (kmod.py); `module list`
+  pci-sysfs [--mount]                    GPUs as PCI devices in /sys/bus/pci/devices (sysfs.py)
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import os
 import subprocess
 import sys
 
-from lab.nvsim import engine, state as st
+from lab.nvsim import engine, kmod, services, state as st, sysfs
 
 
 class CtlError(Exception):
@@ -96,6 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("mig-uuids")
     p = sub.add_parser("lookup-mig")
     p.add_argument("uuid")
+    p = sub.add_parser("service")
+    p.add_argument("action", choices=["install"])
+    p.add_argument("names", nargs="+", choices=sorted(services.SERVICES))
+    p.add_argument("--enable", action="store_true")
+    p.add_argument("--start", action="store_true")
+    p = sub.add_parser("hold")
+    p.add_argument("--name", required=True)
+    p = sub.add_parser("module")
+    p.add_argument("action", choices=["load", "unload", "list"])
+    p.add_argument("name", nargs="?")
+    p = sub.add_parser("pci-sysfs")
+    p.add_argument("--mount", action="store_true")
     args = parser.parse_args(argv)
 
     try:
@@ -109,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
             fresh = st.new_state(args.hostname, models, uuids, buses)
             with st.locked(create=fresh):
                 pass
+            return 0
+        if args.cmd == "service":
+            print("\n".join(services.install(args.names, args.enable, args.start)))
+            return 0
+        if args.cmd == "hold":
+            return services.hold(args.name)
+        if args.cmd == "pci-sysfs":
+            with st.locked() as state:
+                sysfs.populate(state, mount=args.mount)
             return 0
         with st.locked() as state:
             if args.cmd == "show":
@@ -130,7 +155,16 @@ def main(argv: list[str] | None = None) -> int:
                 for gpu in targets:
                     gpu["reset_policy"] = args.policy
             elif args.cmd == "boot":
-                engine.boot(state)
+                engine.boot(state, kmod.boot_modules(st.root(), st.DRIVER_MODULES))
+            elif args.cmd == "module":
+                loaded = state.get("modules", list(st.DRIVER_MODULES))
+                if args.action == "list":
+                    print(kmod.lsmod(kmod.proc_modules(loaded)), end="")
+                elif not args.name:
+                    raise CtlError(f"module {args.action} needs a module name")
+                else:
+                    change = kmod.load if args.action == "load" else kmod.unload
+                    state["modules"] = change(loaded, args.name.replace("-", "_"))
             elif args.cmd == "mig-uuids":
                 for gpu in state["gpus"]:
                     for dev in engine.mig_devices(gpu):
@@ -141,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"no MIG device {args.uuid}", file=sys.stderr)
                     return 1
                 print(json.dumps(found))
-    except (CtlError, st.StateError) as err:
+    except (CtlError, st.StateError, kmod.ModuleError, services.ServiceError, sysfs.SysfsError) as err:
         print(f"nvsim-ctl: {err}", file=sys.stderr)
         return 1
     return 0

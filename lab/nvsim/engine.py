@@ -5,9 +5,9 @@ NVML error string nvidia-smi would print ("Insufficient Resources", "In use by a
 """
 from __future__ import annotations
 
-from migfleet.mig import catalog
 from migfleet.mig.geometry import Geometry, Profile
 
+from lab.nvsim import models
 from lab.nvsim.state import mig_uuid
 
 # nvidia-smi exit codes (nvidia-smi(1) "RETURN VALUE"): NVML errors it documents keep their
@@ -35,18 +35,21 @@ class DriverError(Exception):
 
 
 def geometry(gpu: dict) -> Geometry:
-    return catalog.lookup(gpu["model"])
+    return models.lookup(gpu["model"])
 
 
-def gi_id_for(start: int, size: int) -> int:
+def gi_id_for(start: int, size: int, memory_slices: int = 8) -> int:
     """GPU instance ID the driver gives a placement (as `nvidia-smi mig -lgi` shows on A100/H100).
 
     8 slices -> 0; 4 slices: 4:4 -> 1, 0:4 -> 2; 2 slices: 3 + start/2; 1 slice: 7 + start.
+    A 4-slice GPU (A30) by the same rule one level down: 4 -> 0; 2:2 -> 1, 0:2 -> 2; 1 -> 3 + start.
     """
-    if size >= 8:
+    if size >= memory_slices:
         return 0
-    if size >= 4:
-        return 1 if start >= 4 else 2
+    if size * 2 == memory_slices:
+        return 1 if start >= size else 2
+    if memory_slices == 4:
+        return 3 + start
     if size >= 2:
         return 3 + start // 2
     return 7 + start
@@ -118,7 +121,7 @@ def _require_mig(gpu: dict) -> None:
 def create_gpu_instance(gpu: dict, profile: Profile, start: int | None) -> dict:
     _require_mig(gpu)
     start_, size = choose_placement(gpu, profile, start)
-    gi = {"gi_id": gi_id_for(start_, size), "profile_id": profile.id, "start": start_, "size": size,
+    gi = {"gi_id": gi_id_for(start_, size, geometry(gpu).memory_slices), "profile_id": profile.id, "start": start_, "size": size,
           "compute_instances": []}
     gpu["gpu_instances"].append(gi)
     gpu["gpu_instances"].sort(key=lambda g: g["gi_id"])
@@ -132,18 +135,18 @@ def find_gi(gpu: dict, gi_id: int) -> dict:
     raise DriverError(NOT_FOUND)
 
 
-def ci_profiles(gpu: dict, gi: dict) -> list[catalog.ComputeProfile]:
-    return catalog.compute_profiles(gpu["model"], gi["profile_id"])
+def ci_profiles(gpu: dict, gi: dict) -> list[models.ComputeProfile]:
+    return models.compute_profiles(gpu["model"], gi["profile_id"])
 
 
-def ci_profile(gpu: dict, gi: dict, ref: str | None) -> catalog.ComputeProfile:
+def ci_profile(gpu: dict, gi: dict, ref: str | None) -> models.ComputeProfile:
     try:
-        return catalog.compute_profile(gpu["model"], gi["profile_id"], ref)
+        return models.compute_profile(gpu["model"], gi["profile_id"], ref)
     except KeyError:
         raise DriverError(INVALID) from None
 
 
-def free_compute_instances(gi: dict, profile: catalog.ComputeProfile) -> int:
+def free_compute_instances(gi: dict, profile: models.ComputeProfile) -> int:
     taken = [(ci["start"], ci["size"]) for ci in gi["compute_instances"]]
     free = 0
     for placement in profile.placements:
@@ -154,7 +157,7 @@ def free_compute_instances(gi: dict, profile: catalog.ComputeProfile) -> int:
     return max(0, min(free, profile.instances - same))
 
 
-def create_compute_instance(gpu: dict, gi: dict, profile: catalog.ComputeProfile) -> dict:
+def create_compute_instance(gpu: dict, gi: dict, profile: models.ComputeProfile) -> dict:
     taken = [(ci["start"], ci["size"]) for ci in gi["compute_instances"]]
     free = [pl for pl in profile.placements if not any(_overlaps(pl, t) for t in taken)]
     if not free or free_compute_instances(gi, profile) == 0:
@@ -198,17 +201,39 @@ def gpu_in_use(state: dict, gpu: dict) -> bool:
     return bool(_users(state, gpu))
 
 
-def set_mig_pending(gpu: dict, enabled: bool) -> None:
-    gpu["mig_pending"] = enabled
+def holders(state: dict, gpu: dict) -> list[str]:
+    """What holds the GPU open so that the driver cannot reset it or switch its MIG mode: processes
+    on it, GPU clients started by services (nvidia-persistenced, nv-hostengine, ...), nvidia_drm."""
+    out = [f"process {p['pid']} ({p['name']})" for p in _users(state, gpu)]
+    out += [f"process {c['pid']} ({c['name']})" for c in state.get("clients", [])]
+    if "nvidia_drm" in state.get("modules", []):
+        out.append("kernel module nvidia_drm")
+    return out
 
 
 def reset_refusal(state: dict, gpu: dict) -> str | None:
     """Why a reset of this GPU is refused (NVML error string), or None when it may go ahead."""
     if gpu.get("reset_policy") == "unsupported":
         return NOT_SUPPORTED
-    if gpu.get("reset_policy") == "refuse" or gpu_in_use(state, gpu):
+    if gpu.get("reset_policy") == "refuse" or holders(state, gpu):
         return IN_USE
     return None
+
+
+def set_mig_mode(state: dict, gpu: dict, enabled: bool) -> str:
+    """`nvidia-smi -mig`: 'unchanged' (already current), 'applied' (Hopper and later, idle GPU:
+    current at once), or the reason it stays pending: IN_USE, NOT_SUPPORTED, or 'reset' (Ampere:
+    applied at the next GPU reset or boot)."""
+    gpu["mig_pending"] = enabled
+    if gpu["mig_current"] == enabled:
+        return "unchanged"
+    refusal = reset_refusal(state, gpu)
+    if refusal:
+        return refusal
+    if models.mode_change_needs_reset(geometry(gpu)):
+        return "reset"
+    reset(gpu)
+    return "applied"
 
 
 def reset(gpu: dict) -> None:
@@ -216,12 +241,16 @@ def reset(gpu: dict) -> None:
     gpu["mig_current"] = gpu["mig_pending"]
 
 
-def boot(state: dict) -> None:
-    """Host boot: instances are gone; Ampere applies the pending mode, Hopper comes up disabled."""
+def boot(state: dict, boot_modules: list[str] | None = None) -> None:
+    """Host boot: instances are gone; Ampere applies the pending mode, Hopper and later come up
+    disabled (the mode lives only while the driver is loaded); modules are those loaded at boot."""
     state["processes"] = []
+    state["clients"] = []
+    if boot_modules is not None:
+        state["modules"] = boot_modules
     for gpu in state["gpus"]:
         gpu["gpu_instances"] = []
-        if geometry(gpu).keeps_mig_mode_across_reboot:
+        if models.mode_change_needs_reset(geometry(gpu)):
             gpu["mig_current"] = gpu["mig_pending"]
         else:
             gpu["mig_current"] = gpu["mig_pending"] = False

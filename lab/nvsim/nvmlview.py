@@ -27,6 +27,13 @@ def render(state: dict) -> str:
         if gpu["mig_current"]:
             for gi in gpu["gpu_instances"]:
                 out.append(_line("gi", idx, gi["gi_id"], gi["profile_id"], gi["start"], gi["size"]))
+            for p in geo.profiles:
+                for cp in engine.models.compute_profiles(gpu["model"], p.id):
+                    out.append(_line("ciprofile", idx, p.id, cp.id, cp.slices, cp.instances, cp.sm))
+            for gi in gpu["gpu_instances"]:
+                for ci in gi["compute_instances"]:
+                    out.append(_line("ci", idx, gi["gi_id"], ci["ci_id"], ci["profile_id"], ci["start"],
+                                     ci["size"]))
             for dev in engine.mig_devices(gpu):
                 out.append(_line("migdev", idx, dev["index"], dev["gi_id"], dev["ci_id"], dev["uuid"],
                                  dev["memory_mib"], "MIG " + dev["name"]))

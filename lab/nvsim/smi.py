@@ -129,18 +129,15 @@ def cmd_mig_mode(state: dict, gpus: list[dict], value: str, res: Result) -> None
     enable = value == "1"
     what = "enable" if enable else "disable"
     for gpu in gpus:
-        engine.set_mig_pending(gpu, enable)
+        outcome = engine.set_mig_mode(state, gpu, enable)
         bus = gpu["pci_bus_id"]
-        if gpu["mig_current"] == enable:
+        if outcome in ("unchanged", "applied"):
             res.say(f"{'Enabled' if enable else 'Disabled'} MIG Mode for GPU {bus}")
-        elif engine.reset_refusal(state, gpu) == engine.IN_USE:
+        elif outcome == engine.IN_USE:
             res.say(MIG_IN_USE.format(what=what, bus=bus))
-        elif engine.reset_refusal(state, gpu) == engine.NOT_SUPPORTED:
-            res.say(MIG_NO_RESET.format(what=what, bus=bus))
         else:
-            # The lab models platforms where the driver does not reset the GPU by itself (VMs,
-            # pass-through): the change stays pending until `--gpu-reset` or a boot, with the
-            # driver's own warning for that case.
+            # NOT_SUPPORTED, or an idle Ampere GPU: the lab models the driver not resetting the
+            # GPU by itself (as under a hypervisor), so the change waits for --gpu-reset or a boot.
             res.say(MIG_NO_RESET.format(what=what, bus=bus))
     res.say("All done.")
 

@@ -12,9 +12,11 @@ import json
 import os
 from pathlib import Path
 
-from migfleet.mig import catalog
+from lab.nvsim import models as catalog
 
 STATE_VERSION = 1
+# Modules a loaded driver has without a display stack; nvidia_drm is loaded on demand (nvsim-ctl).
+DRIVER_MODULES = ("nvidia", "nvidia_modeset", "nvidia_uvm")
 # PCI buses of the GPUs of an 8-GPU HGX board, in index order.
 HGX_BUSES = (0x18, 0x2A, 0x3A, 0x5D, 0x9A, 0xAB, 0xBA, 0xDB)
 
@@ -37,6 +39,12 @@ def state_path(base: Path | None = None) -> Path:
 
 def view_path(base: Path | None = None) -> Path:
     return state_dir(base) / "nvml.view"
+
+
+def modules_path(base: Path | None = None) -> Path:
+    """The simulated kernel's module list, in /proc/modules format (this kernel has no modules,
+    so /proc/modules does not exist in lab hosts; the lab's lsmod and mig-parted read this)."""
+    return state_dir(base) / "modules"
 
 
 def _hex_uuid(prefix: str, seed: str) -> str:
@@ -75,7 +83,8 @@ def new_state(hostname: str, models: list[str], uuids: list[str] | None = None,
             "gpu_instances": [],
         })
     return {"version": STATE_VERSION, "hostname": hostname,
-            "driver_version": catalog.driver_version(), "gpus": gpus, "processes": []}
+            "driver_version": catalog.driver_version(), "gpus": gpus, "processes": [],
+            "clients": [], "modules": list(DRIVER_MODULES)}
 
 
 def _proc_start_time(pid: int) -> str | None:
@@ -103,18 +112,22 @@ def process_identity(pid: int) -> str | None:
 
 
 def prune_dead_processes(state: dict) -> bool:
-    alive = [p for p in state["processes"] if _proc_start_time(p["pid"]) == p.get("start_time")]
-    changed = len(alive) != len(state["processes"])
-    state["processes"] = alive
+    changed = False
+    for key in ("processes", "clients"):
+        records = state.get(key, [])
+        alive = [p for p in records if _proc_start_time(p["pid"]) == p.get("start_time")]
+        changed |= len(alive) != len(records)
+        state[key] = alive
     return changed
 
 
 def save(state: dict, base: Path | None = None) -> None:
-    from lab.nvsim import nvmlview  # late import: nvmlview imports this module
+    from lab.nvsim import kmod, nvmlview  # late import: both import this module
     directory = state_dir(base)
     directory.mkdir(parents=True, exist_ok=True)
     _atomic_write(state_path(base), json.dumps(state, indent=1) + "\n")
     _atomic_write(view_path(base), nvmlview.render(state))
+    _atomic_write(modules_path(base), kmod.proc_modules(state.get("modules", DRIVER_MODULES)))
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -14,9 +14,11 @@ from .conftest import load_build_module
 @pytest.fixture
 def build_module(tmp_path):
     module = load_build_module()
-    source = tmp_path / "nvml_shim.c"
-    shutil.copy(module.SOURCE, source)
-    module.SOURCE = source
+    copies = []
+    for original in module.SOURCES:
+        copies.append(tmp_path / original.name)
+        shutil.copy(original, copies[-1])
+    module.SOURCE, module.SOURCES = copies[0], tuple(copies)
     return module
 
 
@@ -28,6 +30,7 @@ def test_builds_library_with_soname_and_rebuilds_only_when_source_is_newer(build
     exported = subprocess.run(["nm", "-D", "--defined-only", str(library)], capture_output=True,
                               text=True).stdout.split()
     assert "nvmlDeviceGetGpuInstanceProfileInfoV" in exported
+    assert "nvmlGpuInstanceGetComputeInstances" in exported     # from the included nvml_compute.c
     assert "view_load" not in exported
 
     built_at = library.stat().st_mtime_ns
@@ -35,6 +38,10 @@ def test_builds_library_with_soname_and_rebuilds_only_when_source_is_newer(build
     later = library.stat().st_mtime + 10
     os.utime(build_module.SOURCE, (later, later))
     assert build_module.build(tmp_path / "out").stat().st_mtime_ns != built_at
+    rebuilt_at = library.stat().st_mtime_ns
+    later += 10
+    os.utime(build_module.SOURCES[1], (later, later))      # the included file counts too
+    assert build_module.build(tmp_path / "out").stat().st_mtime_ns != rebuilt_at
 
 
 def test_compile_error_is_reported(build_module, tmp_path):

@@ -9,8 +9,8 @@ def load(sim) -> dict:
     return json.loads(st.state_path(sim.root).read_text())
 
 
-def test_enable_is_pending_until_reset(sim):
-    sim.init(H100)
+def test_ampere_enable_is_pending_until_reset(sim):
+    sim.init(A100)
     out, rc = sim.smi("-i", "0", "-mig", "1")
     assert rc == 0 and out == (
         "Warning: MIG mode is in pending enable state for GPU 00000000:18:00.0:Not Supported\n"
