@@ -18,7 +18,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 DEFAULT_PORT = 8002
 METRICS_PATH = "/metrics"
@@ -55,13 +55,24 @@ class MetricsSource:
                 "profile": self.profile, "mig_uuid": self.mig_uuid}
 
 
-def sources_from_specs(host: str, specs: Iterable[Any]) -> list[MetricsSource]:
-    """Sources from the Triton specs of one host (objects with name, gpu_index, gpu_uuid, gi_id,
-    mig_name, mig_uuid and ports.metrics / ports.http, as migfleet.serving.triton plans them)."""
-    return [MetricsSource(container=s.name, metrics_port=s.ports.metrics, host=host, gpu=s.gpu_index,
-                          gpu_uuid=s.gpu_uuid, gi=s.gi_id, profile=s.mig_name, mig_uuid=s.mig_uuid,
-                          http_port=s.ports.http)
-            for s in sorted(specs, key=lambda s: s.name)]
+def sources_from_specs(host: str, specs: Iterable[Any], gpus: Mapping[str, Any]) -> list[MetricsSource]:
+    """Sources for the Triton specs of one host (migfleet.serving.triton: name, place, ports) on the
+    GPUs as they are now ({GPU UUID: GpuState}): the MIG UUID and GI id exist only on the live
+    device at the spec's place. A place with no device now has no Triton, hence no source."""
+    from migfleet.serving.triton import live_devices
+
+    out = []
+    for spec in sorted(specs, key=lambda s: s.name):
+        place = spec.place
+        gpu = gpus.get(place.gpu_uuid)
+        mig_uuid = live_devices(gpu).get((place.gi_start, place.ci_start)) if gpu is not None else None
+        if mig_uuid is None:
+            continue
+        gi_id = next(g.gi_id for g in gpu.gpu_instances if g.start == place.gi_start)
+        out.append(MetricsSource(container=spec.name, metrics_port=spec.ports.metrics, host=host,
+                                 gpu=place.gpu_index, gpu_uuid=place.gpu_uuid, gi=gi_id, profile=place.profile,
+                                 mig_uuid=mig_uuid, http_port=spec.ports.http))
+    return out
 
 
 def _escape(value: str) -> str:

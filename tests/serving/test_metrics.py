@@ -32,17 +32,22 @@ def _source(name: str, port: int, gi: int, http_port: int | None = None) -> metr
                                  mig_uuid=f"MIG-{gi:04d}-bbbb", http_port=http_port)
 
 
-def test_sources_from_the_triton_plan_carry_the_mig_layout(settings):
+def test_sources_from_the_triton_specs_carry_the_live_mig_device(settings):
     gpu = a100(1, [(7, "3g.20gb", 4), (13, "1g.5gb", 0)])
-    specs = triton.desired_tritons(host_gpus(gpu), settings)
-    sources = metrics.sources_from_specs("lab-h1", specs)
-    by_gi = {s.gi: s for s in sources}
-    assert sorted(by_gi) == [7, 13]
-    for spec in specs:
-        s = by_gi[spec.gi_id]
-        assert (s.container, s.metrics_port, s.http_port) == (spec.name, spec.ports.metrics, spec.ports.http)
-        assert s.labels() == {"host": "lab-h1", "gpu": "1", "gpu_uuid": gpu.uuid, "gi": str(spec.gi_id),
-                              "profile": spec.mig_name, "mig_uuid": spec.mig_uuid}
+    at = {4: ("3g.20gb", 7, "MIG-01070000-1111-2222-3333-444444444444"),
+          0: ("1g.5gb", 13, "MIG-01130000-1111-2222-3333-444444444444")}
+    specs = [triton.spec_for(triton.Place(1, start, 0, gpu.uuid, profile), settings)
+             for start, (profile, _, _) in at.items()]
+    # a place whose device is gone (GPU instance at slice 2) gives no source
+    specs.append(triton.spec_for(triton.Place(1, 2, 0, gpu.uuid, "1g.5gb"), settings))
+    sources = metrics.sources_from_specs("lab-h1", specs, host_gpus(gpu))
+    assert len(sources) == 2
+    for source in sources:
+        spec = next(s for s in specs if s.name == source.container)
+        profile, gi_id, mig_uuid = at[spec.place.gi_start]
+        assert (source.metrics_port, source.http_port) == (spec.ports.metrics, spec.ports.http)
+        assert source.labels() == {"host": "lab-h1", "gpu": "1", "gpu_uuid": gpu.uuid, "gi": str(gi_id),
+                                   "profile": profile, "mig_uuid": mig_uuid}
 
 
 def test_label_values_are_escaped():
