@@ -1,7 +1,9 @@
-"""`python -m migfleet export INVENTORY [--limit HOST ...] [--format python|json|yaml] [--per-gpu]`
+"""`python -m migfleet export INVENTORY [--limit HOST ...] [--format python|json|yaml|mig-parted] [--per-gpu]`
 
 Prints the live hosts' MIG layouts as `mig_layout` rules with explicit placements. The python
-form is a complete inventory (connection data kept): deploying it plans no MIG change.
+form is a complete inventory (connection data kept): deploying it plans no MIG change. The
+mig-parted form is an NVIDIA mig-parted config with one named config per host (GPUs by index,
+placements left to mig-parted).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 
 from migfleet.fleet import drift
 from migfleet.fleet import export
+from migfleet.fleet import migparted_export
 from migfleet.fleet import ssh as fleet
 
 
@@ -18,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                                  description="Print live MIG layouts in the inventory's format.")
     ap.add_argument("inventory")
     ap.add_argument("--limit", action="append", metavar="HOST", help="only these hosts (repeatable)")
-    ap.add_argument("--format", choices=("python", "json", "yaml"), default="python")
+    ap.add_argument("--format", choices=("python", "json", "yaml", "mig-parted"), default="python")
     ap.add_argument("--per-gpu", action="store_true",
                     help="one rule per GPU (by UUID) even when all GPUs of a host match")
     ap.add_argument("-o", "--output", help="write here instead of stdout")
@@ -35,24 +38,28 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if isinstance(live, Exception):
                 raise live
-            layouts[host.name] = export.host_layout(live, compact=not args.per_gpu)
+            layouts[host.name] = (migparted_export.host_rules(live, compact=not args.per_gpu)
+                                  if args.format == "mig-parted" else
+                                  export.host_layout(live, compact=not args.per_gpu))
             for w in export.warnings(host.name, live):
                 print(f"export: warning: {w}", file=sys.stderr)
-        except (fleet.FleetError, export.ExportError) as exc:
-            print(f"export: {host.name}: {exc}" if isinstance(exc, export.ExportError) else f"export: {exc}",
+        except (fleet.FleetError, export.ExportError, migparted_export.MigPartedError) as exc:
+            print(f"export: {exc}" if isinstance(exc, fleet.FleetError) else f"export: {host.name}: {exc}",
                   file=sys.stderr)
             failed += 1
     if failed:
         print(f"export: {failed} host(s) not exported; nothing written", file=sys.stderr)
         return 2
     try:
-        if args.format == "json":
+        if args.format == "mig-parted":
+            text = migparted_export.render_yaml(migparted_export.export_configs(layouts))
+        elif args.format == "json":
             text = export.render_json(layouts)
         elif args.format == "yaml":
             text = export.render_yaml(layouts)
         else:
             text = export.render_python([(h.name, h.data, layouts[h.name]) for h in hosts], args.inventory)
-    except export.ExportError as exc:
+    except (export.ExportError, migparted_export.MigPartedError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 2
     if args.output:

@@ -1,0 +1,266 @@
+"""NVIDIA mig-parted configs (`version: v1`, `mig-configs`) to and from migfleet `mig_layout` rules.
+
+Import follows what `nvidia-mig-parted apply -c NAME` does with one named config: entries apply in
+order to the GPUs their `devices` and `device-filter` select (a later entry wins, as in
+mig_layout), and `mig-devices` counts are created the way mig-parted creates them: profiles sorted
+biggest first, and a compute-instance profile (`1c.3g.40gb`) packed into the last GPU instance of
+its profile while it has room. Device filters become `{"model": ...}` selectors through the
+catalog's `pci_device_id`. Every imported rule is checked with the planner's fit against the GPU
+models it can reach.
+
+Export (the other way) is migparted_export.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import yaml
+
+from migfleet.mig import catalog
+from migfleet.mig import desired as layout
+from migfleet.mig import plan as planner
+
+NVIDIA_VENDOR = 0x10DE
+SPEC_VERSION = "v1"
+ENTRY_KEYS = {"device-filter", "devices", "mig-enabled", "mig-devices"}
+# [<C>c.]<G>g.<N>gb[+attr...|-attr...], as mig-parted (go-nvlib) parses a profile
+PROFILE = re.compile(r"^(?:(?P<c>\d+)c\.)?(?P<gi>(?P<g>\d+)g\.\d+gb(?:[+-][A-Za-z0-9.,]+)?)$")
+
+
+class MigPartedError(ValueError):
+    """A config migfleet cannot take over or write; the message names the file and the config."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    rules: list[dict]                       # mig_layout rules, in the config's order
+    checked: list[tuple[str, ...]]          # per rule: the GPU models its layout was fitted to
+    notes: list[str] = field(default_factory=list)   # entries left out, and why
+
+
+# ---------------------------------------------------------------- catalog: PCI IDs and models
+
+def packed_id(model: str) -> str | None:
+    """mig-parted's form of a catalog model's PCI ID (`0x20B010DE`), or None when not recorded."""
+    data = catalog.model_data(model) or {}
+    device = data.get("pci_device_id")
+    return None if device is None else f"0x{int(device, 16):04X}{NVIDIA_VENDOR:04X}"
+
+
+def models_by_id() -> dict[str, str]:
+    return {pid: m for m in catalog.all_models() if (pid := packed_id(m))}
+
+
+def resolve_model(name: str) -> str:
+    """A catalog model from its product name (case and the `NVIDIA ` prefix optional) or PCI ID."""
+    wanted = name.strip().lower().removeprefix("nvidia ")
+    for model in catalog.all_models():
+        if model.lower().removeprefix("nvidia ") == wanted:
+            return model
+    try:
+        return models_by_id()[_canonical_id(name)]
+    except (KeyError, ValueError):
+        known = ", ".join(f"{m} ({packed_id(m)})" for m in catalog.all_models())
+        raise MigPartedError(f"unknown GPU model {name!r}; migfleet knows {known}") from None
+
+
+def _canonical_id(text: str) -> str:
+    raw = int(str(text).strip(), 0)
+    if not 0 <= raw <= 0xFFFFFFFF:
+        raise ValueError(f"{text} is not a 32-bit <device><vendor> PCI ID")
+    return f"0x{raw:08X}"
+
+
+# ---------------------------------------------------------------- reading a config
+
+def load(text: str, source: str) -> dict:
+    """A parsed mig-parted config; the shape checks mig-parted itself makes, worded for people."""
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MigPartedError(f"{source}: not YAML: {exc}") from None
+    if not isinstance(spec, Mapping) or spec.get("version") != SPEC_VERSION:
+        raise MigPartedError(f"{source}: not a mig-parted config (wants `version: {SPEC_VERSION}` and `mig-configs`)")
+    configs = spec.get("mig-configs")
+    extra = sorted(set(spec) - {"version", "mig-configs"})
+    if extra or not isinstance(configs, Mapping) or not configs:
+        raise MigPartedError(f"{source}: wants only `version` and a non-empty `mig-configs`"
+                             + (f" (unexpected: {', '.join(extra)})" if extra else ""))
+    return dict(spec)
+
+
+def _where(source: str, name: str, index: int | None = None) -> str:
+    return f"{source}: config {name!r}" + ("" if index is None else f", entry {index}")
+
+
+def _filter_ids(entry: Mapping, where: str) -> list[str] | None:
+    raw = entry.get("device-filter")
+    if raw is None or raw == "" or raw == []:
+        return None
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise MigPartedError(f"{where}: device-filter must be a PCI ID or a list of them, not {raw!r}")
+    out = []
+    for v in values:
+        if ":" in v:
+            raise MigPartedError(f"{where}: device-filter {v} names a PCI subsystem; migfleet selects GPUs "
+                                 "by model only")
+        try:
+            out.append(_canonical_id(v))
+        except ValueError:
+            raise MigPartedError(f"{where}: device-filter {v!r} is not a PCI ID such as 0x20B010DE") from None
+    return out
+
+
+def _devices(entry: Mapping, where: str):
+    devices = entry.get("devices")
+    if devices == "all":
+        return "all"
+    if isinstance(devices, list) and devices and all(isinstance(d, int) and d >= 0 for d in devices):
+        return sorted(set(devices))
+    raise MigPartedError(f"{where}: devices must be `all` or a list of GPU indexes, not {devices!r}")
+
+
+def _gpu_instances(mig_devices: Mapping, where: str) -> list[tuple[str, tuple[int, ...]]]:
+    """GPU instances mig-parted creates for `mig-devices`: (GI profile, compute slices of its CIs)."""
+    units = []
+    for text, count in mig_devices.items():
+        m = PROFILE.match(str(text))
+        if not m:
+            raise MigPartedError(f"{where}: {text!r} is not a MIG profile such as 1g.10gb, 1g.10gb+me or 1c.3g.40gb")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise MigPartedError(f"{where}: count of {text} must be a whole number >= 0, not {count!r}")
+        g = int(m["g"])
+        c = int(m["c"]) if m["c"] else g
+        if not 1 <= c <= g:
+            raise MigPartedError(f"{where}: {text}: a compute instance of {c} slices does not fit a {g}-slice GPU instance")
+        units += [(g, c, m["gi"])] * count
+    # mig-parted's creation order (MigConfig.Flatten): more GPU slices first, then bigger CIs.
+    units.sort(key=lambda u: (-u[0], -u[1], u[2]))
+    gis: list[tuple[str, int, list[int]]] = []
+    for g, c, gi in units:
+        last = gis[-1] if gis else None
+        # A CI goes into the last GI of its profile while it fits (mig-parted reuses that GI);
+        # a full-size CI never fits an occupied GI, so each one gets its own.
+        if last and last[0] == gi and sum(last[2]) + c <= g:
+            last[2].append(c)
+        else:
+            gis.append((gi, g, [c]))
+    return [(gi, tuple(cis)) for gi, _, cis in gis]
+
+
+def instances(mig_devices: Mapping, where: str) -> list[dict]:
+    """mig_layout instances (count form) for the GPU instances mig-parted would create."""
+    grouped: dict[tuple, int] = {}
+    for gi, cis in _gpu_instances(mig_devices, where):
+        g = int(gi.split("g.", 1)[0])
+        if len(set(cis)) > 1:
+            raise MigPartedError(f"{where}: mig-parted would put compute instances of "
+                                 f"{' + '.join(f'{c}c' for c in cis)} slices into one {gi}; mig_layout takes one "
+                                 "compute profile per GPU instance")
+        compute = None if cis == (g,) else (f"{cis[0]}c.{gi}", len(cis))
+        grouped[(gi, compute)] = grouped.get((gi, compute), 0) + 1
+    out = []
+    for (gi, compute), count in grouped.items():
+        entry: dict = {"profile": gi, "count": count}
+        if compute:
+            entry["compute"] = {"profile": compute[0], "count": compute[1]}
+        out.append(entry)
+    return out
+
+
+def _check_fit(rule: dict, models: Sequence[str], where: str, required: bool) -> tuple[str, ...]:
+    """Models the rule's layout fits. required: every one must; else at least one must."""
+    if rule.get("mig") is False:
+        return tuple(models)
+    wanted = layout.desired_from_rule(rule, "$").instances
+    fits, reasons = [], []
+    for model in models:
+        try:
+            planner.fit(catalog.lookup(model), wanted)
+            fits.append(model)
+        except planner.LayoutError as exc:
+            reasons.append(f"{model}: {exc.reason}")
+            if required:
+                raise MigPartedError(f"{where}: {exc.reason}") from None
+    if not fits:
+        raise MigPartedError(f"{where}: fits none of the GPU models migfleet knows: " + "; ".join(reasons))
+    return tuple(fits)
+
+
+def import_config(spec: Mapping, name: str, source: str, gpu_models: Sequence[str] = ()) -> Imported:
+    """mig_layout rules for mig-parted config `name`.
+
+    gpu_models: the models of the hosts the rules are for (catalog names or PCI IDs). Given,
+    entries whose device-filter matches none of them are left out (mig-parted skips them on
+    such hosts too), filter IDs migfleet does not know are ignored, and every rule must fit
+    every model it can select. Not given, every filter ID must be known, and a rule without a
+    filter must fit at least one catalog model.
+    """
+    configs = spec["mig-configs"]
+    if name not in configs:
+        raise MigPartedError(f"{source}: no config {name!r}; it has {', '.join(sorted(configs))}")
+    entries = configs[name]
+    if not isinstance(entries, list) or not entries:
+        raise MigPartedError(f"{_where(source, name)}: wants a non-empty list of entries")
+    targets = tuple(dict.fromkeys(resolve_model(m) for m in gpu_models))
+    by_id = models_by_id()
+    result = Imported(rules=[], checked=[])
+    for i, entry in enumerate(entries):
+        where = _where(source, name, i)
+        if not isinstance(entry, Mapping) or set(entry) - ENTRY_KEYS or not {"devices", "mig-enabled"} <= set(entry):
+            raise MigPartedError(f"{where}: an entry holds `devices`, `mig-enabled`, and optionally "
+                                 f"`device-filter` and `mig-devices`; got {entry!r}")
+        devices = _devices(entry, where)
+        enabled, mig_devices = entry["mig-enabled"], entry.get("mig-devices")
+        if not isinstance(enabled, bool):
+            raise MigPartedError(f"{where}: mig-enabled must be true or false, not {enabled!r}")
+        if enabled and not isinstance(mig_devices, Mapping):
+            raise MigPartedError(f"{where}: mig-enabled is true, so mig-devices (a profile -> count map) is required")
+        if not enabled and mig_devices:
+            raise MigPartedError(f"{where}: mig-devices given with mig-enabled false")
+        body = {"instances": instances(mig_devices, where)} if enabled else {"mig": False}
+
+        ids = _filter_ids(entry, where)
+        if ids is None:
+            models, required = (targets, True) if targets else (tuple(catalog.all_models()), False)
+            rule = {"gpus": devices, **body}
+            result.checked.append(_check_fit(rule, models, where, required))
+            result.rules.append(rule)
+            continue
+        unknown = [pid for pid in ids if pid not in by_id]
+        if unknown and not targets:
+            raise MigPartedError(f"{where}: device-filter {', '.join(unknown)} is no GPU model migfleet knows "
+                                 f"(it knows {', '.join(f'{pid} {m}' for pid, m in by_id.items())}); "
+                                 "pass the hosts' models (--gpu-model) to import only what applies to them")
+        models = [by_id[pid] for pid in ids if pid in by_id and (not targets or by_id[pid] in targets)]
+        if not models:
+            result.notes.append(f"entry {i}: device-filter {', '.join(ids)} selects none of {', '.join(targets)}; left out")
+            continue
+        if devices != "all":
+            raise MigPartedError(f"{where}: device-filter together with a list of devices selects GPUs by model "
+                                 "and index at once; a mig_layout rule selects by one of them")
+        for model in dict.fromkeys(models):
+            rule = {"gpus": {"model": model}, **body}
+            result.checked.append(_check_fit(rule, [model], where, True))
+            result.rules.append(rule)
+    if not result.rules:
+        # mig-parted would change nothing on such hosts: most likely the wrong config for them.
+        raise MigPartedError(f"{_where(source, name)}: no entry applies to {', '.join(targets)} "
+                             f"({'; '.join(result.notes)})")
+    return result
+
+
+def render_group_data(imported: Imported, source: str, name: str) -> str:
+    """A group_data module defining `mig_layout`, each rule commented with the models it was fitted to."""
+    lines = [f'"""MIG layouts imported from mig-parted config {name!r} of {source} (migfleet import mig-parted).',
+             "", "Profiles and counts are those mig-parted would create; placements are chosen by migfleet.",
+             '"""', "", "mig_layout = ["]
+    for rule, models in zip(imported.rules, imported.checked):
+        lines.append(f"    # fits: {', '.join(models)}")
+        lines.append(f"    {rule!r},")
+    lines.append("]")
+    lines += [f"# left out: {note}" for note in imported.notes]
+    return "\n".join(lines) + "\n"
