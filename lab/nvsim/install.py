@@ -26,6 +26,7 @@ ConditionPathExists=/var/lib/nvsim/state.json
 [Service]
 Type=oneshot
 ExecStart=/usr/bin/nvsim-ctl boot
+ExecStart=/usr/bin/nvsim-ctl pci-sysfs --mount
 RemainAfterExit=yes
 
 [Install]
@@ -48,15 +49,59 @@ def _copy_code(lib: Path) -> None:
         shutil.copy2(REPO / "migfleet/mig" / name, lib / "migfleet/mig" / name)
 
 
+LSMOD = """#!/usr/bin/python3
+# The lab's kernel has no /proc/modules: list the simulated driver's modules as kmod's lsmod does.
+import sys
+sys.path.insert(0, "/usr/lib/nvsim")
+from lab.nvsim import kmod
+try:
+    text = open("/var/lib/nvsim/modules").read()
+except OSError as err:
+    sys.exit(f"lsmod: {err}")
+sys.stdout.write(kmod.lsmod(text))
+"""
+MIG_PARTED = """#!/bin/sh
+# NVIDIA's mig-parted, built by lab/migparted.py to read the simulated driver's module list
+# where it would read /proc/modules (which this kernel does not have).
+export MIG_PARTED_PROC_MODULES="${MIG_PARTED_PROC_MODULES:-/var/lib/nvsim/modules}"
+exec /usr/lib/nvsim/nvidia-mig-parted "$@"
+"""
+
+
+def _script(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def _install_mig_parted(host_root: Path) -> bool:
+    """Put the cached mig-parted build into the host (a hard link where the disk allows)."""
+    try:
+        from lab import migparted
+    except ImportError:
+        return False
+    binary = migparted.cached_binary()
+    if binary is None:
+        return False
+    target = host_root / LIB / "nvidia-mig-parted"
+    target.unlink(missing_ok=True)
+    try:
+        os.link(binary, target)
+    except OSError:
+        shutil.copy2(binary, target)
+    _script(host_root / "usr/bin/nvidia-mig-parted", MIG_PARTED)
+    return True
+
+
 def install(host_root: Path, hostname: str, models: list[str]) -> None:
     host_root = Path(host_root)
     _copy_code(host_root / LIB)
     bindir = host_root / "usr/bin"
     bindir.mkdir(parents=True, exist_ok=True)
     for name, module in (("nvidia-smi", "smi"), ("nvsim-ctl", "ctl")):
-        path = bindir / name
-        path.write_text(WRAPPER.format(module=module))
-        path.chmod(0o755)
+        _script(bindir / name, WRAPPER.format(module=module))
+    _script(host_root / "usr/local/sbin/lsmod", LSMOD)
+    _install_mig_parted(host_root)
     with st.locked(base=host_root, create=st.new_state(hostname, models)):
         pass
     units = host_root / "etc/systemd/system"

@@ -1,38 +1,41 @@
 """Docker engine and NVIDIA container toolkit, with the nvidia runtime registered in Docker.
 
-Docker is restarted only when the runtime registration changed its configuration.
+Docker is restarted only when the runtime registration changed its configuration. pyinfra's own
+apt.key/apt.repo/apt.packages and systemd.service would each read the host again on every run
+(one round trip each); these operations decide from the run's one host read instead.
 """
 from __future__ import annotations
 
-from io import StringIO
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
 
-from migfleet.operations import serving
-from migfleet.serving.settings import resolve
+from migfleet.deploys import context
+from migfleet.operations import files, serving
 
 SOURCE_LIST = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
 
 
 @deploy("NVIDIA container toolkit")
 def install_toolkit():
-    settings = resolve(host.data)
-    serving.docker_engine(name="Docker engine", package=settings["docker_package"])
-    systemd.service(name="Docker running", service=settings["docker_service"],
-                    running=True, enabled=True)
-    serving.packages_present(name="Key and download tools", packages=["curl", "gnupg", "ca-certificates"])
-    serving.apt_keyring(name="NVIDIA repository key", key_url=settings["toolkit_key_url"],
-                        keyring=settings["toolkit_keyring"])
-    files.put(name="NVIDIA container toolkit repository",
-              src=StringIO(serving.toolkit_source_line(settings["toolkit_repo_url"], settings["toolkit_keyring"])),
-              dest=SOURCE_LIST, mode="644")
-    package = settings["toolkit_package"]
-    if settings["toolkit_version"]:
-        package = f"{package}={settings['toolkit_version']}"
-    serving.packages_present(name="NVIDIA container toolkit", packages=[package])
-    runtime = serving.nvidia_runtime(name="nvidia runtime in Docker",
-                                     daemon_config=settings["docker_daemon_config"])
-    systemd.service(name="Restart Docker for the nvidia runtime", service=settings["docker_service"],
-                    restarted=True, _if=runtime.did_change)
+    try:
+        context.mig_work()
+    except context.HostMigError:
+        return
+    s, v = context.settings(), context.view()
+    serving.docker_engine(name="Docker engine", docker_now=v.docker, installed=v.packages,
+                          package=s["docker_package"])
+    serving.service_running(name="Docker running", service=s["docker_service"],
+                            active_now=v.active.get(s["docker_service"], ""))
+    serving.packages_present(name="Host tools", packages=["python3", "curl", "gnupg", "ca-certificates"],
+                             installed=v.packages)
+    serving.apt_keyring(name="NVIDIA repository key", key_url=s["toolkit_key_url"], keyring=s["toolkit_keyring"],
+                        present=s["toolkit_keyring"] in v.files)
+    files.content(name="NVIDIA container toolkit repository", path=SOURCE_LIST,
+                  text=serving.toolkit_source_line(s["toolkit_repo_url"], s["toolkit_keyring"]),
+                  digest_now=v.files.get(SOURCE_LIST))
+    package = s["toolkit_package"] + (f"={s['toolkit_version']}" if s["toolkit_version"] else "")
+    serving.packages_present(name="NVIDIA container toolkit", packages=[package], installed=v.packages)
+    runtime = serving.nvidia_runtime(name="nvidia runtime in Docker", daemon_json_now=v.daemon_json,
+                                     daemon_config=s["docker_daemon_config"])
+    serving.service_restart(name="Restart Docker for the nvidia runtime", service=s["docker_service"],
+                            _if=runtime.did_change)

@@ -11,8 +11,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from migfleet.mig import desired as layout
-from migfleet.mig import plan as planner
+from migfleet.mig import desired, placed
+from migfleet.mig.placed import GpuLayout
+from migfleet.mig.plan import LayoutError, target_layout
 from migfleet.serving.containers import LABEL_MIG_UUID, LABEL_ROLE, Container
 from migfleet.mig.geometry import Geometry
 from migfleet.mig.state import GpuState
@@ -38,81 +39,10 @@ def report(mismatches: Iterable[Mismatch]) -> str:
 
 # ---------------------------------------------------------------- MIG layout
 
-@dataclass(frozen=True, order=True)
-class Slot:
-    """One GPU instance where it sits, with its compute instances' profile names."""
-    start: int
-    size: int
-    profile_id: int
-    profile: str                    # "3g.40gb"
-    compute: tuple[str, ...]        # sorted CI profile names; ("3g.40gb",) is the full-size CI
-
-    def __str__(self) -> str:
-        ci = "" if self.compute == (self.profile,) else " with CIs " + _ci_words(self.compute)
-        return f"{self.profile} (ID {self.profile_id}) at slice {self.start}{ci}"
-
-
-def _ci_words(names: Sequence[str]) -> str:
-    if not names:
-        return "none"
-    counts: dict[str, int] = {}
-    for n in names:
-        counts[n] = counts.get(n, 0) + 1
-    return ", ".join(f"{c} x {n}" for n, c in counts.items())
-
-
-@dataclass(frozen=True)
-class GpuLayout:
-    mig: bool
-    slots: tuple[Slot, ...] = ()
-
-
-def live_layout(gpu: GpuState) -> GpuLayout:
-    slots = []
-    for gi in gpu.gpu_instances:
-        cis = tuple(sorted(ci.name for ci in gpu.compute_instances if ci.gi_id == gi.gi_id))
-        slots.append(Slot(gi.start, gi.size, gi.profile_id, gi.name, cis))
-    return GpuLayout(gpu.mig_current, tuple(sorted(slots)))
-
-
-def expected_layout(desired: layout.DesiredGpu, geometry: Geometry) -> GpuLayout:
-    """The layout the planner places for the desired instances (LayoutError if it cannot)."""
-    if not desired.mig_enabled:
-        return GpuLayout(False)
-    slots = [Slot(p.start, dict(p.profile.placements)[p.start], p.profile.id, p.profile.name,
-                  (p.ci_name,) * p.ci_count)
-             for p in planner.fit(geometry, desired.instances)]
-    return GpuLayout(True, tuple(sorted(slots)))
-
-
-def _mode(on: bool) -> str:
-    return "enabled" if on else "disabled"
-
-
-def compare_gpu(host: str, gpu: GpuState, expected: GpuLayout) -> list[Mismatch]:
-    """Field by field: MIG mode (current, pending), then each GPU instance by first slice."""
-    out = []
-
-    def miss(field: str, want: str, got: str) -> None:
-        out.append(Mismatch(host, gpu.index, gpu.uuid, field, want, got))
-
-    if gpu.mig_current != expected.mig:
-        miss("MIG mode", _mode(expected.mig), _mode(gpu.mig_current))
-    if gpu.mig_pending != expected.mig:
-        miss("MIG mode pending", _mode(expected.mig), _mode(gpu.mig_pending))
-    if not (gpu.mig_current and expected.mig):
-        return out          # the mode finding says it all
-    live = {s.start: s for s in live_layout(gpu).slots}
-    want = {s.start: s for s in expected.slots}
-    for start in sorted(set(live) | set(want)):
-        a, b = want.get(start), live.get(start)
-        if a is None or b is None:
-            miss(f"GPU instance at slice {start}", str(a) if a else "none", str(b) if b else "none")
-        elif (a.profile_id, a.size) != (b.profile_id, b.size):
-            miss(f"GPU instance at slice {start}", str(a), str(b))
-        elif a.compute != b.compute:
-            miss(f"compute instances of {a.profile} at slice {start}", _ci_words(a.compute), _ci_words(b.compute))
-    return out
+def compare_gpu(host: str, gpu: GpuState, target: GpuLayout, geometry: Geometry | None) -> list[Mismatch]:
+    """The GPU's live placed layout against the target, field by field (none exactly when equal)."""
+    return [Mismatch(host, gpu.index, gpu.uuid, field, want, got)
+            for field, want, got in placed.differences(target, placed.live(gpu), geometry)]
 
 
 GeometryFor = Callable[[GpuState], "Geometry | None"]
@@ -120,28 +50,26 @@ GeometryFor = Callable[[GpuState], "Geometry | None"]
 
 def compare_host(host: str, live: Mapping[str, GpuState], rules: Sequence[Mapping],
                  geometry_for: GeometryFor) -> list[Mismatch]:
-    """Every GPU a `mig_layout` rule selects, against the live snapshot ({uuid: GpuState})."""
+    """Every GPU a `mig_layout` rule selects against the planner's target for it: the same target
+    and the same equality the deploy converges to."""
     try:
-        desired = layout.resolve(rules, live)
-    except layout.RuleError as exc:
+        wanted = desired.resolve(rules, live)
+    except desired.RuleError as exc:
         return [Mismatch(host, None, None, "mig_layout", "rules that apply to this host", str(exc))]
     out = []
-    for uuid, want in desired.items():
+    for uuid, want in wanted.items():
         gpu = live[uuid]
-        if not want.mig_enabled:
-            out += compare_gpu(host, gpu, GpuLayout(False))
-            continue
-        geometry = geometry_for(gpu)
-        if geometry is None:
+        geometry = geometry_for(gpu) if want.mig_enabled else None
+        if want.mig_enabled and geometry is None:
             out.append(Mismatch(host, gpu.index, uuid, "geometry", f"a known MIG geometry for {gpu.name}",
                                 "none (not in the catalog and not readable from the GPU)"))
             continue
         try:
-            expected = expected_layout(want, geometry)
-        except planner.LayoutError as exc:
+            target = target_layout(gpu, want, geometry)
+        except LayoutError as exc:
             out.append(Mismatch(host, gpu.index, uuid, "mig_layout", "a layout that fits", str(exc)))
             continue
-        out += compare_gpu(host, gpu, expected)
+        out += compare_gpu(host, gpu, target, geometry)
     return out
 
 

@@ -61,3 +61,21 @@ class Geometry:
             if p.name == name:
                 return p
         raise KeyError(f"no GPU instance profile named {name!r} on {self.model}")
+
+
+# NVML_COMPUTE_INSTANCE_PROFILE_<N>_SLICE values (nvml.h), keyed by compute slice count.
+CI_PROFILE_ID = {1: 0, 2: 1, 3: 2, 4: 3, 7: 4, 8: 5, 6: 6}
+CI_SLICES = {v: k for k, v in CI_PROFILE_ID.items()}
+
+
+def default_ci(profile: Profile) -> int:
+    """The full-size compute instance profile ID of a GPU instance profile."""
+    return CI_PROFILE_ID.get(profile.slices, 0)
+
+
+def ci_name(profile: Profile, ci_id: int) -> str:
+    """"3g.40gb" for the full-size CI of a 3g.40gb GI, "1c.3g.40gb" for a one-slice CI in it."""
+    slices = CI_SLICES.get(ci_id)
+    if slices is None:
+        return f"CI profile {ci_id}"
+    return profile.name if slices == profile.slices else f"{slices}c.{profile.name}"

@@ -13,6 +13,7 @@ LABEL_ROLE = "migfleet.role"            # "triton" | "envoy"
 LABEL_CONFIG = "migfleet.config"        # hash of the arguments the container was started with
 LABEL_MIG_UUID = "migfleet.mig_uuid"
 LABEL_GPU_UUID = "migfleet.gpu_uuid"
+LABEL_PLACE = "migfleet.place"           # "<GPU UUID>/<GI start>/<CI start>" of a Triton's MIG device
 
 # Fact command: every container carrying the role label, as one JSON array ("[]" when none).
 INSPECT_COMMAND = (

@@ -1,29 +1,46 @@
-"""One Triton container per MIG device: names, deterministic ports, `docker run` arguments, planning.
+"""One Triton container per MIG device, identified by the device's place, never by driver ids.
 
-Ports depend only on where a MIG device sits (GPU index, its GPU instance's first memory slice,
-its compute instance's first slice), never on driver-assigned GI/CI ids or on other GPUs, so a
-layout change on one GPU cannot renumber another GPU's Tritons.
+A place is (GPU UUID, GPU instance start, compute instance start): it comes from the placed
+layout, so it is known before the instances exist and survives their re-creation at boot.
+Names, ports, `docker run` arguments and the config hash all derive from it; the MIG UUID is
+filled in only when the container starts (by `migfleet.serving.rebind`, on the host), so the
+hash is the same whatever UUID the driver gave the device.
 """
 from __future__ import annotations
 
 import hashlib
-import shlex
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
-from migfleet.serving.containers import (
-    LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_ROLE, Container, label_value,
-)
+from migfleet.mig.geometry import CI_SLICES, Geometry
+from migfleet.mig.placed import GpuLayout
 from migfleet.mig.state import GpuState
+from migfleet.serving.containers import LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_PLACE, LABEL_ROLE
 
 ROLE = "triton"
 CONTAINER_MODEL_DIR = "/models"
 READY_PATH = "/v2/health/ready"
-LOG_TAIL_LINES = 50
+RUN_DIR = "/etc/migfleet/tritons"
+RUN_SUFFIX = ".json"
+MIG_UUID = "@MIG_UUID@"          # stands for the device's MIG UUID in run files
 
 
 class TritonPlanError(ValueError):
     pass
+
+
+@dataclass(frozen=True, order=True)
+class Place:
+    gpu_index: int
+    gi_start: int
+    ci_start: int
+    gpu_uuid: str
+    profile: str                # GPU instance profile name, "1g.10gb"
+
+    @property
+    def key(self) -> str:
+        return f"{self.gpu_uuid}/{self.gi_start}/{self.ci_start}"
 
 
 @dataclass(frozen=True)
@@ -35,36 +52,28 @@ class TritonPorts:
 
 @dataclass(frozen=True)
 class TritonSpec:
-    """The Triton one MIG device should have."""
-    name: str                 # triton-gpu0-gi7 (…-ci1 for a compute instance other than 0)
-    gpu_uuid: str
-    gpu_index: int
-    mig_uuid: str
-    gi_id: int
-    ci_id: int
-    mig_name: str             # "1g.5gb"
+    name: str                   # triton-gpu0-s4, or triton-gpu0-s4-c1 for a CI not at slice 0
+    place: Place
     ports: TritonPorts
-    run_args: tuple[str, ...]  # full `docker run` argument list, labels included
+    run_args: tuple[str, ...]   # `docker run` arguments, MIG_UUID where the device goes, no config label
     config_hash: str
 
+    def args_for(self, mig_uuid: str) -> list[str]:
+        """The arguments for one device: its UUID filled in, the config-hash label added."""
+        filled = [a.replace(MIG_UUID, mig_uuid) for a in self.run_args]
+        at = filled.index("--label")
+        return filled[:at] + ["--label", f"{LABEL_CONFIG}={self.config_hash}"] + filled[at:]
 
-@dataclass(frozen=True)
-class TritonPlan:
-    to_remove: tuple[Container, ...]
-    to_start: tuple[TritonSpec, ...]
-    unchanged: tuple[TritonSpec, ...]
-
-    @property
-    def converged(self) -> bool:
-        return not self.to_remove and not self.to_start
-
-    def __iter__(self):
-        return iter((self.to_remove, self.to_start, self.unchanged))
+    def run_file(self) -> str:
+        """What the host-side re-bind reads (RUN_DIR/<name>.json)."""
+        return json.dumps({"name": self.name, "gpu_uuid": self.place.gpu_uuid, "gi_start": self.place.gi_start,
+                           "ci_start": self.place.ci_start, "http_port": self.ports.http,
+                           "args": list(self.run_args), "config": self.config_hash}, indent=1) + "\n"
 
 
-def container_name(gpu_index: int, gi_id: int, ci_id: int) -> str:
-    base = f"triton-gpu{gpu_index}-gi{gi_id}"
-    return base if ci_id == 0 else f"{base}-ci{ci_id}"
+def container_name(place: Place) -> str:
+    base = f"triton-gpu{place.gpu_index}-s{place.gi_start}"
+    return base if place.ci_start == 0 else f"{base}-c{place.ci_start}"
 
 
 def ports_for(port_base: int, gpu_index: int, gi_start: int, ci_start: int) -> TritonPorts:
@@ -77,17 +86,46 @@ def ports_for(port_base: int, gpu_index: int, gi_start: int, ci_start: int) -> T
     return TritonPorts(http=http, grpc=http + 1, metrics=http + 2)
 
 
-def _config_hash(args: Sequence[str]) -> str:
-    return hashlib.sha256("\0".join(args).encode()).hexdigest()[:16]
+def places(gpu_index: int, gpu_uuid: str, layout: GpuLayout, geometry: Geometry | None) -> list[Place]:
+    """Every MIG device's place on a GPU holding `layout`: compute instances follow each other from
+    slice 0 of their GPU instance, as the driver places them."""
+    if not layout.mig:
+        return []
+    out = []
+    for gi in layout.gis:
+        name = geometry.profile(gi.profile_id).name if geometry else f"profile {gi.profile_id}"
+        start = 0
+        for ci in gi.cis:
+            out.append(Place(gpu_index, gi.start, start, gpu_uuid, name))
+            start += CI_SLICES.get(ci, 1)
+    return out
 
 
-def docker_run_args(name: str, gpu: GpuState, mig_uuid: str, ports: TritonPorts,
-                    settings: Mapping, models_digest: str = "") -> tuple[str, ...]:
-    """`docker run` arguments (after `docker run`) for one Triton, with the config-hash label.
+def live_devices(gpu: GpuState) -> dict[tuple[int, int], str]:
+    """{(GI start, CI start): MIG UUID} of a GPU now; CI starts by order where the driver prints none."""
+    gi_start = {g.gi_id: g.start for g in gpu.gpu_instances}
+    ci_start = {}
+    for gi_id in gi_start:
+        cis = sorted((c for c in gpu.compute_instances if c.gi_id == gi_id), key=lambda c: c.ci_id)
+        if len(cis) > 1 and not any(c.start for c in cis):
+            start = 0
+            for c in cis:
+                ci_start[(gi_id, c.ci_id)] = start
+                start += CI_SLICES.get(c.profile_id, 1)
+        else:
+            ci_start.update({(gi_id, c.ci_id): c.start for c in cis})
+    return {(gi_start[d.gi_id], ci_start.get((d.gi_id, d.ci_id), 0)): d.uuid
+            for d in gpu.mig_devices if d.gi_id in gi_start}
 
-    The hash covers every argument plus `models_digest` (the synced model repository's digest),
-    so any change of image, ports, device, flags or models recreates the container.
-    """
+
+def config_hash(args: Sequence[str], models_digest: str) -> str:
+    """The one config hash: every `docker run` argument (MIG UUID as MIG_UUID) plus the models."""
+    return hashlib.sha256("\0".join([*args, f"models={models_digest}"]).encode()).hexdigest()[:16]
+
+
+def spec_for(place: Place, settings: Mapping, models_digest: str = "") -> TritonSpec:
+    name = container_name(place)
+    ports = ports_for(settings["triton_port_base"], place.gpu_index, place.gi_start, place.ci_start)
     server_args = [
         "tritonserver",
         f"--model-repository={CONTAINER_MODEL_DIR}",
@@ -99,296 +137,77 @@ def docker_run_args(name: str, gpu: GpuState, mig_uuid: str, ports: TritonPorts,
     ]
     flags = [
         "-d", "--name", name,
-        "--runtime=nvidia", "-e", f"NVIDIA_VISIBLE_DEVICES={mig_uuid}",
+        "--runtime=nvidia", "-e", f"NVIDIA_VISIBLE_DEVICES={MIG_UUID}",
         "--network", "host", "--restart", "unless-stopped",
         "-v", f"{settings['triton_model_dir']}:{CONTAINER_MODEL_DIR}:ro",
         "--label", f"{LABEL_ROLE}={ROLE}",
-        "--label", f"{LABEL_MIG_UUID}={mig_uuid}",
-        "--label", f"{LABEL_GPU_UUID}={gpu.uuid}",
+        "--label", f"{LABEL_MIG_UUID}={MIG_UUID}",
+        "--label", f"{LABEL_GPU_UUID}={place.gpu_uuid}",
+        "--label", f"{LABEL_PLACE}={place.key}",
         *settings["triton_docker_args"],
     ]
-    command = [settings["triton_image"], *server_args]
-    digest = _config_hash([*flags, *command, f"models={models_digest}"])
-    return (*flags, "--label", f"{LABEL_CONFIG}={digest}", *command)
+    args = (*flags, settings["triton_image"], *server_args)
+    return TritonSpec(name, place, ports, args, config_hash(args, models_digest))
 
 
-def desired_tritons(gpus: Mapping[str, GpuState], settings: Mapping,
-                    models_digest: str = "") -> list[TritonSpec]:
-    """One spec per MIG device of every GPU whose MIG mode is on and not pending a change."""
-    specs = []
-    for gpu in sorted(gpus.values(), key=lambda g: g.index):
-        if not gpu.mig_current or gpu.mode_pending_change:
-            continue
-        gi_start = {gi.gi_id: gi.start for gi in gpu.gpu_instances}
-        ci_start = {(ci.gi_id, ci.ci_id): ci.start for ci in gpu.compute_instances}
-        for dev in gpu.mig_devices:
-            if dev.gi_id not in gi_start:
-                raise TritonPlanError(
-                    f"GPU {gpu.index} ({gpu.uuid}): MIG device {dev.uuid} names GPU instance {dev.gi_id}, "
-                    f"which the snapshot does not list (GIs: {sorted(gi_start)})")
-            ports = ports_for(settings["triton_port_base"], gpu.index, gi_start[dev.gi_id],
-                              ci_start.get((dev.gi_id, dev.ci_id), 0))
-            name = container_name(gpu.index, dev.gi_id, dev.ci_id)
-            args = docker_run_args(name, gpu, dev.uuid, ports, settings, models_digest)
-            specs.append(TritonSpec(
-                name=name, gpu_uuid=gpu.uuid, gpu_index=gpu.index, mig_uuid=dev.uuid,
-                gi_id=dev.gi_id, ci_id=dev.ci_id, mig_name=dev.name, ports=ports,
-                run_args=args, config_hash=label_value(args, LABEL_CONFIG)))
-    _check_unique(specs)
-    return specs
-
-
-def _check_unique(specs: Sequence[TritonSpec]) -> None:
+def specs_for(layouts: Mapping[str, tuple[int, GpuLayout, Geometry | None]], settings: Mapping,
+              models_digest: str = "") -> list[TritonSpec]:
+    """One spec per MIG device of {gpu uuid: (index, layout, geometry)}, ports checked distinct."""
+    specs = [spec_for(p, settings, models_digest)
+             for uuid, (index, layout, geo) in sorted(layouts.items(), key=lambda kv: kv[1][0])
+             for p in places(index, uuid, layout, geo)]
     seen: dict[int, str] = {}
     for spec in specs:
         for port in (spec.ports.http, spec.ports.grpc, spec.ports.metrics):
             if port in seen:
                 raise TritonPlanError(f"port {port} allocated to both {seen[port]} and {spec.name}")
             seen[port] = spec.name
-
-
-def plan_tritons(gpus: Mapping[str, GpuState], running: Iterable[Container], settings: Mapping,
-                 models_digest: str = "") -> TritonPlan:
-    """Compare the Tritons the MIG devices call for with the Triton containers present.
-
-    A container is kept only if its name is wanted, it is running (or restarting under its
-    restart policy) and its config-hash label matches; otherwise it is removed, and started
-    again when still wanted. Containers without the triton role label are ignored.
-    """
-    wanted = {spec.name: spec for spec in desired_tritons(gpus, settings, models_digest)}
-    present = {c.name: c for c in running if c.role == ROLE}
-    to_remove, to_start, unchanged = [], [], []
-    for name, container in sorted(present.items()):
-        spec = wanted.get(name)
-        if spec is not None and container.alive and container.config_hash == spec.config_hash:
-            unchanged.append(spec)
-        else:
-            to_remove.append(container)
-    kept = {spec.name for spec in unchanged}
-    to_start = [spec for name, spec in wanted.items() if name not in kept]
-    return TritonPlan(tuple(to_remove), tuple(to_start), tuple(unchanged))
-
-
-def run_command(spec: TritonSpec) -> str:
-    return shlex.join(["docker", "run", *spec.run_args])
-
-
-def remove_gpu_command(gpu_uuid: str) -> str:
-    """Removes every Triton bound to one GPU's MIG devices (before that GPU's layout changes)."""
-    return (f"ids=$(docker ps -aq --filter label={LABEL_ROLE}={ROLE} "
-            f"--filter {shlex.quote(f'label={LABEL_GPU_UUID}={gpu_uuid}')}); "
-            '[ -z "$ids" ] || docker rm -f $ids')
-
-
-def ready_wait_script(specs: Sequence[TritonSpec], timeout_s: int, poll_s: float = 2) -> str:
-    """Shell that waits until every given Triton answers READY_PATH with 200, or fails naming the
-    ones that did not and printing their last log lines."""
-    items = " ".join(f"{s.name}:{s.ports.http}" for s in specs)
-    return (
-        f"deadline=$(( $(date +%s) + {int(timeout_s)} )); pending='{items}'; "
-        "while :; do still=''; "
-        "for item in $pending; do port=${item##*:}; "
-        f"curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:$port{READY_PATH} 2>/dev/null"
-        ' || still="$still $item"; done; '
-        'pending=$still; [ -z "$pending" ] && exit 0; '
-        'if [ "$(date +%s)" -ge "$deadline" ]; then '
-        "for item in $pending; do name=${item%:*}; port=${item##*:}; "
-        f'echo "Triton container $name not ready on 127.0.0.1:$port{READY_PATH} after {int(timeout_s)} s;'
-        f' last {LOG_TAIL_LINES} log lines:" >&2; '
-        f"docker logs --tail {LOG_TAIL_LINES} $name >&2 2>&1; done; exit 1; fi; "
-        f"sleep {poll_s}; done"
-    )
-
-
-# -- re-bind after a reboot -------------------------------------------------------------------
-# The boot unit re-creates the MIG instances at the same places, but their MIG UUIDs change, so
-# Docker's restart of a Triton bound to the old UUID fails. The deploy leaves, per Triton, its
-# `docker run` arguments with the UUID left open and the place of its MIG device (RUN_DIR/<name>.run);
-# at boot REBIND_SCRIPT finds the device now at that place and runs the Triton again on it.
-
-RUN_DIR = "/etc/migfleet/tritons"
-RUN_SUFFIX = ".run"
-REBIND_SCRIPT = "/usr/local/sbin/migfleet-tritons-rebind"
-MIG_UUID_PLACEHOLDER = "@MIG_UUID@"
+    return specs
 
 
 @dataclass(frozen=True)
-class MigPlace:
-    """Where a MIG device sits, in terms that survive its re-creation at boot."""
-    gpu_uuid: str
-    gi_profile_id: int
-    gi_start: int
-    ci_profile_id: int
-    ci_start: int
+class TritonPlan:
+    to_remove: tuple[str, ...]              # containers no place wants any more
+    to_start: tuple[TritonSpec, ...]        # (re)started on the MIG device at their place
+    unchanged: tuple[TritonSpec, ...]
+
+    @property
+    def converged(self) -> bool:
+        return not self.to_remove and not self.to_start
 
 
-def mig_place(gpu: GpuState, gi_id: int, ci_id: int) -> MigPlace:
-    gi = next((g for g in gpu.gpu_instances if g.gi_id == gi_id), None)
-    ci = next((c for c in gpu.compute_instances if (c.gi_id, c.ci_id) == (gi_id, ci_id)), None)
-    if gi is None or ci is None:
-        raise TritonPlanError(f"GPU {gpu.index} ({gpu.uuid}): no GPU instance {gi_id} with compute instance "
-                              f"{ci_id} in the snapshot (GIs {[g.gi_id for g in gpu.gpu_instances]}, "
-                              f"CIs {[(c.gi_id, c.ci_id) for c in gpu.compute_instances]})")
-    return MigPlace(gpu.uuid, gi.profile_id, gi.start, ci.profile_id, ci.start)
+def plan_tritons(specs: Sequence[TritonSpec], containers, bound: Mapping[str, str]) -> TritonPlan:
+    """Which Tritons stay, start and go.
 
-
-def run_file_text(spec: TritonSpec, place: MigPlace, models_digest: str = "") -> str:
-    """What REBIND_SCRIPT needs to run this Triton again on another MIG UUID at the same place.
-
-    `arg` lines are the `docker run` arguments the config hash covers, in order, with the MIG UUID
-    replaced by MIG_UUID_PLACEHOLDER; the `config` line stands where the config-hash label goes.
+    A container stays only when it runs (or restarts under its policy) with the wanted config
+    hash on the MIG UUID that will still be at its place after this run's MIG change (`bound`:
+    place key -> MIG UUID, for the devices the MIG plans leave alone).
     """
-    config_label = f"{LABEL_CONFIG}={spec.config_hash}"
-    lines = [f"# Triton container {spec.name}: `docker run` arguments for the MIG device now at this place.",
-             f"# Written by the migfleet deploy, read at boot by {REBIND_SCRIPT}; do not edit.",
-             f"gpu {place.gpu_uuid}",
-             f"gi {place.gi_profile_id} {place.gi_start}",
-             f"ci {place.ci_profile_id} {place.ci_start}",
-             f"models {models_digest}"]
-    args = list(spec.run_args)
-    for i, arg in enumerate(args):
-        if arg == "--label" and i + 1 < len(args) and args[i + 1] == config_label:
-            lines.append("config")
-        elif i > 0 and args[i - 1] == "--label" and arg == config_label:
-            continue
+    present = {c.name: c for c in containers if c.role == ROLE}
+    unchanged, to_start = [], []
+    for spec in specs:
+        c = present.get(spec.name)
+        uuid = bound.get(spec.place.key)
+        if (c is not None and c.alive and c.config_hash == spec.config_hash and uuid is not None
+                and c.labels.get(LABEL_MIG_UUID) == uuid):
+            unchanged.append(spec)
         else:
-            if "\n" in arg or MIG_UUID_PLACEHOLDER in arg or arg.count(spec.mig_uuid) > 1:
-                raise TritonPlanError(f"{spec.name}: argument {arg!r} cannot be written to its run file")
-            lines.append("arg " + arg.replace(spec.mig_uuid, MIG_UUID_PLACEHOLDER))
-    if lines.count("config") != 1:
-        raise TritonPlanError(f"{spec.name}: no single --label {config_label} in its arguments")
-    return "\n".join(lines) + "\n"
+            to_start.append(spec)
+    wanted = {s.name for s in specs}
+    return TritonPlan(tuple(sorted(n for n in present if n not in wanted)), tuple(to_start), tuple(unchanged))
 
 
-def run_files(gpus: Mapping[str, GpuState], settings: Mapping, models_digest: str = "") -> dict[str, str]:
-    """File name under RUN_DIR -> text, one per Triton the MIG devices call for."""
-    out = {}
-    for spec in desired_tritons(gpus, settings, models_digest):
-        place = mig_place(gpus[spec.gpu_uuid], spec.gi_id, spec.ci_id)
-        out[spec.name + RUN_SUFFIX] = run_file_text(spec, place, models_digest)
-    return out
+def stable_devices(gpu: GpuState, target: GpuLayout) -> dict[str, str]:
+    """{place key: MIG UUID} of the devices a GPU keeps through its MIG change (GIs equal in the
+    live layout and the target)."""
+    from migfleet.mig.placed import live
+    now = live(gpu)
+    kept = {g.start for g in target.gis if now.at(g.start) == g} if now.mode == target.mode else set()
+    return {f"{gpu.uuid}/{gi}/{ci}": uuid for (gi, ci), uuid in live_devices(gpu).items() if gi in kept}
 
 
-# One line per MIG device: GPU UUID, GI profile ID and start, CI profile ID and start, MIG UUID.
-# Input: `nvidia-smi -L`, `mig -lgi`, `mig -lci`, `-q`, each after a "@@ <section>" line. -L gives
-# device index -> MIG UUID, -q device index -> GI/CI ids, -lgi/-lci ids -> profile and placement.
-_DEVICES_AWK = r"""
-/^@@ / { sec = $2; next }
-sec == "L" && /^GPU [0-9]+: .*\(UUID: / { g = $2; sub(/:$/, "", g); gpu[g] = uuid_in($0); next }
-sec == "L" && /^ +MIG .* Device +[0-9]+: \(UUID: / {
-  n = $0; sub(/.* Device +/, "", n); sub(/:.*/, "", n); mig[g, n] = uuid_in($0); next }
-sec == "lgi" || sec == "lci" { row = $0; gsub(/\|/, " ", row); k = split(row, f, " ") }
-sec == "lgi" && k == 6 && f[1] ~ /^[0-9]+$/ && f[2] == "MIG" {
-  split(f[6], p, ":"); gi[f[1], f[5]] = f[4] " " p[1]; next }
-sec == "lci" && (k == 6 || k == 7) && f[1] ~ /^[0-9]+$/ && f[3] == "MIG" {
-  start = 0; if (k == 7) { split(f[7], p, ":"); start = p[1] }
-  ci[f[1], f[2], f[6]] = f[5] " " start; next }
-sec == "q" && /^GPU [0-9A-Fa-f]+:/ { b++; next }
-sec == "q" && /^ +MIG Device *$/ { indev = 1; next }
-sec == "q" && indev && $1 == "Index" { di = $NF; next }
-sec == "q" && indev && /^ +GPU Instance ID +:/ { dg = $NF; next }
-sec == "q" && indev && /^ +Compute Instance ID +:/ { dev[b, di] = dg " " $NF; indev = 0; next }
-sec == "q" && /^ +(GPU )?UUID +: +GPU-/ { block[$NF] = b; next }
-function uuid_in(s) { sub(/.*\(UUID: /, "", s); sub(/\).*/, "", s); return s }
-END {
-  for (key in mig) {
-    split(key, at, SUBSEP); u = gpu[at[1]]
-    if (!((u in block) && ((block[u], at[2]) in dev))) continue
-    split(dev[block[u], at[2]], ids, " ")
-    if (!((at[1], ids[1]) in gi) || !((at[1], ids[1], ids[2]) in ci)) continue
-    print u, gi[at[1], ids[1]], ci[at[1], ids[1], ids[2]], mig[key]
-  }
-}
-"""
-
-_REBIND_SH = r"""#!/bin/sh
-# Runs every Triton of __RUN_DIR__ again on the MIG device now at its place:
-# the boot unit re-creates the MIG instances, and their new MIG UUIDs differ
-# from the ones the containers were bound to.
-# Generated by migfleet; do not edit.
-set -u
-say() { echo "migfleet-tritons: $*"; }
-warn() { echo "migfleet-tritons: $*" >&2; }
-
-# a := $1 with the MIG UUID placeholder replaced by $uuid
-fill() {
-  case $1 in
-    *"__PLACEHOLDER__"*) a="${1%%"__PLACEHOLDER__"*}$uuid${1#*"__PLACEHOLDER__"}" ;;
-    *) a=$1 ;;
-  esac
-}
-
-# What the config hash covers (docker run arguments, then models=<digest>), NUL-separated.
-hashed() {
-  sep='' digest=''
-  while IFS= read -r line; do
-    case $line in
-      "arg "*) fill "${line#arg }"; printf "$sep%s" "$a"; sep='\0' ;;
-      models|"models "*) digest=${line#models}; digest=${digest# } ;;
-    esac
-  done < "$file"
-  printf "${sep}models=%s" "$digest"
-}
-
-start() {
-  set --
-  while IFS= read -r line; do
-    case $line in
-      "arg "*) fill "${line#arg }"; set -- "$@" "$a" ;;
-      config) set -- "$@" --label "__LABEL_CONFIG__=$hash" ;;
-    esac
-  done < "$file"
-  docker run "$@" >/dev/null
-}
-
-set -- "__RUN_DIR__"/*"__SUFFIX__"
-[ -e "$1" ] || { say "no Triton to re-bind in __RUN_DIR__"; exit 0; }
-
-listing=$(nvidia-smi -L) || { warn "nvidia-smi -L failed: $listing"; exit 1; }
-gis=$(nvidia-smi mig -lgi)
-cis=$(nvidia-smi mig -lci)
-query=$(nvidia-smi -q) || { warn "nvidia-smi -q failed"; exit 1; }
-devices=$(printf '%s\n' '@@ L' "$listing" '@@ lgi' "$gis" '@@ lci' "$cis" '@@ q' "$query" | awk '__DEVICES_AWK__')
-
-failed=''
-for file in "$@"; do
-  name=${file##*/}; name=${name%"__SUFFIX__"}
-  place=$(awk '$1 == "gpu" { g = $2 } $1 == "gi" { i = $2 " " $3 } $1 == "ci" { c = $2 " " $3 }
-               END { print g " " i " " c }' "$file")
-  uuid=$(printf '%s\n' "$devices" | awk -v want="$place" '$1" "$2" "$3" "$4" "$5 == want { n++; u = $6 }
-                                                           END { if (n == 1) print u }')
-  if [ -z "$uuid" ]; then
-    warn "$name: no MIG device at its place (GPU, GI profile and start, CI profile and start: $place);" \
-         "the MIG layout differs from the last deploy's"
-    failed="$failed $name"; continue
-  fi
-  if bound=$(docker inspect --format '{{index .Config.Labels "__LABEL_MIG_UUID__"}}' "$name" 2>/dev/null); then
-    [ "$bound" = "$uuid" ] && { say "$name: bound to $uuid already"; continue; }
-    docker rm -f "$name" >/dev/null || { warn "$name: docker rm -f failed"; failed="$failed $name"; continue; }
-    say "$name: removed (bound to ${bound:-no MIG device})"
-  fi
-  hash=$(hashed | sha256sum | cut -c1-16)
-  if start; then
-    say "$name: started on $uuid"
-  else
-    warn "$name: docker run failed"; failed="$failed $name"
-  fi
-done
-[ -z "$failed" ] || { warn "not re-bound:$failed"; exit 1; }
-say "every Triton is bound to the MIG device at its place"
-"""
-
-
-def rebind_script(run_dir: str = RUN_DIR) -> str:
-    """POSIX sh run at boot (migfleet-tritons.service): for each run file, the Triton container is
-    started again on the MIG UUID now at its place unless it is bound to it already; a place with
-    no MIG device names the container and fails the script after the others are done."""
-    if "'" in _DEVICES_AWK:
-        raise ValueError("the devices awk program must not contain a single quote")
-    values = {"__RUN_DIR__": run_dir, "__SUFFIX__": RUN_SUFFIX, "__PLACEHOLDER__": MIG_UUID_PLACEHOLDER,
-              "__LABEL_CONFIG__": LABEL_CONFIG, "__LABEL_MIG_UUID__": LABEL_MIG_UUID,
-              "__DEVICES_AWK__": _DEVICES_AWK.strip("\n")}
-    script = _REBIND_SH
-    for token, value in values.items():
-        script = script.replace(token, value)
-    return script
+def rebind_command(names: Sequence[str], timeout: float, lib_dir: str) -> str:
+    """Starts these Tritons on the MIG device at their place, on the host, and waits until ready."""
+    import shlex
+    return (f"PYTHONPATH={shlex.quote(lib_dir)} python3 -m migfleet.serving.rebind "
+            f"--only {shlex.quote(','.join(names))} --timeout {int(timeout)}")

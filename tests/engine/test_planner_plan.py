@@ -1,4 +1,4 @@
-"""plan_gpu(): actions from current to desired state; boot_script()."""
+"""plan_gpu(): the target placed layout and the actions from the current state to it."""
 from __future__ import annotations
 
 import subprocess
@@ -7,7 +7,7 @@ import pytest
 
 from migfleet.mig.desired import ComputeSpec, DesiredGpu
 from migfleet.mig.desired import DesiredInstance as D
-from migfleet.mig.plan import Policy, boot_script, fit, plan_gpu
+from migfleet.mig.plan import Policy, plan_gpu
 from migfleet.mig.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
 
 UUID = "GPU-e86cb44c-6756-fd30-cd4a-1e6da3caf9b0"
@@ -127,8 +127,8 @@ def test_new_instances_with_small_cis_find_their_gi_id_when_run(a100):
     want = DesiredGpu(True, (D("3g.20gb", compute=ComputeSpec("1c.3g.20gb", 2)), D("1g.5gb")))
     plan = plan_gpu(gpu(), want, a100)
     assert cmds(plan)[:2] == ["nvidia-smi mig -i 0 -cgi 9:0", "nvidia-smi mig -i 0 -cgi 19:4 -C"]
-    assert cmds(plan)[2] == ("nvidia-smi mig -i 0 -gi \"$(nvidia-smi mig -lgi | awk -v g=0 '$2 == g && "
-                             "$4 == \"3g.20gb\" && $7 == \"0:4\" { print $6 }')\" -cci 0,0")
+    # The new GI's ID is the driver's choice: the action names its place, the operation reads the ID.
+    assert cmds(plan)[2] == "nvidia-smi mig -i 0 -gi {gi} -cci 0,0" and plan.actions[2].gi_start == 0
 
 
 def test_disable_mig(a100):
@@ -168,43 +168,3 @@ case "$*" in
   *) echo "unexpected: $*" >&2; exit 3;;
 esac
 """
-
-
-def run_boot(tmp_path, script, mode="Disabled, Disabled"):
-    (tmp_path / "nvidia-smi").write_text(FAKE_SMI)
-    (tmp_path / "nvidia-smi").chmod(0o755)
-    (tmp_path / "state").write_text(f"0, {UUID}, NVIDIA H100 80GB HBM3, 00000000:00:06.0, {mode}, 81559, 580.159.04\n")
-    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "LOG": str(tmp_path / "log"), "STATE": str(tmp_path / "state")}
-    run = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=10)
-    log = (tmp_path / "log").read_text().splitlines() if (tmp_path / "log").exists() else []
-    return run, [ln for ln in log if not ln.startswith("--query-gpu")]
-
-
-def test_boot_script_enables_mig_and_builds_layout(tmp_path, h100):
-    want = {UUID: DesiredGpu(True, (D("3g.40gb", compute=ComputeSpec("1c.3g.40gb", 3)), D("2g.20gb"), D("1g.10gb")))}
-    run, calls = run_boot(tmp_path, boot_script(want, {UUID: h100}))
-    assert run.returncode == 0, run.stderr
-    assert calls == ["-i 0 -mig 1", "--gpu-reset -i 0", "mig -i 0 -cgi 9:0", "mig -i 0 -cgi 14:4,19:6 -C",
-                     "mig -lgi", "mig -i 0 -gi 2 -cci 0,0,0"]
-
-
-def test_boot_script_skips_enable_when_already_on(tmp_path, a100):
-    run, calls = run_boot(tmp_path, boot_script({UUID: TWO_3G}, {UUID: a100}), mode="Enabled, Enabled")
-    assert run.returncode == 0 and calls == ["mig -i 0 -cgi 9:0,9:4 -C"]
-
-
-def test_boot_script_fails_loudly(tmp_path, a100):
-    other = "GPU-00000000-0000-0000-0000-000000000000"
-    run, _ = run_boot(tmp_path, boot_script({other: TWO_3G}, {other: a100}))
-    assert run.returncode == 1 and f"GPU {other} not found" in run.stderr
-    bad = {UUID: DesiredGpu(True, (D("7g.40gb"),))}
-    run, _ = run_boot(tmp_path, boot_script(bad, {UUID: a100}).replace("-cgi 0:0 -C", "-cgi 0:0 -X"),
-                      mode="Enabled, Enabled")
-    assert run.returncode == 1 and "command failed: nvidia-smi mig -i 0 -cgi 0:0 -X" in run.stderr
-
-
-def test_boot_script_rejects_impossible_layout(a100):
-    from migfleet.mig.plan import LayoutError
-    with pytest.raises(LayoutError):
-        boot_script({UUID: DesiredGpu(True, (D("4g.20gb", 2),))}, {UUID: a100})
-    assert fit(a100, [D("4g.20gb")])

@@ -1,0 +1,117 @@
+"""Host-side start of Tritons on the MIG device now at their place (standard library only).
+
+Run at boot by `migfleet-tritons.service` after the MIG layout is restored (the devices have new
+MIG UUIDs), and by the deploy for the Tritons it (re)starts: it reads the run files the deploy
+wrote (`triton.RUN_DIR`, each with its arguments and config hash), finds the MIG UUID at each
+place, and runs the container there unless it already runs on that device with that config.
+
+    python3 -m migfleet.serving.rebind [--only NAME,...] [--timeout SECONDS]
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+from migfleet.mig.boot import read_gpus
+from migfleet.serving.containers import LABEL_CONFIG, LABEL_MIG_UUID
+from migfleet.serving.triton import MIG_UUID, READY_PATH, RUN_DIR, RUN_SUFFIX, live_devices
+
+
+def _docker(*args: str) -> tuple[int, str]:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True)
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+def _labels(name: str) -> tuple[dict, str] | None:
+    rc, out = _docker("inspect", "--format", "{{json .Config.Labels}} {{.State.Status}}", name)
+    if rc != 0:
+        return None
+    labels, _, status = out.rpartition(" ")
+    return json.loads(labels or "{}"), status
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{READY_PATH}", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def rebind(run_files: list[dict], gpus: dict, say=print) -> tuple[list[dict], list[str]]:
+    """(started run files, names that failed)."""
+    started, failed = [], []
+    for rf in run_files:
+        name = rf["name"]
+        gpu = gpus.get(rf["gpu_uuid"])
+        uuid = live_devices(gpu).get((rf["gi_start"], rf["ci_start"])) if gpu else None
+        if uuid is None:
+            say(f"{name}: no MIG device at its place (GPU {rf['gpu_uuid']}, GPU instance at slice "
+                f"{rf['gi_start']}, compute instance at slice {rf['ci_start']})")
+            failed.append(name)
+            continue
+        now = _labels(name)
+        if now and now[1] == "running" and now[0].get(LABEL_MIG_UUID) == uuid and now[0].get(LABEL_CONFIG) == rf["config"]:
+            continue
+        if now:
+            _docker("rm", "-f", name)
+        args = [a.replace(MIG_UUID, uuid) for a in rf["args"]]
+        at = args.index("--label")
+        args[at:at] = ["--label", f"{LABEL_CONFIG}={rf['config']}"]
+        rc, out = _docker("run", *args)
+        if rc != 0:
+            say(f"{name}: docker run failed: {out}")
+            failed.append(name)
+            continue
+        say(f"{name}: started on {uuid}")
+        started.append(rf)
+    return started, failed
+
+
+def wait_ready(started: list[dict], timeout: float, say=print) -> list[str]:
+    deadline = time.monotonic() + timeout
+    pending = list(started)
+    while pending and time.monotonic() < deadline:
+        pending = [rf for rf in pending if not _ready(rf["http_port"])]
+        if pending:
+            time.sleep(0.5)
+    for rf in pending:
+        _, logs = _docker("logs", "--tail", "30", rf["name"])
+        say(f"{rf['name']}: not ready on 127.0.0.1:{rf['http_port']}{READY_PATH} after {timeout:g} s; last log "
+            f"lines:\n{logs}")
+    return [rf["name"] for rf in pending]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m migfleet.serving.rebind")
+    parser.add_argument("--only", default="", help="comma-separated container names (default: every run file)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for readiness")
+    parser.add_argument("--dir", default=RUN_DIR)
+    args = parser.parse_args(argv)
+    say = lambda m: print(f"migfleet-tritons: {m}", flush=True)  # noqa: E731
+    files = []
+    for path in sorted(glob.glob(f"{args.dir}/*{RUN_SUFFIX}")):
+        with open(path, encoding="utf-8") as fh:
+            files.append(json.load(fh))
+    only = {n for n in args.only.split(",") if n}
+    unknown = only - {f["name"] for f in files}
+    if unknown:
+        say(f"no run file for {', '.join(sorted(unknown))}")
+        return 1
+    files = [f for f in files if not only or f["name"] in only]
+    started, failed = rebind(files, read_gpus(), say)
+    failed += wait_ready(started, args.timeout, say)
+    if failed:
+        say(f"not serving: {', '.join(failed)}")
+        return 1
+    say(f"{len(files)} Triton(s) on the MIG device at their place")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
