@@ -43,3 +43,14 @@ def test_every_alert_is_tested_firing():
     fired = {t["alertname"] for f in TESTS for case in yaml.safe_load(f.read_text())["tests"]
              for t in case.get("alert_rule_test", []) if t["exp_alerts"]}
     assert fired == defined
+
+
+def test_the_documented_dcgm_join_is_the_tested_one():
+    import yaml
+
+    docs = (MONITORING.parent / "docs" / "METRICS.md").read_text()
+    [documented] = [block for block in docs.split("```promql\n")[1:]]
+    documented = documented.split("```")[0]
+    tested = yaml.safe_load((MONITORING / "tests" / "dcgm-join.test.yml").read_text())
+    [case] = tested["tests"]
+    assert " ".join(documented.split()) == " ".join(case["promql_expr_test"][0]["expr"].split())
