@@ -31,3 +31,25 @@ def test_install_into_host_root(tmp_path):
     install(tmp_path / "again", "lab-h2", [H100])
     assert (tmp_path / "again/var/lib/nvsim/state.json").read_text().count(uuids[0]) == 1
     assert (tmp_path / "var/lib/nvsim/nvml.view").exists()
+
+
+def test_install_adds_lsmod_pci_sysfs_step_and_mig_parted(tmp_path, monkeypatch):
+    from lab import migparted
+    binary = tmp_path / "build/nvidia-mig-parted"
+    binary.parent.mkdir()
+    binary.write_text("built")
+    monkeypatch.setattr(migparted, "cached_binary", lambda: binary)
+    root = tmp_path / "host"
+    install(root, "lab-h3", ["NVIDIA B200"])
+    unit = (root / "etc/systemd/system/nvsim-boot.service").read_text()
+    assert "ExecStart=/usr/bin/nvsim-ctl pci-sysfs --mount" in unit
+    wrapper = (root / "usr/bin/nvidia-mig-parted").read_text()
+    assert "MIG_PARTED_PROC_MODULES" in wrapper and os.access(root / "usr/bin/nvidia-mig-parted", os.X_OK)
+    assert (root / "usr/lib/nvsim/nvidia-mig-parted").read_text() == "built"
+    # The installed lsmod, run as in the host, lists the driver's modules from the state dir.
+    lsmod = (root / "usr/local/sbin/lsmod").read_text().replace("/usr/lib/nvsim", str(root / "usr/lib/nvsim"))
+    lsmod = lsmod.replace("/var/lib/nvsim/modules", str(root / "var/lib/nvsim/modules"))
+    out = subprocess.run(["/usr/bin/python3", "-S", "-c", lsmod], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "Module                  Size  Used by"
+    assert {line.split()[0] for line in out.stdout.splitlines()[1:]} == {"nvidia", "nvidia_modeset", "nvidia_uvm"}
