@@ -40,7 +40,7 @@ _LUA_FILTER = "envoy.filters.http.lua"
 @dataclass(frozen=True)
 class MetricsSource:
     """One Triton whose metrics the endpoint serves, and the MIG device it runs on."""
-    container: str            # triton-gpu0-gi7
+    container: str            # triton-gpu0-s4
     metrics_port: int         # on 127.0.0.1
     host: str
     gpu: int                  # GPU index

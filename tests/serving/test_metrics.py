@@ -24,6 +24,7 @@ from .envoy_bin import envoy_binary, validate
 
 CAPTURE = (Path(__file__).parent / "triton_2.51_metrics.txt").read_text()
 LISTEN, ALLOWED, REFUSED = "127.0.0.2", "127.0.0.3", "127.0.0.4"
+TIMEOUT_MS = 500
 
 
 def _source(name: str, port: int, gi: int, http_port: int | None = None) -> metrics.MetricsSource:
@@ -164,7 +165,8 @@ fake_latency_ms_count{gpu_uuid="theirs"} 3
 
 @pytest.fixture(scope="module")
 def endpoint():
-    """Envoy serving the metrics of two live fake Tritons and one whose port refuses connections."""
+    """Envoy serving the metrics of two live fake Tritons, one whose port refuses connections and
+    one that accepts connections and never answers."""
     live = {1: FakeTriton(CAPTURE.replace('version="1"} 3\n# HELP nv_inference_request_failure',
                                           'version="1"} 11\n# HELP nv_inference_request_failure')),
             2: FakeTriton(CAPTURE.replace('version="1"} 3\n# HELP nv_inference_request_failure',
@@ -172,18 +174,22 @@ def endpoint():
     holder = socket.socket()  # bound, never listening: connections to it are refused
     holder.bind(("127.0.0.1", 0))
     dead_port = holder.getsockname()[1]
+    hung = socket.socket()  # listening, never accepting: the request is sent and never answered
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
     sources = [_source(f"triton-gpu0-gi{gi}", f.port, gi, f.port) for gi, f in live.items()]
     sources.append(_source("triton-gpu0-gi3", dead_port, 3, dead_port))
+    sources.append(_source("triton-gpu0-gi4", hung.getsockname()[1], 4))
     serving = {"name": "triton_http", "type": "STATIC", "connect_timeout": "0.25s",
                "load_assignment": {"cluster_name": "triton_http", "endpoints": [{"lb_endpoints": [
                    {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": s.http_port}}}}
-                   for s in sources]}]},
+                   for s in sources if s.http_port]}]},
                "health_checks": [{"timeout": "0.5s", "interval": "0.3s", "no_traffic_interval": "0.3s",
                                   "unhealthy_threshold": 1, "healthy_threshold": 1,
                                   "http_health_check": {"path": triton.READY_PATH}}]}
     port, admin = _free_port(LISTEN), _free_port("127.0.0.1")
     config = metrics.bootstrap("h1", sources, admin, LISTEN, [f"{ALLOWED}/32", "10.99.0.0/16"], port=port,
-                               serving_cluster="triton_http", extra_clusters=[serving])
+                               timeout_ms=TIMEOUT_MS, serving_cluster="triton_http", extra_clusters=[serving])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "envoy.json"
         path.write_text(json.dumps(config))
@@ -209,12 +215,16 @@ def endpoint():
                 proc.kill()
                 proc.wait(5)
             holder.close()
+            hung.close()
             for f in live.values():
                 f.server.shutdown()
 
 
 def _scrape(endpoint) -> str:
+    started = time.monotonic()
     status, headers, body = _get(endpoint["port"], ALLOWED)
+    # one source never answers: its read is cut at TIMEOUT_MS, the scrape still completes
+    assert time.monotonic() - started < 3 * TIMEOUT_MS / 1000
     assert status == 200, body
     assert headers["content-type"].startswith("text/plain; version=0.0.4")
     return body
@@ -245,7 +255,7 @@ def test_allowed_source_gets_one_exposition_with_the_mig_labels(endpoint):
                for s in f.samples}
     assert success == {"MIG-0001-bbbb": 11, "MIG-0002-bbbb": 22}
     up = {s.labels["mig_uuid"]: s.value for f in families for s in f.samples if s.name == "migfleet_instance_up"}
-    assert up == {"MIG-0001-bbbb": 1, "MIG-0002-bbbb": 1, "MIG-0003-bbbb": 0}
+    assert up == {"MIG-0001-bbbb": 1, "MIG-0002-bbbb": 1, "MIG-0003-bbbb": 0, "MIG-0004-bbbb": 0}
     fake = next(f for f in families if f.name == "fake_latency_ms")
     assert fake.type == "histogram" and len(fake.samples) == 4
     assert {s.labels["exported_gpu_uuid"] for s in fake.samples} == {"theirs"}
