@@ -246,3 +246,95 @@ def test_snapshot_command_runs_in_sh_with_a_fake_nvidia_smi(tmp_path):
 
 def test_fixture_dir_exists():
     assert (FIXTURES / "nvidia-h100-80gb-hbm3" / "lgip.txt").is_file()
+
+
+# ------------------------------------------------------------ issue 12: MIG UUID forms, cut listings, cross-checks
+
+from . import smigen  # noqa: E402
+
+
+def test_list_accepts_the_early_a100_mig_uuid_form():
+    text = smigen.listing([smigen.seven_1g(gis=2)], old_form=True)
+    (gpu,) = p.parse_list(text)
+    assert [d.uuid for d in gpu.mig_devices] == ["MIG-GPU-11111111-2222-3333-4444-555555555555/7/0",
+                                                 "MIG-GPU-11111111-2222-3333-4444-555555555555/8/0"]
+
+
+def test_snapshot_with_the_early_mig_uuid_form_plans_on_it():
+    gpus = [smigen.seven_1g(gis=3)]
+    (state,) = p.parse_snapshot(doc.snapshot(smigen.sections(gpus, old_form=True))).values()
+    assert [(m.gi_id, m.ci_id, m.uuid.endswith(f"/{m.gi_id}/0")) for m in state.mig_devices] == \
+        [(7, 0, True), (8, 0, True), (9, 0, True)]
+
+
+@pytest.mark.parametrize("name,text,parse", [
+    ("lgi", doc.LGI_TWO_3G, p.parse_lgi), ("lci", doc.LCI_TWO_3G, p.parse_lci),
+    ("lgip", doc.LGIP_A100, p.parse_lgip), ("lcip", doc.LCIP_GI1, p.parse_lcip)])
+def test_box_table_cut_after_a_row_is_an_error_not_a_shorter_table(name, text, parse):
+    lines = text.splitlines()
+    cut = "\n".join(lines[:-1]) + "\n"        # the last row without its closing border
+    with pytest.raises(p.ParseError, match="table cut short: no closing border"):
+        parse(cut)
+    assert parse(text)
+
+
+def test_issue_case_three_gis_beside_seven_cis_and_devices_is_refused():
+    full = smigen.sections([smigen.seven_1g(gis=7)])
+    sections = dict(full, lgi=(0, smigen.lgi([smigen.seven_1g(gis=3)])))
+    with pytest.raises(p.ParseError, match=r"mig -lci lists compute instance 0 in GPU instance 10 of GPU 0, "
+                                           r"which mig -lgi does not list"):
+        p.parse_snapshot(doc.snapshot(sections))
+
+
+def test_devices_without_compute_instances_are_refused():
+    sections = dict(smigen.sections([smigen.seven_1g(gis=7)]))
+    sections["lci"] = (0, "No compute instances found: Not Found")
+    with pytest.raises(p.ParseError, match=r"-q -x lists a MIG device on GPU instance 7, compute instance 0, "
+                                           r"which mig -lci does not list"):
+        p.parse_snapshot(doc.snapshot(sections))
+
+
+def test_compute_instance_without_device_is_refused():
+    gpu = smigen.seven_1g(gis=2)
+    sections = dict(smigen.sections([gpu]))
+    fewer = (gpu[0], gpu[1], gpu[2], gpu[3][:1])
+    sections["list"], sections["xml"] = (0, smigen.listing([fewer])), (0, smigen.xml([fewer]))
+    with pytest.raises(p.ParseError, match=r"mig -lci lists compute instance 0 of GPU instance 8, which has no "
+                                           r"MIG device in -L / -q -x"):
+        p.parse_snapshot(doc.snapshot(sections))
+
+
+def test_gpu_instance_without_compute_instance_is_a_legal_state():
+    uuid, name, mig, gis = smigen.seven_1g(gis=2)
+    gpu = (uuid, name, mig, [gis[0], gis[1][:5] + ([],)])
+    (state,) = p.parse_snapshot(doc.snapshot(smigen.sections([gpu]))).values()
+    assert [g.gi_id for g in state.gpu_instances] == [7, 8] and [d.gi_id for d in state.mig_devices] == [7]
+
+
+@pytest.mark.parametrize("drop,message", [
+    ("query", r"GPU listed by nvidia-smi -L but not by --query-gpu"),
+    ("xml", r"GPU listed by nvidia-smi --query-gpu but not by -q -x"),
+])
+def test_gpus_are_cross_checked_both_ways(drop, message):
+    a, b = smigen.seven_1g(gis=1), smigen.seven_1g("GPU-aaaaaaaa-2222-3333-4444-555555555555", gis=1)
+    sections = dict(smigen.sections([a, b]))
+    render = {"query": smigen.query, "xml": smigen.xml}[drop]
+    sections[drop] = (0, render([a]))
+    with pytest.raises(p.ParseError, match=message):
+        p.parse_snapshot(doc.snapshot(sections))
+
+
+def test_gpu_cut_from_the_listing_between_two_rows_is_refused():
+    a, b = smigen.seven_1g(gis=1), smigen.seven_1g("GPU-aaaaaaaa-2222-3333-4444-555555555555", gis=1)
+    sections = dict(smigen.sections([a, b]))
+    sections["list"] = (0, smigen.listing([a]))
+    with pytest.raises(p.ParseError, match="GPU missing from nvidia-smi -L or -q -x|not by -L"):
+        p.parse_snapshot(doc.snapshot(sections))
+
+
+def test_instances_on_a_gpu_whose_mig_mode_is_disabled_are_refused():
+    uuid, name, _, gis = smigen.seven_1g(gis=1)
+    sections = dict(smigen.sections([(uuid, name, True, gis)]))
+    sections["query"] = (0, smigen.query([(uuid, name, False, gis)]))
+    with pytest.raises(p.ParseError, match="whose MIG mode --query-gpu reports disabled"):
+        p.parse_snapshot(doc.snapshot(sections))
