@@ -76,6 +76,9 @@ def _table_rows(text: str, what: str, title: str) -> list[str] | None:
         rows.append(inner)
     if not in_body or not any(title in ln for ln in lines):
         raise ParseError(what, lines[0], f"no {title!r} table")
+    if not _BORDER.match(lines[-1].strip()):
+        # nvidia-smi closes every row with a border: output that ends on a row was cut short.
+        raise ParseError(what, lines[-1], "table cut short: no closing border")
     return rows
 
 
@@ -147,7 +150,8 @@ class ListedGpu:
 
 
 _L_GPU = re.compile(r"^GPU (\d+): (.+) \(UUID: (GPU-[0-9a-fA-F-]+)\)$")
-_L_MIG = re.compile(r"^MIG (\S+)\s+Device\s+(\d+): \(UUID: (MIG-[0-9a-fA-F-]+)\)$")
+# MIG UUIDs: "MIG-<uuid>", or "MIG-GPU-<gpu uuid>/<gi>/<ci>" as early A100 drivers (R450) print them.
+_L_MIG = re.compile(r"^MIG (\S+)\s+Device\s+(\d+): \(UUID: (MIG-(?:GPU-[0-9a-fA-F-]+/\d+/\d+|[0-9a-fA-F-]+))\)$")
 
 
 def parse_list(text: str) -> list[ListedGpu]:
@@ -481,10 +485,15 @@ def parse_snapshot(text: str) -> dict[str, GpuState]:
         if sec[name][0] != 0:
             raise ParseError(f"nvidia-smi {name} section", sec[name][1].strip()[:200], f"exit code {sec[name][0]}")
     rows = parse_query_gpu(query_out)
-    listed = {g.uuid: g for g in parse_list(sec["list"][1])}
+    listing = parse_list(sec["list"][1])
+    listed = {g.uuid: g for g in listing}
     xml = parse_query_xml(sec["xml"][1])
     gis = _mig_listing(sec["lgi"], parse_lgi, "mig -lgi output")
     cis = _mig_listing(sec["lci"], parse_lci, "mig -lci output")
+    # Sections are read one after another: they must agree before anything is planned on them.
+    from migfleet.mig import snapshot_check     # it raises this module's ParseError
+    snapshot_check.check_gpus(rows, listing, xml)
+    snapshot_check.check_instances(rows, gis, cis)
     states: dict[str, GpuState] = {}
     for row in sorted(rows, key=lambda r: r.index):
         if row.uuid not in listed or row.uuid not in xml:
@@ -499,6 +508,7 @@ def parse_snapshot(text: str) -> dict[str, GpuState]:
                                            key=lambda c: (c.gi_id, c.ci_id))),
             mig_devices=_match_devices(listed[row.uuid], xml[row.uuid]),
             processes=xml[row.uuid].processes)
+    snapshot_check.check_devices(states)
     return states
 
 
