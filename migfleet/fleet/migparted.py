@@ -99,8 +99,10 @@ def _filter_ids(entry: Mapping, where: str) -> list[str] | None:
     raw = entry.get("device-filter")
     if raw is None or raw == "" or raw == []:
         return None
-    values = [raw] if isinstance(raw, str) else raw
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+    values = raw if isinstance(raw, list) else [raw]
+    # An unquoted 0x20B010DE is a number to YAML; taken as the ID it spells.
+    values = [f"0x{v:08X}" if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+    if not all(isinstance(v, str) for v in values):
         raise MigPartedError(f"{where}: device-filter must be a PCI ID or a list of them, not {raw!r}")
     out = []
     for v in values:
@@ -137,8 +139,10 @@ def _gpu_instances(mig_devices: Mapping, where: str) -> list[tuple[str, tuple[in
         if not 1 <= c <= g:
             raise MigPartedError(f"{where}: {text}: a compute instance of {c} slices does not fit a {g}-slice GPU instance")
         units += [(g, c, m["gi"])] * count
-    # mig-parted's creation order (MigConfig.Flatten): more GPU slices first, then bigger CIs.
-    units.sort(key=lambda u: (-u[0], -u[1], u[2]))
+    # mig-parted's creation order (MigConfig.Flatten): more GPU slices first, then bigger CIs, then
+    # attributes in descending order (1g.10gb+me before 1g.10gb); stable sorts, last key first.
+    units.sort(key=lambda u: u[2].partition("+")[2] or u[2].partition("-")[2], reverse=True)
+    units.sort(key=lambda u: (-u[0], -u[1]))
     gis: list[tuple[str, int, list[int]]] = []
     for g, c, gi in units:
         last = gis[-1] if gis else None

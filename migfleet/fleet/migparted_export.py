@@ -99,6 +99,27 @@ def index_rules(bodies: Sequence[tuple[int, dict]]) -> list[dict]:
     return [{"gpus": indexes, **body} for body, indexes in distinct]
 
 
+def host_rules(live: Mapping[str, GpuState], compact: bool = True) -> list[dict]:
+    """One host's live layout as rules by GPU index ({uuid: GpuState}); compact: group equal GPUs."""
+    bodies = [(gpu.index, _countable(gpu_rule_body(gpu))) for gpu in live.values()]
+    if compact:
+        return index_rules(bodies)
+    return [{"gpus": [index], **body} for index, body in sorted(bodies, key=lambda b: b[0])]
+
+
+def _countable(body: dict) -> dict:
+    """A live rule body without placements (mig-parted places instances itself)."""
+    if "instances" not in body:
+        return body
+    out = []
+    for inst in body["instances"]:
+        entry = {"profile": inst["profile"], "count": len(inst["placements"])}
+        if "compute" in inst:
+            entry["compute"] = inst["compute"]
+        out.append(entry)
+    return {"instances": out}
+
+
 class _Dumper(yaml.SafeDumper):
     """Lists of scalars in flow style (`devices: [0, 1]`, `device-filter: ['0x20B010DE']`), the rest in block style,
     as mig-parted's own published configs are written."""
