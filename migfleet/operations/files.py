@@ -70,23 +70,23 @@ def tree(remote_dir: str, files: Mapping[str, bytes], digests_now: Mapping[str, 
 
 
 @operation()
-def unit(name: str, text: str, digest_now: str | None, enabled_now: str, start: bool = False):
+def unit(unit: str, text: str, digest_now: str | None, enabled_now: str, start: bool = False):
     """
     A systemd unit file in /etc/systemd/system, loaded and enabled.
 
-    + name: the unit, e.g. migfleet-mig.service
+    + unit: the unit, e.g. migfleet-mig.service
     + text: its file
     + digest_now: sha256 of its file now (host read), None when absent
     + enabled_now: what `systemctl is-enabled` said in the host read
     + start: also start it now (oneshot units that apply something at boot are not started)
     """
-    path = f"/etc/systemd/system/{name}"
+    path = f"/etc/systemd/system/{unit}"
     changed = digest_now != sha256(text)
     if not changed and enabled_now == "enabled":
-        host.noop(f"{name} installed and enabled")
+        host.noop(f"{unit} installed and enabled")
         return
     if changed:
         yield from _upload(path, text.encode(), "644")
         yield "systemctl daemon-reload"
     if enabled_now != "enabled":
-        yield f"systemctl enable {'--now ' if start else ''}{shlex.quote(name)}"
+        yield f"systemctl enable {'--now ' if start else ''}{shlex.quote(unit)}"

@@ -1,7 +1,7 @@
 """MIG mode and GI/CI layout as the inventory declares; the boot-time unit enabled."""
 import pytest
 
-from migfleet.mig import catalog
+from migfleet.mig import boot, catalog, placed
 from migfleet.fleet import ssh as fleet
 from migfleet.fleet import checks as spec_checks
 
@@ -36,3 +36,20 @@ def test_boot_unit_enabled(spec_host):
     state = (result.stdout or result.stderr).strip() or f"exit {result.rc}"
     if result.rc != 0 or state != "enabled":
         pytest.fail(f"{spec_host.name}: {BOOT_UNIT}: expected enabled, found {state}", pytrace=False)
+
+
+def test_boot_record_is_the_live_layout(spec_host, inventory_data):
+    """What the boot unit will restore is what the GPUs hold now (so a reboot changes nothing)."""
+    text = spec_host.run(f"cat {boot.RECORD_PATH}").stdout
+    if not text:
+        pytest.fail(f"{spec_host.name}: {boot.RECORD_PATH}: expected the boot record, found none", pytrace=False)
+    found = []
+    for uuid, rec in boot.parse_record(text).items():
+        gpu = spec_host.live.get(uuid)
+        if gpu is None:
+            found.append(f"{spec_host.name}: boot record names GPU {uuid}, which nvidia-smi does not list")
+            continue
+        found += [f"{spec_host.name} GPU {gpu.index} ({uuid}): boot record: {field}: recorded {want}, live {got}"
+                  for field, want, got in placed.differences(rec.layout, placed.live(gpu), catalog.lookup(gpu.name))]
+    if found:
+        pytest.fail("\n" + "\n".join(found), pytrace=False)
