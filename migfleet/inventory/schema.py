@@ -18,8 +18,9 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
-from migfleet.inventory.errors import HIDDEN, InventoryError, is_secret_path, shown
+from migfleet.inventory.errors import HIDDEN, InventoryError, is_secret_path, json_path, shown
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 TOP_SCHEMA = "https://migfleet.dev/schemas/inventory.v1.json"
@@ -56,7 +57,11 @@ _Validator = validators.extend(
 @lru_cache(maxsize=1)
 def _schemas() -> tuple[Draft202012Validator, frozenset[str]]:
     docs = [json.loads(p.read_text()) for p in sorted(SCHEMA_DIR.glob("*.json"))]
-    registry = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs)
+    for d in docs:
+        # Without "$schema", a $ref keeps our validator class; with it, jsonschema would switch to
+        # the stock Draft 2020-12 validator and drop the corrections above.
+        d.pop("$schema", None)
+    registry = Registry().with_resources((d["$id"], Resource(d, DRAFT202012)) for d in docs)
     by_id = {d["$id"]: d for d in docs}
     top = by_id[TOP_SCHEMA]
     declared = set(top.get("properties", {}))
@@ -116,7 +121,7 @@ def schema_errors(host: str, data: Mapping) -> list[InventoryError]:
         found = [leaf for err in validator.iter_errors(clean) for leaf in _leaves(err)]
     except RecursionError:
         return out + [InventoryError(host, "$", "data nests too deeply (a list or dict that contains itself?)")]
-    paths = [(e, e.json_path) for e in found]
+    paths = [(e, json_path(e.absolute_path)) for e in found]
     seen: set[tuple[str, str]] = set()
     for err, path in paths:
         # A branch's "required" is noise when the object already has an error of its own: a rule
@@ -131,8 +136,7 @@ def schema_errors(host: str, data: Mapping) -> list[InventoryError]:
             out.append(InventoryError(host, *item))
     for key in clean:
         if key not in declared:
-            out.append(InventoryError(host, f"$.{key}" if key.isidentifier() and key.isascii() else
-                                      f"$[{key!r}]", unknown_key(key, declared)))
+            out.append(InventoryError(host, json_path([key]), unknown_key(key, declared)))
     return out
 
 

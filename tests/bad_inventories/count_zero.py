@@ -1,0 +1,5 @@
+# Zero instances.
+# expect: gpu-01.invalid: $.mig_layout[0].instances[0].count: 0 is less than the minimum of 1
+hosts = [
+    ("gpu-01.invalid", {"gpu_models": ["NVIDIA A100-SXM4-40GB"], "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 0}]}]}),
+]

@@ -1,0 +1,5 @@
+# A UUID pasted with its newline used to pass the pattern.
+# expect: gpu-01.invalid: $.mig_layout[0].gpus.uuid: 'GPU-e77cc529-0a1f-4c3b-9d2e-1f2a3b4c5d6e\n' is not a GPU UUID (GPU- then 8-4-4-4-12 hex digits, as nvidia-smi -L prints it)
+hosts = [
+    ("gpu-01.invalid", {"gpu_models": ["NVIDIA A100-SXM4-40GB"], "mig_layout": [{"gpus": {"uuid": "GPU-e77cc529-0a1f-4c3b-9d2e-1f2a3b4c5d6e\n"}, "mig": False}]}),
+]
