@@ -56,7 +56,7 @@ class GpuRef:
 
 
 # As nvidia-smi -L prints it. \Z, not $: "GPU-...\n" must not pass for a UUID.
-GPU_UUID = re.compile(r"GPU-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\Z")
+GPU_UUID = re.compile(r"GPU-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\Z", re.IGNORECASE)
 
 
 def _norm_model(name: str) -> str:
