@@ -1,7 +1,8 @@
 """Live MIG state -> `mig_layout` rules in the inventory's format.
 
-Every GPU instance is written with its explicit placement, so an inventory built from the
-export makes the planner place exactly what is there: deploying it plans no MIG change.
+Rows come from the live placed layout (`mig.placed`); every GPU instance is written with its
+explicit placement, so an inventory built from the export plans exactly what is there: deploying
+it plans no MIG change.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import json
 import pprint
 from collections.abc import Mapping, Sequence
 
+from migfleet.mig import catalog, placed
+from migfleet.mig.geometry import Geometry, ci_name, default_ci
 from migfleet.mig.state import GpuState
 
 
@@ -21,24 +24,27 @@ def _label(gpu: GpuState) -> str:
     return f"GPU {gpu.index} ({gpu.uuid})"
 
 
-def gpu_instances(gpu: GpuState) -> list[dict]:
-    """A MIG-enabled GPU's instances: one entry per (profile, compute layout), placements sorted."""
+def gpu_instances(gpu: GpuState, geometry: Geometry | None = None) -> list[dict]:
+    """A MIG-enabled GPU's placed layout as rule entries: one per (profile, compute layout)."""
+    geometry = geometry or catalog.lookup(gpu.name)
+    names = {g.profile_id: g.name for g in gpu.gpu_instances}
     groups: dict[tuple, list[int]] = {}
-    for gi in sorted(gpu.gpu_instances, key=lambda g: g.start):
-        cis = [ci for ci in gpu.compute_instances if ci.gi_id == gi.gi_id]
-        names = sorted({ci.name for ci in cis})
-        if not cis:
-            raise ExportError(f"{_label(gpu)}: GPU instance {gi.gi_id} ({gi.name} at slice {gi.start}) has no "
-                              "compute instance; mig_layout cannot express that (create one or destroy the GI)")
-        if len(names) > 1:
-            raise ExportError(f"{_label(gpu)}: GPU instance {gi.gi_id} ({gi.name} at slice {gi.start}) mixes "
-                              f"compute profiles {', '.join(names)}; mig_layout takes one compute profile per GI")
-        full = len(cis) == 1 and names[0] == gi.name
-        compute = None if full else (names[0], len(cis))
-        groups.setdefault((gi.profile_id, gi.name, compute), []).append(gi.start)
+    for gi in placed.live(gpu).gis:
+        where = f"{_label(gpu)}: GPU instance at slice {gi.start} ({names[gi.profile_id]})"
+        if not gi.cis:
+            raise ExportError(f"{where} has no compute instance; mig_layout cannot express that "
+                              "(create one or destroy the GI)")
+        if len(set(gi.cis)) > 1:
+            raise ExportError(f"{where} mixes compute profiles {sorted(set(gi.cis))}; mig_layout takes one "
+                              "compute profile per GI")
+        full = geometry is not None and gi.cis == (default_ci(geometry.profile(gi.profile_id)),)
+        if geometry is None and not (len(gi.cis) == 1):
+            raise ExportError(f"{where}: its compute profiles cannot be named without the model's geometry")
+        compute = None if full or geometry is None else (ci_name(geometry.profile(gi.profile_id), gi.cis[0]), len(gi.cis))
+        groups.setdefault((gi.profile_id, compute), []).append(gi.start)
     out = []
-    for (_pid, name, compute), starts in sorted(groups.items(), key=lambda kv: min(kv[1])):
-        entry: dict = {"profile": name, "placements": sorted(starts)}
+    for (pid, compute), starts in sorted(groups.items(), key=lambda kv: min(kv[1])):
+        entry: dict = {"profile": names[pid], "placements": sorted(starts)}
         if compute:
             entry["compute"] = {"profile": compute[0], "count": compute[1]}
         out.append(entry)
