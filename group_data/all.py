@@ -1,13 +1,6 @@
-"""Defaults for every host. Serving defaults (toolkit_*, docker_*, triton_*, envoy_*) come from
-schemas/serving.v1.json; rollout_* from migfleet/schemas/rollout.v1.json."""
+"""Data for every host of this repository's inventories.
 
-# MIG layout rules (docs/ARCHITECTURE.md, "Contracts"): none by default, so GPUs no rule selects
-# are left exactly as they are.
-mig_layout = []
-
-# "never": a GPU whose reset is refused fails the host; "if_reset_fails": reboot it instead and let
-# migfleet-mig.service apply the layout at boot.
-mig_reboot_policy = "never"
-
-# False: refuse to destroy MIG instances a foreign process is using (the host fails, naming it).
-mig_force = False
+Nothing is set here by default: every key's default (mig_*, toolkit_*, docker_*, triton_*, envoy_*,
+rollout_*) is written once, in migfleet/schemas/*.json, and read from there by the deploys, so they
+behave the same when imported from another pyinfra project. Set fleet-wide values here.
+"""
