@@ -12,10 +12,12 @@ from pyinfra.connectors.fake import FakeConnector
 from pyinfra.connectors.util import CommandOutput, OutputLine
 
 from migfleet.mig import catalog
+from migfleet.mig.geometry import default_ci
 from migfleet.mig import smi as parsers
 from migfleet.mig.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
 
 SNAPSHOT_TOKEN = "@@gpusim-snapshot"
+HOST_TOKEN = "@@gpusim-host"
 
 
 def gpu(index: int, model: str, uuid: str, mig: bool = False, pending: bool | None = None) -> GpuState:
@@ -31,7 +33,7 @@ def with_instances(state: GpuState, *placements: tuple[str, int]) -> GpuState:
         prof = geo.profile(name)
         size = dict(prof.placements)[start]
         gis.append(GpuInstance(n, prof.id, prof.name, start, size))
-        cis.append(ComputeInstance(n, 0, 0, prof.name, 0, prof.slices))
+        cis.append(ComputeInstance(n, 0, default_ci(prof), prof.name, 0, prof.slices))
     return replace(state, mig_current=True, mig_pending=True, gpu_instances=tuple(gis),
                    compute_instances=tuple(cis))
 
@@ -55,6 +57,8 @@ class GpuSim:
     def run(self, command: str) -> tuple[bool, list[str], list[str]]:
         if parsers.SNAPSHOT_COMMAND in command:
             return True, [SNAPSHOT_TOKEN], []
+        if "@@migfleet query" in command:       # the run's one host read (facts.host.HostState)
+            return True, [HOST_TOKEN], []
         self.executed.append(command)
         if m := re.fullmatch(r"nvidia-smi -i (\d+) -mig ([01])", command):
             self._put(replace(self._by_index(int(m[1])), mig_pending=m[2] == "1"))
@@ -84,7 +88,7 @@ class GpuSim:
                 gi_id = max([x.gi_id for x in gis], default=0) + 1
                 gis.append(GpuInstance(gi_id, prof.id, prof.name, start, size))
                 if m[3]:
-                    cis.append(ComputeInstance(gi_id, 0, 0, prof.name, 0, prof.slices))
+                    cis.append(ComputeInstance(gi_id, 0, default_ci(prof), prof.name, 0, prof.slices))
             self._put(replace(g, gpu_instances=tuple(gis), compute_instances=tuple(cis)))
         elif re.fullmatch(r"nvidia-smi mig -i (\d+) -gi (\d+) -cci (\S+)", command):
             pass    # compute-instance detail is not modelled here

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from migfleet.inventory import InventoryError, validate_inventory
 from migfleet.mig import smi as p
 
-from . import docsamples as doc
-from . import smigen
+from tests.mig import docsamples as doc
+from tests.mig import smigen
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

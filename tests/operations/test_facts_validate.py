@@ -10,8 +10,8 @@ from pyinfra.api.exceptions import FactProcessError
 from migfleet.mig import smi as parsers
 from migfleet.facts.mig import MigSnapshot, geometry_command, parse_geometry_output
 from migfleet.deploys.validate import InvalidInventory, validate_inventory
-from tests.ops.conftest import Fleet
-from tests.ops.gpusim import GpuSim, gpu
+from tests.operations.conftest import Fleet
+from tests.operations.gpusim import GpuSim, gpu
 
 H100 = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "nvidia-h100-80gb-hbm3"
 
@@ -48,7 +48,8 @@ def test_geometry_fact_output_parses_to_the_capture_geometry():
 
 
 def test_invalid_inventory_stops_before_any_operation_with_every_error():
-    good = {"mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 7}]}]}
+    good = {"gpu_models": ["NVIDIA A100-SXM4-40GB"],
+            "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 7}]}]}
     fleet = Fleet({
         "h1": (GpuSim(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-1")), {"mig_force": "yes"}),
         "h2": (GpuSim(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-2")),

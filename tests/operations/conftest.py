@@ -9,7 +9,8 @@ from pyinfra.api.operations import run_ops
 from pyinfra.api.state import StateStage
 
 from migfleet.mig import smi as parsers
-from tests.ops.gpusim import SNAPSHOT_TOKEN, SimConnector
+from migfleet.facts import host as host_fact
+from tests.operations.gpusim import HOST_TOKEN, SNAPSHOT_TOKEN, SimConnector
 
 
 @pytest.fixture
@@ -25,6 +26,15 @@ def sim_snapshot(monkeypatch):
         return real(text)
 
     monkeypatch.setattr(parsers, "parse_snapshot", parse)
+
+    real_host = host_fact.parse_host
+
+    def parse_host(text):
+        if text.strip() == HOST_TOKEN:
+            return host_fact.HostView(gpus=dict(context.host.data.gpusim.gpus))
+        return real_host(text)
+
+    monkeypatch.setattr(host_fact, "parse_host", parse_host)
 
 
 class Fleet:
