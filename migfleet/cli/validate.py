@@ -1,10 +1,51 @@
-"""`migfleet validate INVENTORY`: schema + MIG geometry of every host, no host contacted.
-
-The command's code lives in migfleet/__main__.py for now (another change to it is under way);
-this module is where the dispatcher finds it.
-"""
+"""`migfleet validate INVENTORY [--live]`: schema + MIG geometry of every host, no host contacted
+(with --live: each host's GPUs read over SSH, read-only). Exit 0: valid; 1: errors, all listed."""
 from __future__ import annotations
 
-from migfleet.__main__ import validate as main
+import argparse
+import sys
 
-__all__ = ["main"]
+from migfleet.inventory import InventoryLoadError, format_errors, load_inventory_data, validate_inventory
+
+
+def _read_live(hosts: dict[str, dict]) -> tuple[dict, list]:
+    """GPUs of every host, read-only, one SSH round trip each (the MIG snapshot)."""
+    from migfleet.fleet import ssh as fleet
+    from migfleet.fleet.drift import read_all
+    from migfleet.inventory import InventoryError
+    from migfleet.mig.desired import GpuRef
+
+    read = read_all([fleet.FleetHost(name, data) for name, data in hosts.items()])
+    live, errors = {}, []
+    for name, got in read.items():
+        if isinstance(got, Exception):
+            errors.append(InventoryError(name, "$", f"cannot read the host's GPUs: {got}"))
+        else:
+            live[name] = [GpuRef(s.index, s.name, s.uuid) for s in sorted(got.values(), key=lambda s: s.index)]
+    return live, errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="migfleet validate",
+        description="Check the schema and MIG geometry of every host of a pyinfra inventory; contacts no host "
+                    "unless --live.")
+    parser.add_argument("inventory", help="pyinfra inventory file, e.g. inventories/production.py")
+    parser.add_argument("--live", action="store_true",
+                        help="read each host's GPU models and UUIDs over SSH (read-only, one round trip per "
+                             "host) instead of gpu_models/gpu_uuids")
+    args = parser.parse_args(argv)
+    try:
+        hosts = load_inventory_data(args.inventory)
+    except InventoryLoadError as e:         # a broken inventory file: where and why, no traceback
+        print(f"{args.inventory}: {len(e.problems)} error(s)", file=sys.stderr)
+        print("\n".join(e.problems), file=sys.stderr)
+        return 1
+    live, errors = _read_live(hosts) if args.live and hosts else ({}, [])
+    errors += validate_inventory(hosts, live)
+    if errors:
+        print(f"{args.inventory}: {len(errors)} error(s)", file=sys.stderr)
+        print(format_errors(errors), file=sys.stderr)
+        return 1
+    print(f"{args.inventory}: {len(hosts)} host(s), no errors" + (" (GPUs read from the hosts)" if live else ""))
+    return 0
