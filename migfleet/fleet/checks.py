@@ -59,7 +59,7 @@ def compare_host(host: str, live: Mapping[str, GpuState], rules: Sequence[Mappin
     out = []
     for uuid, want in wanted.items():
         gpu = live[uuid]
-        geometry = geometry_for(gpu) if want.mig_enabled else None
+        geometry = geometry_for(gpu)
         if want.mig_enabled and geometry is None:
             out.append(Mismatch(host, gpu.index, uuid, "geometry", f"a known MIG geometry for {gpu.name}",
                                 "none (not in the catalog and not readable from the GPU)"))

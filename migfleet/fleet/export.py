@@ -30,12 +30,14 @@ def gpu_instances(gpu: GpuState, geometry: Geometry | None = None) -> list[dict]
     names = {g.profile_id: g.name for g in gpu.gpu_instances}
     groups: dict[tuple, list[int]] = {}
     for gi in placed.live(gpu).gis:
-        where = f"{_label(gpu)}: GPU instance at slice {gi.start} ({names[gi.profile_id]})"
+        gi_id = next(g.gi_id for g in gpu.gpu_instances if g.start == gi.start)
+        where = f"{_label(gpu)}: GPU instance {gi_id} ({names[gi.profile_id]} at slice {gi.start})"
         if not gi.cis:
             raise ExportError(f"{where} has no compute instance; mig_layout cannot express that "
                               "(create one or destroy the GI)")
         if len(set(gi.cis)) > 1:
-            raise ExportError(f"{where} mixes compute profiles {sorted(set(gi.cis))}; mig_layout takes one "
+            cis = sorted({c.name for c in gpu.compute_instances if c.gi_id == gi_id})
+            raise ExportError(f"{where} mixes compute profiles {', '.join(cis)}; mig_layout takes one "
                               "compute profile per GI")
         full = geometry is not None and gi.cis == (default_ci(geometry.profile(gi.profile_id)),)
         if geometry is None and not (len(gi.cis) == 1):

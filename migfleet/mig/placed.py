@@ -93,11 +93,12 @@ def _ci_names(geometry: Geometry | None, gi: PlacedGi) -> list[str]:
 
 
 def gi_words(gi: PlacedGi, geometry: Geometry | None) -> str:
-    """"3g.40gb at slice 4", with " (3 x 1c.3g.40gb)" unless it has one full-size CI."""
+    """"3g.40gb (ID 9) at slice 4", with " with CIs 3 x 1c.3g.40gb" unless it has one full-size CI."""
     name = _gi_name(geometry, gi.profile_id)
     cis = _ci_names(geometry, gi)
-    tail = "" if cis == [name] else f" ({ci_words(cis)})"
-    return f"{name} at slice {gi.start}{tail}"
+    tail = "" if cis == [name] else f" with CIs {ci_words(cis)}"
+    head = name if name.startswith("profile ") else f"{name} (ID {gi.profile_id})"
+    return f"{head} at slice {gi.start}{tail}"
 
 
 def ci_words(names) -> str:
@@ -122,6 +123,8 @@ def differences(want: GpuLayout, have: GpuLayout, geometry: Geometry | None) -> 
     out = []
     if want.mode != have.mode:
         out.append(("MIG mode", want.mode, have.mode))
+        if want.mig != have.mig:
+            return out      # the mode finding says it all: one side has no instances to compare
     for start in sorted({g.start for g in want.gis} | {g.start for g in have.gis}):
         a, b = want.at(start), have.at(start)
         if a == b:

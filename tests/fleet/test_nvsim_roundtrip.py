@@ -92,6 +92,6 @@ def test_boot_on_hopper_is_drift_in_mig_mode(sim):
     by_gpu = {}
     for m in found:
         by_gpu.setdefault(m.gpu_index, []).append(m.field)
-    assert by_gpu[0] == ["MIG mode", "MIG mode pending"]            # H100: mode back to disabled
+    assert by_gpu[0] == ["MIG mode"]            # H100: mode back to disabled
     assert all(f.startswith("GPU instance at slice") for f in by_gpu[1])   # A100 keeps MIG on, GIs gone
     assert 2 not in by_gpu

@@ -75,7 +75,7 @@ def test_drift_over_read_snapshots(inventory):
     assert isinstance(got["h2"], fleet.FleetError) and got["h1"] is live
     found = drift.host_drift(hosts[0], got["h1"], geometry_for=lambda g: None)
     # MIG off for all GPUs: only GPU 0 differs (the geometry is not needed to compare modes)
-    assert [(m.gpu_index, m.field) for m in found] == [(0, "MIG mode"), (0, "MIG mode pending")]
+    assert [(m.gpu_index, m.field) for m in found] == [(0, "MIG mode")]
     assert drift.host_drift(hosts[2], live, geometry_for=lambda g: None) == []
     text = drift.table(found)
     assert text.splitlines()[0].split() == ["HOST", "GPU", "UUID", "FIELD", "EXPECTED", "FOUND"]
