@@ -31,6 +31,6 @@ def test_inventory_without_mig_settings_validates(tmp_path, monkeypatch):
     # No group_data at all: the MIG policy keys are absent (the schema defaults apply), and that is valid.
     (tmp_path / "inventory.py").write_text('hosts = [("gpu1", {"gpu_models": ["NVIDIA H200"]})]\n')
     monkeypatch.chdir(tmp_path)
-    hosts = load_inventory_data("inventory.py")
+    hosts = load_inventory_data(str(tmp_path / "inventory.py"))   # absolute: pyinfra caches files by path
     assert "mig_force" not in hosts["gpu1"] and "mig_reboot_policy" not in hosts["gpu1"]
     assert validate_inventory(hosts) == []
