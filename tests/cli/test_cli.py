@@ -14,7 +14,7 @@ import migfleet
 from migfleet import cli
 from migfleet.cli import plan
 from migfleet.fleet import drift
-from tests.export.captures import snapshot
+from tests.fleet.captures import snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -111,7 +111,8 @@ def test_export_mig_parted_format_one_config_per_host(tmp_path, monkeypatch, cap
     live = snapshot("h100-mixed")
     monkeypatch.setattr(drift, "read_all", lambda hosts: {h.name: live for h in hosts})
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["export", "inventory.py", "--format", "mig-parted", "-o", "out.yaml"]) == 0
+    inventory = str(tmp_path / "inventory.py")      # absolute: pyinfra caches files by path
+    assert cli.main(["export", inventory, "--format", "mig-parted", "-o", "out.yaml"]) == 0
     spec = yaml.safe_load((tmp_path / "out.yaml").read_text())
     assert spec["version"] == "v1" and list(spec["mig-configs"]) == ["lab-h1", "lab-h2"]
     assert spec["mig-configs"]["lab-h1"] == [
