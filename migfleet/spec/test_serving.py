@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from migfleet.mig import catalog, placed
 from migfleet.serving import containers
 from migfleet.serving import envoy
 from migfleet.serving import settings as serving_settings
@@ -17,9 +16,8 @@ MODEL_INPUT, MODEL_OUTPUT = "INPUT", "PROBABILITIES"
 def expected_tritons(spec_host) -> list[spec_checks.ExpectedTriton]:
     """One Triton per MIG device of the live placed layouts, named and numbered by place."""
     gpus = spec_host.live
-    layouts = {u: (g.index, placed.live(g), catalog.lookup(g.name)) for u, g in gpus.items() if g.mig_current}
     out = []
-    for s in triton.specs_for(layouts, spec_host.settings):
+    for s in triton.live_specs(gpus, spec_host.settings):
         uuid = triton.live_devices(gpus[s.place.gpu_uuid]).get((s.place.gi_start, s.place.ci_start), "none")
         out.append(spec_checks.ExpectedTriton(s.name, s.place.gpu_index, s.place.gpu_uuid, uuid, s.ports.http,
                                               s.ports.grpc, s.ports.metrics))

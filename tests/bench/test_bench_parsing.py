@@ -13,7 +13,7 @@ sys.path.insert(0, str(BENCH))
 import datapath  # noqa: E402
 import fleet  # noqa: E402
 import plot  # noqa: E402
-from migfleet.serving.triton import TritonPorts, TritonSpec  # noqa: E402
+from migfleet.serving.triton import Place, TritonPorts, TritonSpec  # noqa: E402
 
 PA_CSV = (
     "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,"
@@ -89,9 +89,8 @@ def test_datapath_headline_compares_with_direct_at_same_concurrency():
 
 def _spec(i: int) -> TritonSpec:
     port = 20000 + 100 * i
-    return TritonSpec(name=f"triton-gpu0-gi{7 + i}", gpu_uuid="GPU-x", gpu_index=0, mig_uuid=f"MIG-{i}",
-                      gi_id=7 + i, ci_id=0, mig_name="1g.5gb", ports=TritonPorts(port, port + 1, port + 2),
-                      run_args=(), config_hash="0")
+    return TritonSpec(name=f"triton-gpu0-s{i}", place=Place(0, i, 0, "GPU-x", "1g.5gb"),
+                      ports=TritonPorts(port, port + 1, port + 2), run_args=(), config_hash="0")
 
 
 def test_bench_envoy_config_is_migfleets_plus_pinned_stats(tmp_path):

@@ -19,7 +19,7 @@ from migfleet.inventory import validate_inventory
 from migfleet.mig import catalog, desired
 from migfleet.mig import plan as planner
 from migfleet.mig.state import GpuState
-from tests.export.captures import snapshot
+from tests.fleet.captures import snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 THIRD_PARTY = REPO.parent / "shared" / "third_party"

@@ -11,6 +11,8 @@ from pyinfra.context import ctx_host
 from migfleet.serving import settings as serving_settings
 from migfleet.serving import triton
 from migfleet.serving.containers import Container, LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_ROLE, label_value
+from migfleet.mig import catalog
+from migfleet.mig.geometry import default_ci
 from migfleet.mig.state import ComputeInstance, GpuInstance, GpuState, MigDevice
 
 SIZES = {"1g.5gb": (19, 1), "2g.10gb": (14, 2), "3g.20gb": (9, 4), "7g.40gb": (0, 8)}
@@ -23,7 +25,8 @@ def a100(index: int, instances: list[tuple[int, str, int]], mig: bool = True, pe
     for gi_id, name, start in instances:
         profile_id, size = SIZES[name]
         gis.append(GpuInstance(gi_id=gi_id, profile_id=profile_id, name=name, start=start, size=size))
-        cis.append(ComputeInstance(gi_id=gi_id, ci_id=0, profile_id=0, name=name, start=0, size=size))
+        ci_profile = default_ci(catalog.lookup("NVIDIA A100-SXM4-40GB").profile(profile_id))
+        cis.append(ComputeInstance(gi_id=gi_id, ci_id=0, profile_id=ci_profile, name=name, start=0, size=size))
         devs.append(MigDevice(uuid=f"MIG-{index:02d}{gi_id:02d}0000-1111-2222-3333-444444444444",
                               gi_id=gi_id, ci_id=0, name=name))
     return GpuState(index=index, uuid=gpu_uuid, name="NVIDIA A100-SXM4-40GB",
@@ -37,14 +40,15 @@ def host_gpus(*gpus: GpuState) -> dict[str, GpuState]:
     return {g.uuid: g for g in gpus}
 
 
-def running_from(spec: triton.TritonSpec, status: str = "running", config_hash: str | None = None) -> Container:
-    """The container `docker run` of this spec leaves (labels read back from its arguments)."""
-    labels = {key: label_value(spec.run_args, key)
-              for key in (LABEL_ROLE, LABEL_MIG_UUID, LABEL_GPU_UUID, LABEL_CONFIG)}
+def running_from(spec: triton.TritonSpec, mig_uuid: str, status: str = "running",
+                 config_hash: str | None = None) -> Container:
+    """The container the host-side start of this spec on `mig_uuid` leaves (labels from its arguments)."""
+    args = spec.args_for(mig_uuid)
+    labels = {key: label_value(args, key) for key in (LABEL_ROLE, LABEL_MIG_UUID, LABEL_GPU_UUID, LABEL_CONFIG)}
     if config_hash is not None:
         labels[LABEL_CONFIG] = config_hash
-    return Container(name=spec.name, id=f"id-{spec.name}", image=spec.run_args[spec.run_args.index(
-        "tritonserver") - 1], status=status, labels=labels)
+    return Container(name=spec.name, id=f"id-{spec.name}", image=args[args.index("tritonserver") - 1],
+                     status=status, labels=labels)
 
 
 @pytest.fixture

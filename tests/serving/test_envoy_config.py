@@ -12,7 +12,7 @@ from .envoy_bin import validate
 def _specs(settings):
     gpus = host_gpus(a100(0, [(7 + n, "1g.5gb", n) for n in range(7)]),
                      a100(1, [(1, "3g.20gb", 4), (2, "3g.20gb", 0)]))
-    return triton.desired_tritons(gpus, settings)
+    return triton.live_specs(gpus, settings)
 
 
 def _endpoints(cluster):
