@@ -1,0 +1,164 @@
+"""The lab's driver as NVIDIA's own tools and docs describe it, on one H100 and one A100 host.
+
+- NVIDIA's mig-parted (v0.15, built by lab/migparted.py, reading NVML and PCI sysfs) exports the
+  layout made with nvidia-smi (2 x 3g.40gb on the H100, 7 x 1g.5gb on the A100), `assert` passes
+  for the equivalent config and fails after a hand change.
+- MIG mode by architecture across `python -m lab reboot`: the H100 enables at once and is disabled
+  again after the reboot; the A100 waits for a reset and keeps its mode.
+- Reset blockers: a GPU service (nvidia-persistenced, DCGM's nvidia-dcgm.service) makes
+  `nvidia-smi --gpu-reset` refuse while `systemctl is-active` says active, and stopping it lets the
+  reset pass; a loaded nvidia_drm (seen in `lsmod`) does the same until it is unloaded.
+
+Each host is first stripped of what migfleet put there (its Tritons, migfleet-mig.service) and
+put back by a deploy afterwards when there was anything to put back.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from labtools import deploy
+
+H100 = "NVIDIA H100 80GB HBM3"
+A100 = "NVIDIA A100-SXM4-40GB"
+BOOT_UNIT = "migfleet-mig.service"
+SERVICES = ("nvidia-persistenced.service", "nvidia-dcgm.service")
+
+pytestmark = pytest.mark.lab
+
+
+def host_with(lab, model: str) -> str:
+    for host in lab.inventory["hosts"]:
+        if host["gpu_models"] and host["gpu_models"][0] == model:
+            return host["name"]
+    pytest.fail(f"the lab has no host whose GPU 0 is an {model} (bring it up with --gpus H100,A100-40GB)")
+
+
+def sh(lab, host: str, command: str, rc: int = 0) -> str:
+    proc = lab.ssh(host, command, check=False, timeout=120)
+    assert proc.returncode == rc, f"{host}: {command}: rc={proc.returncode}\n{proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def modes(lab, host: str) -> str:
+    return sh(lab, host, "nvidia-smi -i 0 --query-gpu=mig.mode.current,mig.mode.pending --format=csv,noheader").strip()
+
+
+def clean_gpu(lab, host: str) -> None:
+    """GPU 0 with no instances and MIG disabled, whatever the architecture."""
+    sh(lab, host, "nvidia-smi mig -i 0 -dci >/dev/null; nvidia-smi mig -i 0 -dgi >/dev/null; "
+                  "nvidia-smi -i 0 -mig 0 >/dev/null; nvidia-smi -i 0 --gpu-reset >/dev/null")
+    assert modes(lab, host) == "Disabled, Disabled"
+
+
+@pytest.fixture
+def bare(lab):
+    """bare(host): the host without migfleet's Tritons and boot unit; restored at the end."""
+    touched = {}
+
+    def strip(host: str) -> str:
+        had_unit = lab.ssh(host, f"systemctl is-enabled {BOOT_UNIT}", check=False).stdout.strip() == "enabled"
+        containers = sh(lab, host, "docker ps -aq --filter label=migfleet.role 2>/dev/null || true").split()
+        if had_unit:
+            sh(lab, host, f"systemctl disable {BOOT_UNIT} 2>/dev/null")
+        if containers:
+            sh(lab, host, f"docker rm -f {' '.join(containers)} >/dev/null")
+        touched[host] = had_unit or bool(containers)
+        clean_gpu(lab, host)
+        return host
+
+    yield strip
+    for host, redeploy in touched.items():
+        lab.ssh(host, f"systemctl disable --now {' '.join(SERVICES)} 2>/dev/null; "
+                      f"rm -f {' '.join('/etc/systemd/system/' + s for s in SERVICES)}; systemctl daemon-reload; "
+                      "nvsim-ctl module unload nvidia_drm 2>/dev/null; true", check=False)
+        clean_gpu(lab, host)
+        if redeploy:
+            lab.ssh(host, f"systemctl enable {BOOT_UNIT}", check=False)
+            deploy("--limit", host)
+
+
+def mig_parted(lab, host: str, args: str, rc: int = 0) -> str:
+    # stderr carries go-nvlib's "unable to detect IOMMU FD" warnings, as on hosts without vfio.
+    return sh(lab, host, f"nvidia-mig-parted {args} 2>/tmp/mig-parted.err", rc)
+
+
+def config(device_filter: str, devices: dict) -> str:
+    spec = {"version": "v1", "mig-configs": {"lab": [
+        {"device-filter": device_filter, "devices": [0], "mig-enabled": True, "mig-devices": devices}]}}
+    return json.dumps(spec)
+
+
+@pytest.mark.parametrize("model, device_filter, create, profile, count, hand_change", [
+    (H100, "0x233010DE", "-cgi 9,9 -C", "3g.40gb", 2, "-dci -gi 1 -ci 0"),
+    (A100, "0x20B010DE", "-cgi 19,19,19,19,19,19,19 -C", "1g.5gb", 7, "-dci -gi 13 -ci 0"),
+])
+def test_mig_parted_reads_the_layout_made_with_nvidia_smi(lab, bare, model, device_filter, create, profile,
+                                                          count, hand_change):
+    host = bare(host_with(lab, model))
+    sh(lab, host, "nvidia-smi -i 0 -mig 1 >/dev/null; nvidia-smi -i 0 --gpu-reset >/dev/null")
+    sh(lab, host, f"nvidia-smi mig -i 0 {create} >/dev/null")
+
+    exported = yaml.safe_load(mig_parted(lab, host, "export"))
+    entries = exported["mig-configs"]["current"]
+    # export names the device filter only where GPUs of several models differ; "all" when one.
+    ours = [e for e in entries if e.get("device-filter", device_filter) == device_filter
+            and (e["devices"] == "all" or 0 in e["devices"])]
+    assert ours and ours[0]["mig-enabled"] is True and ours[0]["mig-devices"] == {profile: count}, exported
+
+    sh(lab, host, f"cat > /tmp/lab-mig.yaml <<'EOF'\n{config(device_filter, {profile: count})}\nEOF")
+    mig_parted(lab, host, "assert -f /tmp/lab-mig.yaml -c lab")
+    sh(lab, host, f"nvidia-smi mig -i 0 {hand_change} >/dev/null")
+    mig_parted(lab, host, "assert -f /tmp/lab-mig.yaml -c lab", rc=1)
+    assert "selected configuration not currently applied" in sh(lab, host, "cat /tmp/mig-parted.err")
+
+
+def test_mig_mode_by_architecture_across_reboot(lab, bare, lab_cli_run):
+    hopper, ampere = bare(host_with(lab, H100)), bare(host_with(lab, A100))
+    assert "Enabled MIG Mode for GPU" in sh(lab, hopper, "nvidia-smi -i 0 -mig 1")
+    assert modes(lab, hopper) == "Enabled, Enabled"
+    out = sh(lab, ampere, "nvidia-smi -i 0 -mig 1")
+    assert re.search(r"pending enable state for GPU \S+:Not Supported", out), out
+    assert modes(lab, ampere) == "Disabled, Enabled"
+    sh(lab, ampere, "nvidia-smi -i 0 --gpu-reset >/dev/null")
+    sh(lab, hopper, "nvidia-smi mig -i 0 -cgi 9 -C >/dev/null")
+    sh(lab, ampere, "nvidia-smi mig -i 0 -cgi 9 -C >/dev/null")
+
+    for host in (hopper, ampere):
+        lab_cli_run("reboot", host)
+    assert modes(lab, hopper) == "Disabled, Disabled"           # Hopper: lost with the driver
+    assert modes(lab, ampere) == "Enabled, Enabled"             # Ampere: kept in the InfoROM
+    assert sh(lab, ampere, "nvidia-smi mig -lgi", rc=6) == "No GPU instances found: Not Found\n"
+    # The sysfs devices come back with the boot unit, so NVIDIA's tools still find the GPUs.
+    assert sh(lab, hopper, "cat /sys/bus/pci/devices/0000:18:00.0/device").strip() == "0x2330"
+
+
+def test_gpu_services_block_reset_until_stopped(lab, bare):
+    host = bare(host_with(lab, H100))
+    sh(lab, host, "nvsim-ctl service install nvidia-persistenced nv-hostengine --enable --start >/dev/null")
+    assert sh(lab, host, f"systemctl is-active {' '.join(SERVICES)}").split() == ["active", "active"]
+    out = sh(lab, host, "nvidia-smi --gpu-reset -i 0", rc=255)
+    assert re.search(r"GPU \S+: In use by another client", out), out
+    out = sh(lab, host, "nvidia-smi -i 0 -mig 1")                # Hopper too waits for an idle GPU
+    assert "In use by another client" in out and modes(lab, host) == "Disabled, Enabled"
+
+    sh(lab, host, "systemctl stop nvidia-dcgm.service")
+    sh(lab, host, "nvidia-smi --gpu-reset -i 0", rc=255)          # nvidia-persistenced still holds it
+    sh(lab, host, "systemctl stop nvidia-persistenced.service")
+    assert sh(lab, host, f"systemctl is-active {' '.join(SERVICES)}", rc=3).split() == ["inactive", "inactive"]
+    assert "successfully reset" in sh(lab, host, "nvidia-smi --gpu-reset -i 0")
+    assert modes(lab, host) == "Enabled, Enabled"
+
+
+def test_nvidia_drm_blocks_reset_until_unloaded(lab, bare):
+    host = bare(host_with(lab, A100))
+    sh(lab, host, "nvsim-ctl module load nvidia_drm")
+    assert re.search(r"^nvidia_drm\s+\d+\s+0$", sh(lab, host, "lsmod"), re.M)
+    out = sh(lab, host, "nvidia-smi --gpu-reset -i 0", rc=255)
+    assert re.search(r"GPU \S+: In use by another client", out), out
+    sh(lab, host, "nvsim-ctl module unload nvidia_drm")
+    assert "nvidia_drm" not in sh(lab, host, "lsmod")
+    assert "successfully reset" in sh(lab, host, "nvidia-smi --gpu-reset -i 0")
