@@ -22,7 +22,7 @@ def sim_snapshot(monkeypatch):
 
     def parse(text):
         if text.strip() == SNAPSHOT_TOKEN:
-            return dict(context.host.data.gpusim.gpus)
+            return dict(context.host.connector.sim.gpus)
         return real(text)
 
     monkeypatch.setattr(parsers, "parse_snapshot", parse)
@@ -31,7 +31,7 @@ def sim_snapshot(monkeypatch):
 
     def parse_host(text):
         if text.strip() == HOST_TOKEN:
-            return host_fact.HostView(gpus=dict(context.host.data.gpusim.gpus))
+            return host_fact.HostView(gpus=dict(context.host.connector.sim.gpus))
         return real_host(text)
 
     monkeypatch.setattr(host_fact, "parse_host", parse_host)
@@ -41,13 +41,15 @@ class Fleet:
     """Hosts named h1.. each with a GpuSim and host data; `prepare` then `execute`."""
 
     def __init__(self, hosts: dict[str, tuple], check_for_changes: bool = True):
-        names = [(f"@fake/{name}", {"gpusim": sim, "fake_delay": 0, "fake_delay_jitter": 0, **data})
+        sims = {f"@fake/{name}": sim for name, (sim, _) in hosts.items()}
+        names = [(f"@fake/{name}", {"fake_delay": 0, "fake_delay_jitter": 0, **data})
                  for name, (sim, data) in hosts.items()]
         self.inventory = Inventory((names, {}))
         self.state = State(self.inventory, Config(), check_for_changes=check_for_changes)
         self.state.print_noop_info = True
         for host in self.inventory:
             host.connector = SimConnector(self.state, host)
+            host.connector.sim = sims[host.name]     # not host data: the inventory check would flag it
         connect_all(self.state)
         self.state.set_stage(StateStage.Prepare)
 

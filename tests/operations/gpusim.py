@@ -96,10 +96,10 @@ class GpuSim:
 
 
 class SimConnector(FakeConnector):
-    """@fake connector whose answers come from the host's GpuSim (host data `gpusim`)."""
+    """@fake connector whose answers come from the host's GpuSim (`sim`, set by the test)."""
 
     def run_shell_command(self, command, print_output=False, print_input=False, **arguments):
         text = command if isinstance(command, str) else command.get_masked_value()
-        ok, out, err = self.host.data.gpusim.run(text)
+        ok, out, err = self.sim.run(text)
         lines = [OutputLine("stdout", x) for x in out] + [OutputLine("stderr", x) for x in err]
         return ok, CommandOutput(lines)

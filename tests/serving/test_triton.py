@@ -94,7 +94,7 @@ def test_dead_changed_or_rebound_containers_restart_and_strays_go(settings):
 
 
 def test_port_range_and_collisions_are_refused(settings):
-    with pytest.raises(triton.TritonPlanError, match="leaves no port for GPU 1"):
+    with pytest.raises(triton.TritonPlanError, match="leaves no port for GPU 0"):
         triton.live_specs(GPUS, dict(settings, triton_port_base=65000))
 
 

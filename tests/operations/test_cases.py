@@ -1,0 +1,85 @@
+"""Operations as data: facts (the values of the run's one host read) in, commands out.
+
+Each case in cases/*.json names an operation, its arguments and the commands it must yield, or
+the no-op message when the host is already converged (every operation has such a case).
+Digests are written "sha256:<content>", the digest of that content.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
+
+from migfleet.mig import catalog
+from migfleet.mig.desired import desired_from_rule
+from migfleet.mig.geometry import default_ci
+from migfleet.mig.plan import Policy, plan_gpu
+from migfleet.mig.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
+from migfleet.operations import files, mig, serving
+from tests.serving.conftest import on_host
+
+CASES = sorted((p, i, c) for p in (Path(__file__).parent / "cases").glob("*.json")
+               for i, c in enumerate(json.loads(p.read_text())))
+UUID = "GPU-00000000-0000-4000-8000-000000000001"
+OPS = {"files.content": files.content, "files.tree": files.tree, "files.unit": files.unit,
+       "serving.packages_present": serving.packages_present, "serving.docker_engine": serving.docker_engine,
+       "serving.service_running": serving.service_running, "serving.apt_keyring": serving.apt_keyring,
+       "serving.nvidia_runtime": serving.nvidia_runtime, "serving.image_present": serving.image_present,
+       "mig.gpu": mig.gpu}
+
+
+def _digest(value):
+    if isinstance(value, str) and value.startswith("sha256:"):
+        return hashlib.sha256(value[len("sha256:"):].encode()).hexdigest()
+    if isinstance(value, dict):
+        return {k: _digest(v) for k, v in value.items()}
+    return value
+
+
+def _gpu(model: str, g: dict) -> GpuState:
+    geo = catalog.lookup(model)
+    gis = tuple(GpuInstance(gi, pid, geo.profile(pid).name, start, dict(geo.profile(pid).placements)[start])
+                for gi, pid, start in g.get("gis", ()))
+    cis = tuple(ComputeInstance(gi, 0, default_ci(geo.profile(pid)), geo.profile(pid).name, 0, geo.profile(pid).slices)
+                for gi, pid, _ in g.get("gis", ()))
+    procs = tuple(GpuProcess(pid, name, gi, 0) for pid, name, gi in g.get("procs", ()))
+    return GpuState(0, UUID, model, "00000000:18:00.0", *g["mig"], gpu_instances=gis, compute_instances=cis,
+                    processes=procs)
+
+
+def _args(op: str, args: dict) -> dict:
+    if op == "mig.gpu":
+        gpu, geo = _gpu(args["model"], args["gpu"]), catalog.lookup(args["model"])
+        layout = args["layout"]
+        want = desired_from_rule({"mig": False} if layout is False else {"instances": layout}, "$.mig_layout[0]")
+        policy = Policy(**args.get("policy", {}))
+        return {"plan": plan_gpu(gpu, want, geo, policy), "desired": want, "geometry": geo, "policy": policy,
+                "own_containers": args.get("own_containers", [])}
+    out = {k: _digest(v) if k.startswith("digest") else v for k, v in args.items()}
+    if op == "files.tree":
+        out["files"] = {k: v.encode() for k, v in args["files"].items()}
+    return out
+
+
+def _shown(command) -> str:
+    if isinstance(command, FileUploadCommand):
+        return f"upload {command.dest}"
+    if isinstance(command, FunctionCommand):
+        return f"call: {getattr(command, 'command', None) or command.function.__name__}"
+    return str(command) if isinstance(command, (str, StringCommand)) else repr(command)
+
+
+@pytest.mark.parametrize("path, index, case", CASES, ids=[f"{p.stem}: {c['case']}" for p, _, c in CASES])
+def test_operation_case(path, index, case):
+    with on_host({}) as fake:
+        commands = [_shown(c) for c in OPS[case["op"]]._inner(**_args(case["op"], case["args"]))]
+    assert commands == case["commands"]
+    assert fake.noops == ([case["noop"]] if "noop" in case else [])
+
+
+def test_every_operation_has_an_already_converged_case():
+    converged = {c["op"] for _, _, c in CASES if not c["commands"]}
+    assert converged == set(OPS)
