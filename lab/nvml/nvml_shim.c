@@ -111,6 +111,7 @@ typedef struct { unsigned int gi, id, profile_id, start, size; } view_ci;
 typedef struct {
     char uuid[TEXT], name[TEXT], bus_id[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
     unsigned int mig_current, mig_pending, nprofiles, ngis, nmigdevs, nciprofiles, ncis;
+    unsigned int pci_device_id, pci_sub_system_id; /* 0 when the view does not give them */
     unsigned long long mem_total;
     view_profile profile[MAX_PROFILE_INDEX];
     view_gi gi[MAX_GIS];
@@ -209,8 +210,8 @@ static const char *parse_record(view_t *v, char **f, int n)
     }
     if (!strcmp(kind, "gpu")) {
         unsigned int idx;
-        if (n != 8)
-            return "gpu record needs 7 fields";
+        if (n != 8 && n != 10)
+            return "gpu record needs 7 fields, or 9 with the PCI IDs";
         if (parse_u32(f[1], &idx) || idx != v->ngpus || idx >= MAX_GPUS)
             return "gpu indexes must run 0,1,2,... in order";
         view_gpu *g = &v->gpu[idx];
@@ -219,6 +220,12 @@ static const char *parse_record(view_t *v, char **f, int n)
             parse_u32(f[6], &g->mig_pending) || g->mig_current > 1 || g->mig_pending > 1 ||
             parse_uint(f[7], ~0ull, &g->mem_total))
             return "bad gpu record";
+        unsigned long long ids[2] = {0, 0};
+        for (int i = 0; n == 10 && i < 2; i++)
+            if (parse_uint(f[8 + i], 0xffffffffull, &ids[i]))
+                return "bad PCI ID in gpu record";
+        g->pci_device_id = (unsigned int)ids[0];
+        g->pci_sub_system_id = (unsigned int)ids[1];
         v->ngpus++;
         return NULL;
     }
@@ -731,6 +738,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInf
         if (parse_bus_id(l.gpu->bus_id, &pci->domain, &pci->bus, &pci->device))
             return done(&l, NVML_ERROR_UNKNOWN);
         snprintf(pci->busId, sizeof pci->busId, "%s", l.gpu->bus_id);
+        pci->pciDeviceId = l.gpu->pci_device_id;
+        pci->pciSubSystemId = l.gpu->pci_sub_system_id;
         snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%04x:%02x:%02x.0", pci->domain & 0xffff,
                  pci->bus & 0xff, pci->device & 0xff);
         for (char *c = pci->busIdLegacy; *c; c++)

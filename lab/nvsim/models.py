@@ -62,6 +62,16 @@ def pci_device_id(model: str) -> int:
     return int(_lab()["pci_device_ids"][model], 16)
 
 
+def pci_sub_system_id(model: str) -> int:
+    """PCI subsystem device ID (vendor 0x10de) where known (the captures), else 0."""
+    return int(_lab()["pci_sub_system_ids"].get(model, "0x0000"), 16)
+
+
+def nvidia_smi_pci_ids(model: str) -> tuple[str, str]:
+    """nvidia-smi's "Device Id" and "Sub System Id" (device << 16 | vendor), e.g. 233010DE."""
+    return f"{pci_device_id(model):04X}10DE", f"{pci_sub_system_id(model):04X}10DE"
+
+
 def mode_change_needs_reset(geo: Geometry) -> bool:
     # MIG user guide: Ampere (A100, A30) applies a MIG mode change at the next GPU reset and keeps
     # it in the InfoROM; Hopper and later apply it at once and lose it when the driver unloads.

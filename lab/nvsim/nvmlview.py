@@ -17,8 +17,10 @@ def render(state: dict) -> str:
     for gpu in state["gpus"]:
         geo = engine.geometry(gpu)
         idx = gpu["index"]
+        device, sub = (int(v, 16) for v in engine.models.nvidia_smi_pci_ids(gpu["model"]))
         out.append(_line("gpu", idx, gpu["uuid"], gpu["model"], gpu["pci_bus_id"],
-                         int(gpu["mig_current"]), int(gpu["mig_pending"]), geo.memory_mib * 1024 * 1024))
+                         int(gpu["mig_current"]), int(gpu["mig_pending"]), geo.memory_mib * 1024 * 1024,
+                         device, sub))
         for p in geo.profiles:
             placements = ",".join(f"{s}:{n}" for s, n in p.placements)
             out.append(_line("profile", idx, p.profile_index, p.id, int(p.p2p), p.slices, p.instances,

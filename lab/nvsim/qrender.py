@@ -22,6 +22,14 @@ OVERRIDES = {
                               "vbios_version": "92.00.45.00.06", "board_part_number": "692-2G506-0210-002",
                               "gpu_part_number": "20B2-895-A1"},
 }
+def _identity(model: str) -> dict:
+    """Identity fields to set over the template: the model's overrides, else its PCI IDs."""
+    if model in OVERRIDES:
+        return OVERRIDES[model]
+    device, sub = engine.models.nvidia_smi_pci_ids(model)
+    return {"pci_device_id": device, "pci_sub_system_id": sub}
+
+
 TEXT_KEYS = {"pci_device_id": "Device Id", "pci_sub_system_id": "Sub System Id",
              "vbios_version": "VBIOS Version", "board_part_number": "Board Part Number",
              "gpu_part_number": "GPU Part Number"}
@@ -133,7 +141,7 @@ def _xml_gpu(state: dict, gpu: dict, block: str) -> str:
                    count=1, flags=re.S)
     block = _xset(block, "uuid", gpu["uuid"])
     block = _xset(block, "minor_number", str(gpu["index"]))
-    for tag, value in OVERRIDES.get(gpu["model"], {}).items():
+    for tag, value in _identity(gpu["model"]).items():
         block = _xset(block, tag, value)
     block = _xset(block, "pci_bus", bus)
     block = _xset(block, "pci_device", dev)
@@ -237,7 +245,7 @@ def _text_gpu(state: dict, gpu: dict, lines: list[str]) -> list[str]:
     _tset(lines, "Pending", MODE[gpu["mig_pending"]], after="    MIG Mode")
     _tset(lines, "GPU UUID", gpu["uuid"])
     _tset(lines, "Minor Number", str(gpu["index"]))
-    for tag, value in OVERRIDES.get(gpu["model"], {}).items():
+    for tag, value in _identity(gpu["model"]).items():
         key = TEXT_KEYS[tag]
         _tset(lines, key, ("0x" + value) if key.endswith("Id") else value)
     _tset(lines, "Bus", "0x" + bus, after="    PCI")

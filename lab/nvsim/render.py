@@ -50,6 +50,8 @@ def query_value(state: dict, gpu: dict, field: str) -> tuple[str, str | None]:
         "pci.domain": ("0x" + gpu["pci_bus_id"][:8][-4:], None),
         "pci.bus": ("0x" + gpu["pci_bus_id"].split(":")[1], None),
         "pci.device": ("0x" + gpu["pci_bus_id"].split(":")[2][:2], None),
+        "pci.device_id": ("0x" + engine.models.nvidia_smi_pci_ids(gpu["model"])[0], None),
+        "pci.sub_device_id": ("0x" + engine.models.nvidia_smi_pci_ids(gpu["model"])[1], None),
         "mig.mode.current": (mode[gpu["mig_current"]], None),
         "mig.mode.pending": (mode[gpu["mig_pending"]], None),
         "memory.total": (str(geo.memory_mib), "MiB"),

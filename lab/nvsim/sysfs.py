@@ -47,9 +47,9 @@ def device_files(gpu: dict) -> dict[str, str]:
         "vendor": f"0x{NVIDIA_VENDOR:04x}\n",
         "device": f"0x{models.pci_device_id(gpu['model']):04x}\n",
         "class": f"0x{CLASS_3D_CONTROLLER:06x}\n",
-        # The lab's boards carry no subsystem ID of their own; NVIDIA's tools match on device ID.
+        # Known from the captures for H100/H200 (0 where unknown); NVIDIA's tools match on device ID.
         "subsystem_vendor": f"0x{NVIDIA_VENDOR:04x}\n",
-        "subsystem_device": "0x0000\n",
+        "subsystem_device": f"0x{models.pci_sub_system_id(gpu['model']):04x}\n",
         "numa_node": f"{0 if bus < 0x80 else 1}\n",
         "resource": _resource(bus),
         "uevent": f"DRIVER=nvidia\nPCI_ID=10DE:{models.pci_device_id(gpu['model']):04X}\n"

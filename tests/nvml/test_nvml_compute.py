@@ -58,3 +58,16 @@ def test_destroyed_ci_disappears(run_nvml, tmp_path, monkeypatch):
     assert smi.run(["mig", "-dci", "-gi", "13"])[1] == 0
     out, _ = run_nvml(view, WALK, "13")
     assert out["cis"] == []
+
+
+def test_pci_ids_come_from_the_model(run_nvml, tmp_path, monkeypatch):
+    view = _sim(tmp_path, monkeypatch)
+    out, _ = run_nvml(view, """
+        pynvml.nvmlInit()
+        pci = pynvml.nvmlDeviceGetPciInfo(pynvml.nvmlDeviceGetHandleByIndex(0))
+        print(json.dumps([hex(pci.pciDeviceId), hex(pci.pciSubSystemId)]))
+    """)
+    # The A100-SXM4-40GB's device ID, as mig-parted's device-filter and nvidia-smi name it.
+    assert out == ["0x20b010de", "0x134f10de"]
+    q, rc = smi.run(["--query-gpu=pci.device_id,pci.sub_device_id", "--format=csv,noheader"])
+    assert (q, rc) == ("0x20B010DE, 0x134F10DE\n", 0)

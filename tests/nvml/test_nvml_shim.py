@@ -245,7 +245,7 @@ def test_missing_or_malformed_view(captures, run_nvml, tmp_path):
         print(json.dumps(err(pynvml.nvmlDeviceGetCount)))
     """)
     assert out == "NVMLError_Unknown"
-    assert "gpu record needs 7 fields: 'gpu\t1\tGPU-x\tbroken'" in stderr
+    assert "gpu record needs 7 fields, or 9 with the PCI IDs: 'gpu\t1\tGPU-x\tbroken'" in stderr
 
 
 def test_view_change_seen_without_reinit(captures, run_nvml, tmp_path):
