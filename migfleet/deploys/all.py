@@ -1,4 +1,4 @@
-"""Every migfleet component in order: the inventory check, MIG layouts, container toolkit, Triton, Envoy.
+"""Every migfleet component in order: the inventory check, host tools and toolkit, Envoy, MIG layouts, Tritons.
 
 A deploy file (this repository's deploy.py, or a user's own) calls `deploy_all()` once per host;
 pyinfra can also run it without a deploy file:
@@ -21,7 +21,7 @@ PYINFRA_TARGET = f"{__name__}.deploy_all"
 
 def deploy_all() -> None:
     validate_inventory()
-    configure_mig()
     install_toolkit()
+    deploy_envoy()          # before MIG changes: Tritons leave Envoy's rotation before they stop
+    configure_mig()
     deploy_tritons()
-    deploy_envoy()

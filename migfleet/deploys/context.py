@@ -5,7 +5,9 @@ Computed once per host per run (at prepare time) and handed to the operations as
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +20,9 @@ from migfleet.mig import boot, catalog, placed
 from migfleet.mig.desired import DesiredGpu, RuleError, resolve
 from migfleet.mig.geometry import Geometry
 from migfleet.mig.plan import GpuPlan, LayoutError, Policy, plan_gpu
-from migfleet.serving import envoy, triton
+from migfleet.serving import envoy, rotation, triton
+from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_PLACE
+from migfleet.serving.settings import repo_path
 from migfleet.serving.settings import resolve as serving_settings
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -26,7 +30,9 @@ LIB_DIR = "/usr/local/lib/migfleet"          # migfleet's host-side code (boot r
 UNITS = ("migfleet-mig.service", "migfleet-tritons.service")
 # The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind).
 HOST_CODE = ("__init__.py", "sections.py", "mig/*.py", "mig/catalog.json", "serving/__init__.py",
-             "serving/containers.py", "serving/triton.py", "serving/rebind.py")
+             "serving/containers.py", "serving/triton.py", "serving/rebind.py", "serving/rotation.py")
+ENVOY_FILES = (envoy.BOOTSTRAP, envoy.CDS, envoy.LDS_TEMPLATE, rotation.LDS,
+               rotation.eds_file(rotation.HTTP_CLUSTER), rotation.eds_file(rotation.GRPC_CLUSTER))
 
 
 def settings() -> dict:
@@ -58,7 +64,8 @@ def view() -> host_fact.HostView:
     s = settings()
     return host_fact.view(
         host,
-        files=(boot.RECORD_PATH, *(f"/etc/systemd/system/{u}" for u in UNITS), envoy.config_path(s),
+        files=(boot.RECORD_PATH, *(f"/etc/systemd/system/{u}" for u in UNITS), rotation.HOST_CONFIG,
+               *(envoy_path(n) for n in ENVOY_FILES),
                s["toolkit_keyring"], "/etc/apt/sources.list.d/nvidia-container-toolkit.list"),
         trees=(LIB_DIR, s["triton_model_dir"], triton.RUN_DIR),
         units=(*UNITS, s["docker_service"]),
@@ -79,20 +86,20 @@ class HostMigError(Exception):
     """Why this host's MIG layout cannot be planned; the host fails, untouched."""
 
 
-_plans: dict[tuple[int, str], dict[str, GpuWork] | HostMigError] = {}
+_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()     # pyinfra State -> {host: plans}
 
 
 def mig_work() -> dict[str, GpuWork]:
     """Every selected GPU's plan (uuid -> GpuWork), planned once per run; raises HostMigError."""
-    key = (id(host.state), host.name)
-    if key not in _plans:
+    run = _plans.setdefault(host.state, {})
+    if host.name not in run:
         try:
-            _plans[key] = _plan_all()
+            run[host.name] = _plan_all()
         except HostMigError as e:
-            _plans[key] = e
-    if isinstance(_plans[key], HostMigError):
-        raise _plans[key]
-    return _plans[key]
+            run[host.name] = e
+    if isinstance(run[host.name], HostMigError):
+        raise run[host.name]
+    return run[host.name]
 
 
 def _plan_all() -> dict[str, GpuWork]:
@@ -148,3 +155,70 @@ def record() -> str:
     v, work = view(), mig_work()
     return boot.record_text({u: boot.RecordedGpu(u, v.gpus[u].index, v.gpus[u].name, w.plan.target)
                              for u, w in work.items()})
+
+
+def envoy_path(name: str) -> str:
+    return f"{settings()['envoy_config_dir'].rstrip('/')}/{name}"
+
+
+def rotation_config() -> str:
+    """What the host-side rotation reads (serving.rotation.HOST_CONFIG)."""
+    s = settings()
+    return json.dumps({"envoy_dir": s["envoy_config_dir"].rstrip("/"), "admin_port": s["envoy_admin_port"],
+                       "run_dir": triton.RUN_DIR, "drain_seconds": s["envoy_drain_seconds"],
+                       "ready_timeout": s["triton_ready_timeout"]}, indent=1, sort_keys=True) + "\n"
+
+
+def local_models() -> dict[str, bytes]:
+    """The local model repository: relative path -> content (caches skipped)."""
+    root = repo_path(settings()["triton_model_repository"])
+    if not root.is_dir():
+        raise FileNotFoundError(f"triton_model_repository {root} is not a directory")
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+
+
+def models_digest() -> str:
+    h = hashlib.sha256()
+    for name, data in sorted(local_models().items()):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode())
+    return h.hexdigest()[:16]
+
+
+def triton_specs() -> list[triton.TritonSpec]:
+    """The Tritons once this run's MIG changes are made, by place."""
+    return triton.specs_for(layouts_after(), settings(), models_digest())
+
+
+@dataclass(frozen=True)
+class ServingWork:
+    plan: triton.TritonPlan
+    rolling: tuple[str, ...]        # replaced in place, one at a time
+    at_once: dict[str, tuple[str, ...]]   # GPU uuid -> its Tritons stopped before its MIG change ("" strays)
+    host_drain: bool                # the change takes all of the host's serving capacity
+
+
+_serving: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # pyinfra State -> {host: work}
+
+
+def serving_work() -> ServingWork:
+    run = _serving.setdefault(host.state, {})
+    if host.name not in run:
+        v, work, stable = view(), mig_work(), stable_devices()
+        plan = triton.plan_tritons(triton_specs(), v.containers, stable)
+        tritons = [c for c in v.containers if c.role == triton.ROLE]
+        at_once: dict[str, tuple[str, ...]] = {}
+        for uuid, w in work.items():
+            doomed = sorted(c.name for c in tritons if not w.plan.converged and c.labels.get(LABEL_GPU_UUID) == uuid
+                            and c.labels.get(LABEL_PLACE) not in stable)
+            if doomed:
+                at_once[uuid] = tuple(doomed)
+        gone = {n for names in at_once.values() for n in names} | set(plan.to_remove)
+        running = {c.name for c in tritons if c.alive}
+        rolling = tuple(s.name for s in plan.to_start if s.name in running and s.name not in gone)
+        fresh = [s for s in plan.to_start if s.name not in rolling]
+        left = running - gone
+        reboot = any(a.kind == "reboot" for w in work.values() for a in w.plan.actions)
+        host_drain = bool(running) and (not left or reboot or (bool(rolling) and len(left) + len(fresh) <= 1))
+        run[host.name] = ServingWork(plan, rolling, at_once, host_drain)
+    return run[host.name]

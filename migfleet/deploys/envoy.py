@@ -1,24 +1,38 @@
-"""The host's Envoy in front of its Tritons: config validated before it replaces the running one."""
+"""The host's Envoy in front of its Tritons, configured from files it reloads without restarting.
+
+Runs before the MIG layout changes, so the Tritons that leave can be taken out of Envoy's
+rotation first (see migfleet.serving.rotation).
+"""
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
 from migfleet.deploys import context
-from migfleet.operations import serving
-from migfleet.serving import envoy, triton
+from migfleet.operations import files, serving
+from migfleet.serving import envoy, metrics, rotation
+
+
+def allow_networks(s, address: str) -> list[str]:
+    """Who may scrape the metrics endpoint: the setting, else the network the deploy runs from."""
+    if s["metrics_allow_networks"] is not None:
+        return list(s["metrics_allow_networks"])
+    return [metrics.deploy_source_network(address)]
 
 
 @deploy("Envoy in front of the Tritons")
 def deploy_envoy():
+    from pyinfra import host
     try:
         context.mig_work()
     except context.HostMigError:
         return
     s, v = context.settings(), context.view()
     serving.image_present(name="Envoy image", image=s["envoy_image"], present=s["envoy_image"] in v.images)
-    specs = triton.specs_for(context.layouts_after(), s)
-    config = serving.envoy_config(name="Envoy configuration", text=envoy.config_text(specs, s),
-                                  digest_now=v.files.get(envoy.config_path(s)), settings=s)
-    container = serving.envoy_container(name="Envoy container", settings=s, current=v.container(envoy.CONTAINER_NAME))
-    serving.envoy_restart(name="Envoy reload for the new configuration", settings=s,
-                          _if=[config.did_change, container.did_not_change])
+    files.content(name="Rotation settings", path=rotation.HOST_CONFIG, text=context.rotation_config(),
+                  digest_now=v.files.get(rotation.HOST_CONFIG))
+    address = host.data.get("ssh_hostname") or host.name
+    texts = envoy.files(context.triton_specs(), s, host.name, allow_networks(s, address))
+    serving.envoy_files(name="Envoy configuration", files=texts, settings=s, lib_dir=context.LIB_DIR,
+                        digests_now={n: v.files[context.envoy_path(n)] for n in texts if context.envoy_path(n) in v.files})
+    serving.envoy_container(name="Envoy container", settings=s, bootstrap_text=texts[envoy.BOOTSTRAP],
+                            current=v.container(envoy.CONTAINER_NAME))

@@ -15,9 +15,7 @@ from pyinfra.context import ctx_host
 
 from migfleet.deploys import context
 from migfleet.mig import boot, placed
-from migfleet.operations import files, mig
-from migfleet.serving import triton
-from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_PLACE
+from migfleet.operations import files, mig, serving
 
 UNIT_NAME = "migfleet-mig.service"
 
@@ -65,21 +63,22 @@ def configure_mig() -> None:
         _log(w)
 
     v = context.view()
-    files.tree(name="migfleet host code", remote_dir=context.LIB_DIR, files=context.host_code(),
-               digests_now=v.trees.get(context.LIB_DIR))
     files.content(name="MIG boot record", path=boot.RECORD_PATH, text=context.record(),
                   digest_now=v.files.get(boot.RECORD_PATH))
     unit_text = (context.PACKAGE / "files" / "systemd" / UNIT_NAME).read_text()
     files.unit(name="MIG boot unit", unit=UNIT_NAME, text=unit_text,
                digest_now=v.files.get(f"/etc/systemd/system/{UNIT_NAME}"), enabled_now=v.enabled.get(UNIT_NAME, ""))
 
-    stable = context.stable_devices()
+    s, serving_work = context.settings(), context.serving_work()
+    if serving_work.host_drain:
+        host.log("the change takes all of this host's serving capacity: its health endpoint fails first")
+        serving.host_leaves(name="Host leaves the load balancer", admin_port=s["envoy_admin_port"],
+                            drain_seconds=s["envoy_drain_seconds"])
     for uuid, w in work.items():
         name = mig.operation_name(w.plan, w.geometry)
-        # Our Tritons on instances that change leave first (the driver refuses to destroy a busy one).
-        doomed = sorted(c.name for c in v.containers if c.role == triton.ROLE and not w.plan.converged
-                        and c.labels.get(LABEL_GPU_UUID) == uuid
-                        and c.labels.get(LABEL_PLACE) not in stable)
+        leaving = serving_work.at_once.get(uuid, ())
+        if leaving and not w.plan.converged:
+            host.log(f"MIG {mig.gpu_label(w.plan.gpu)}: Tritons leaving Envoy's rotation first: {', '.join(leaving)}")
         with shared_slot(name):
-            mig.gpu(name=name, plan=w.plan, desired=w.desired, geometry=w.geometry,
-                    policy=w.policy, own_containers=doomed)
+            mig.gpu(name=name, plan=w.plan, desired=w.desired, geometry=w.geometry, policy=w.policy,
+                    leave_first=serving.rotation_command("drain", leaving, context.LIB_DIR) if leaving else None)

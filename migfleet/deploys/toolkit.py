@@ -15,7 +15,7 @@ from migfleet.operations import files, serving
 SOURCE_LIST = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
 
 
-@deploy("NVIDIA container toolkit")
+@deploy("Host tools and NVIDIA container toolkit")
 def install_toolkit():
     try:
         context.mig_work()
@@ -28,6 +28,9 @@ def install_toolkit():
                             active_now=v.active.get(s["docker_service"], ""))
     serving.packages_present(name="Host tools", packages=["python3", "curl", "gnupg", "ca-certificates"],
                              installed=v.packages)
+    # migfleet's own host-side code (boot replay, Triton start and Envoy rotation): stdlib Python.
+    files.tree(name="migfleet host code", remote_dir=context.LIB_DIR, files=context.host_code(),
+               digests_now=v.trees.get(context.LIB_DIR))
     serving.apt_keyring(name="NVIDIA repository key", key_url=s["toolkit_key_url"], keyring=s["toolkit_keyring"],
                         present=s["toolkit_keyring"] in v.files)
     files.content(name="NVIDIA container toolkit repository", path=SOURCE_LIST,

@@ -9,6 +9,7 @@ none reads the host again, and what an operation changes is known from the opera
 from __future__ import annotations
 
 import shlex
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -147,12 +148,12 @@ class HostState(FactBase):
 
 
 # Read once per host per run: every deploy asks, the first call reads, the others (and the
-# operations' execute-time passes) get the same value.
-_views: dict[tuple[int, str], HostView] = {}
+# operations' execute-time passes) get the same value. Kept per pyinfra State, gone with it.
+_views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def view(host, **args) -> HostView:
-    key = (id(host.state), host.name)
-    if key not in _views:
-        _views[key] = host.get_fact(HostState, **args)
-    return _views[key]
+    run = _views.setdefault(host.state, {})
+    if host.name not in run:
+        run[host.name] = host.get_fact(HostState, **args)
+    return run[host.name]

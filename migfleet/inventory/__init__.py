@@ -56,8 +56,8 @@ def _fleet(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]]) -
     for name, data in hosts.items():
         refs = live.get(name)
         if refs is None:
-            models |= {m for m in (data.get("gpu_models") or []) if isinstance(m, str)}
-            uuids |= {u.lower() for u in (data.get("gpu_uuids") or []) if isinstance(u, str)}
+            models |= {m for m in _list(data.get("gpu_models")) if isinstance(m, str)}
+            uuids |= {u.lower() for u in _list(data.get("gpu_uuids")) if isinstance(u, str)}
         else:
             models |= {r.model for r in refs}
             uuids |= {r.uuid.lower() for r in refs if r.uuid}
@@ -85,3 +85,8 @@ def validate_inventory(hosts: Mapping[str, Mapping],
         found, bad[name] = _host(name, data, live.get(name), fleet)
         errors += found
     return errors + rollout_errors(hosts, bad)
+
+
+def _list(value) -> list:
+    """A list-valued setting, or nothing when it has another type (the schema reports that)."""
+    return value if isinstance(value, list) else []

@@ -124,9 +124,10 @@ def _compute(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> LayoutErr
 
 def gpu_refs(data: Mapping) -> list[GpuRef] | None:
     models = data.get("gpu_models")
-    if models is None:
-        return None
-    uuids = data.get("gpu_uuids") or []
+    if not isinstance(models, list):
+        return None         # absent, or of the wrong type (the schema reports that)
+    uuids = data.get("gpu_uuids")
+    uuids = uuids if isinstance(uuids, list) else []
     return [GpuRef(i, m, uuids[i] if i < len(uuids) else None) for i, m in enumerate(models)]
 
 

@@ -6,9 +6,8 @@ where it did something other than planned: a refused reset, or after a reboot.
 """
 from __future__ import annotations
 
-import shlex
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 
 from pyinfra import host, logger
@@ -156,15 +155,15 @@ def _reset(action, plan: GpuPlan, desired, geometry: Geometry, policy, outcome: 
 # ---------------------------------------------------------------- the operation
 
 def plan_commands(plan: GpuPlan, desired, geometry: Geometry, policy, reboot_args: dict | None = None,
-                  own_containers: Sequence[str] = ()) -> Iterator:
+                  leave_first: str | None = None) -> Iterator:
     """The commands of one GPU's plan: our own containers on what changes leave first; a reset that
     is refused reboots (where allowed); custom compute instances go into the new GPU instances."""
     label = gpu_label(plan.gpu)
     if plan.blocked:
         yield _fail(blocked_message(plan))
         return
-    if own_containers:
-        yield shlex.join(["docker", "rm", "-f", *own_containers])
+    if leave_first:
+        yield leave_first
     done = 0
     try:
         for action in plan.actions:
@@ -198,7 +197,7 @@ def plan_commands(plan: GpuPlan, desired, geometry: Geometry, policy, reboot_arg
 
 @operation()
 def gpu(plan: GpuPlan, desired, geometry: Geometry, policy, reboot_args: dict | None = None,
-        own_containers: Sequence[str] = ()):
+        leave_first: str | None = None):
     """
     Converge one GPU to its planned MIG layout (planned once, from the run's one host read).
 
@@ -207,9 +206,10 @@ def gpu(plan: GpuPlan, desired, geometry: Geometry, policy, reboot_args: dict | 
     + geometry: its model's Geometry
     + policy: mig.plan.Policy (force, reboot policy, our own PIDs to ignore)
     + reboot_args: passed to server.reboot when the plan needs one
-    + own_containers: migfleet's Tritons on instances the plan destroys, removed first
+    + leave_first: command taking migfleet's Tritons on instances the plan destroys out of Envoy's
+      rotation, draining and stopping them (the driver refuses to destroy a busy instance)
     """
     if plan.converged:
         host.noop(f"MIG {gpu_label(plan.gpu)} already matches: {placed.summary(plan.live, geometry)}")
         return
-    yield from plan_commands(plan, desired, geometry, policy, reboot_args, own_containers)
+    yield from plan_commands(plan, desired, geometry, policy, reboot_args, leave_first)

@@ -125,47 +125,91 @@ def image_present(image: str, present: bool, registry_user: str = "$oauthtoken",
     yield f"docker pull {shlex.quote(image)}"
 
 
-# -- Tritons ---------------------------------------------------------------------------------
+# -- Tritons and rotation ---------------------------------------------------------------------
+
+def rotation_command(action: str, names=(), lib_dir: str = "/usr/local/lib/migfleet") -> str:
+    """`python3 -m migfleet.serving.rotation ACTION [NAMES]` on the host (serving.rotation)."""
+    tail = f" {shlex.quote(','.join(names))}" if names else ""
+    return f"PYTHONPATH={shlex.quote(lib_dir)} python3 -m migfleet.serving.rotation {action}{tail}"
+
 
 @operation()
-def tritons(plan: triton.TritonPlan, timeout: float, lib_dir: str):
+def tritons(plan: triton.TritonPlan, rolling: Sequence[str], lib_dir: str, sync: bool = False):
     """
-    One Triton per MIG device: stale containers removed, the others started on the MIG device at
-    their place (on the host, by migfleet.serving.rebind, which also waits until they are ready).
+    One Triton per MIG device. Strays leave Envoy's rotation, drain and stop; new ones start on the
+    MIG device at their place and join once ready; replaced ones (new config, models or image) go
+    one at a time, each drained first. Tritons that do not change are not touched.
 
     + plan: serving.triton.TritonPlan
-    + timeout: seconds each started Triton may take to become ready
+    + rolling: names in plan.to_start whose running container is replaced in place (one at a time)
     + lib_dir: where migfleet's host-side code lives on the host
+    + sync: rewrite Envoy's endpoint files even when no Triton changes (they differ from the Tritons)
     """
-    if plan.converged:
-        host.noop(f"{len(plan.unchanged)} Triton container(s) up to date")
+    if plan.converged and not sync:
+        host.noop(f"{len(plan.unchanged)} Triton container(s) up to date, all in rotation")
         return
     if plan.to_remove:
-        yield shlex.join(["docker", "rm", "-f", *plan.to_remove])
-    if plan.to_start:
-        yield triton.rebind_command([s.name for s in plan.to_start], timeout, lib_dir)
+        yield rotation_command("drain", plan.to_remove, lib_dir)
+    fresh = [s.name for s in plan.to_start if s.name not in rolling]
+    if fresh:
+        yield rotation_command("start", fresh, lib_dir)
+    if rolling:
+        yield rotation_command("roll", rolling, lib_dir)
+    if not fresh and not rolling:
+        yield rotation_command("sync", (), lib_dir)
+
+
+def admin_command(admin_port: int, what: str) -> str:
+    return f"curl -fsS -X POST -o /dev/null --max-time 5 http://127.0.0.1:{admin_port}/healthcheck/{what}"
+
+
+@operation()
+def host_leaves(admin_port: int, drain_seconds: float):
+    """
+    The host's own health endpoint fails, so a fleet-level balancer stops sending to it; then the
+    in-flight requests get `drain_seconds` to finish. Used before a change that takes all of the
+    host's serving capacity (every Triton changes, a reboot, a new Envoy).
+
+    + admin_port: Envoy's admin port (127.0.0.1)
+    + drain_seconds: how long to wait after failing the health endpoint
+    """
+    yield f"if docker inspect {envoy.CONTAINER_NAME} >/dev/null 2>&1; then {admin_command(admin_port, 'fail')} " \
+          f"&& sleep {float(drain_seconds):g}; fi; true"
+
+
+@operation(is_idempotent=False)
+def host_rejoins(admin_port: int):
+    """The host's health endpoint answers 200 again (after host_leaves)."""
+    yield admin_command(admin_port, "ok") + " || true"
 
 
 # -- Envoy -----------------------------------------------------------------------------------
 
 @operation()
-def envoy_config(text: str, digest_now: str | None, settings: Mapping):
+def envoy_files(files: Mapping[str, str], digests_now: Mapping[str, str], settings: Mapping, lib_dir: str):
     """
-    Writes the Envoy config; validates it in the Envoy image before it replaces the old one.
+    Envoy's bootstrap, clusters and listener template: staged beside the watched directory,
+    checked whole by the Envoy of the image that runs them, then renamed into place (clusters
+    before listeners); the host renders the listeners and endpoints from them.
 
-    + text: the config
-    + digest_now: sha256 of the config on the host now (host read), None when absent
+    + files: file name -> text (serving.envoy.files)
+    + digests_now: file name -> sha256 in the config directory now (host read)
     """
-    path = envoy.config_path(settings)
-    if digest_now == hashlib.sha256(text.encode()).hexdigest():
-        host.noop(f"{path} up to date")
+    changed = [n for n, text in files.items() if digests_now.get(n) != hashlib.sha256(text.encode()).hexdigest()]
+    if not changed:
+        host.noop(f"{settings['envoy_config_dir']}: Envoy configuration up to date")
         return
-    staged = f"{path}.new"
-    yield f"mkdir -p {shlex.quote(settings['envoy_config_dir'])}"
-    yield FileUploadCommand(StringIO(text), staged, remote_temp_filename=host.get_temp_filename(staged))
-    yield f"chmod 644 {shlex.quote(staged)}"
-    yield envoy.validate_command(settings, staged)
-    yield f"mv -f {shlex.quote(staged)} {shlex.quote(path)}"
+    directory = settings["envoy_config_dir"].rstrip("/")
+    staging = f"{directory}/.staging"
+    yield f"mkdir -p {shlex.quote(staging)}"
+    for name, text in {**files, envoy.VALIDATE: envoy.validation_bootstrap(files)}.items():
+        path = f"{staging}/{name}"
+        yield FileUploadCommand(StringIO(text), path, remote_temp_filename=host.get_temp_filename(path))
+    yield envoy.validate_command(settings, staging)
+    order = [envoy.BOOTSTRAP, envoy.CDS, envoy.LDS_TEMPLATE]
+    for name in sorted(changed, key=order.index):
+        yield f"mv -f {shlex.quote(f'{staging}/{name}')} {shlex.quote(f'{directory}/{name}')}"
+    yield rotation_command("sync", (), lib_dir)
 
 
 def envoy_ready_script(admin_port: int, timeout_s: int = 30) -> str:
@@ -176,27 +220,23 @@ def envoy_ready_script(admin_port: int, timeout_s: int = 30) -> str:
 
 
 @operation()
-def envoy_container(settings: Mapping, current=None):
+def envoy_container(settings: Mapping, bootstrap_text: str, current=None):
     """
-    The host's Envoy, recreated only when its arguments changed.
+    The host's Envoy, replaced only for a new image or bootstrap, and then after the host drained.
 
+    + bootstrap_text: the bootstrap it runs (its digest is part of the config hash)
     + current: its container now (host read), None when absent
     """
-    args = envoy.container_args(settings)
+    args = envoy.container_args(settings, bootstrap_text)
     wanted_hash = label_value(args, LABEL_CONFIG)
     if current is not None and current.alive and current.config_hash == wanted_hash:
         host.noop(f"{envoy.CONTAINER_NAME} up to date")
         return
     if current is not None:
+        if current.alive:
+            yield from host_leaves._inner(settings["envoy_admin_port"], settings["envoy_drain_seconds"])
         yield remove_command(current.name)
     yield envoy.run_command(args)
-    yield envoy_ready_script(settings["envoy_admin_port"])
-
-
-@operation(is_idempotent=False)
-def envoy_restart(settings: Mapping):
-    """Restart the host's Envoy so that it loads the config now in place (same container)."""
-    yield f"docker restart {envoy.CONTAINER_NAME}"
     yield envoy_ready_script(settings["envoy_admin_port"])
 
 

@@ -4,6 +4,7 @@ No pyinfra here; facts in migfleet.operations.serving call these.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from dataclasses import dataclass, field
@@ -117,6 +118,13 @@ def registry_of(image: str) -> str:
     if sep and ("." in first or ":" in first or first == "localhost"):
         return first
     return "docker.io"
+
+
+def config_hash(args: Sequence[str], *inputs: str) -> str:
+    """The one container config hash: its `docker run` arguments plus what it reads that they do not
+    show (a Triton's model repository digest, Envoy's bootstrap digest). A container whose hash
+    label differs from the wanted one is replaced."""
+    return hashlib.sha256("\0".join([*args, *inputs]).encode()).hexdigest()[:16]
 
 
 def label_value(run_args: Sequence[str], key: str) -> str:

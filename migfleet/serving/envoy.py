@@ -1,188 +1,188 @@
-"""Envoy v3 configuration for one host: HTTP and gRPC listeners in front of its Tritons.
+"""Envoy v3 for one host: a bootstrap that reads listeners, clusters and endpoints from files.
 
-Every Triton is an endpoint of two clusters: `triton_http` (its HTTP port) and `triton_grpc`
-(its gRPC port, HTTP/2). Both are actively health-checked on /v2/health/ready over HTTP; the
-gRPC endpoints are checked through their paired HTTP port (`health_check_config.port_value`).
+Files in `envoy_config_dir` (mounted into the container at CONTAINER_DIR):
+- envoy.json: the bootstrap (admin on 127.0.0.1, LDS and CDS from the files below). Only a new
+  bootstrap or image restarts Envoy, and then after the host has drained.
+- cds.json: clusters `triton_http` and `triton_grpc` (endpoints from EDS files, actively health
+  checked on /v2/health/ready, gRPC endpoints through their paired HTTP port), and the metrics
+  endpoint's clusters.
+- lds.template.json: listeners (HTTP and gRPC with retries, and the metrics endpoint), with each
+  Triton's MIG UUID and GPU instance id left open; the host fills them in (lds.json).
+- eds-triton_http.json, eds-triton_grpc.json: the Tritons in rotation, written on the host by
+  `migfleet.serving.rotation`, which also renders lds.json.
+Envoy reloads a file when one is renamed into the directory, without restarting.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import yaml
-
-from migfleet.serving.containers import LABEL_CONFIG, LABEL_ROLE
+from migfleet.serving import metrics
+from migfleet.serving.containers import LABEL_CONFIG, LABEL_ROLE, config_hash
+from migfleet.serving.rotation import GRPC_CLUSTER, HTTP_CLUSTER, LDS, eds_file
 from migfleet.serving.triton import READY_PATH, TritonSpec
 
 ROLE = "envoy"
 CONTAINER_NAME = "migfleet-envoy"
-CONFIG_FILE = "envoy.yaml"
-CONTAINER_CONFIG_DIR = "/etc/envoy"
-CONTAINER_CONFIG_PATH = f"{CONTAINER_CONFIG_DIR}/{CONFIG_FILE}"
+BOOTSTRAP, CDS, LDS_TEMPLATE = "envoy.json", "cds.json", "lds.template.json"
+CONTAINER_DIR = "/etc/envoy"
 ADMIN_ADDRESS = "127.0.0.1"
 RETRY_ON = "connect-failure,reset,refused-stream"
 LB_POLICIES = ("ROUND_ROBIN", "LEAST_REQUEST")
 
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+_HEALTH = "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck"
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    http_port: int
-    grpc_port: int
-    address: str = "127.0.0.1"
-
-
-def backends_from(specs: Sequence[TritonSpec]) -> list[Backend]:
-    return [Backend(s.name, s.ports.http, s.ports.grpc) for s in sorted(specs, key=lambda s: s.name)]
+_LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
+_CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 
 
 def _duration(seconds: float) -> str:
     return f"{float(seconds):g}s"
 
 
+def _file_source(name: str) -> dict:
+    return {"resource_api_version": "V3",
+            "path_config_source": {"path": f"{CONTAINER_DIR}/{name}", "watched_directory": {"path": CONTAINER_DIR}}}
+
+
+def bootstrap(settings: Mapping, node: str) -> dict:
+    return {
+        "node": {"id": node, "cluster": "migfleet"},
+        "admin": {"address": {"socket_address": {"address": ADMIN_ADDRESS, "port_value": settings["envoy_admin_port"]}}},
+        "dynamic_resources": {"lds_config": _file_source(LDS), "cds_config": _file_source(CDS)},
+    }
+
+
 def _listener(name: str, settings: Mapping, port: int, cluster: str, http2: bool) -> dict:
     retry = {
         "retry_on": RETRY_ON,
         "num_retries": settings["envoy_retries"],
-        "retry_host_predicate": [{
-            "name": "envoy.retry_host_predicates.previous_hosts",
-            "typed_config": {"@type": _PREVIOUS_HOSTS},
-        }],
+        "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts",
+                                  "typed_config": {"@type": _PREVIOUS_HOSTS}}],
         "host_selection_retry_max_attempts": 5,
     }
+    filters = [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}]
+    if not http2:
+        # The host's own health for a fleet-level balancer: 503 while the host drains
+        # (admin POST /healthcheck/fail), 200 otherwise.
+        filters.insert(0, {"name": "envoy.filters.http.health_check", "typed_config": {
+            "@type": _HEALTH, "pass_through_mode": False,
+            "headers": [{"name": ":path", "string_match": {"exact": settings["envoy_health_path"]}}]}})
     hcm: dict[str, Any] = {
-        "@type": _HCM,
-        "stat_prefix": name,
-        "codec_type": "HTTP2" if http2 else "AUTO",
-        "route_config": {
-            "name": name,
-            "virtual_hosts": [{
-                "name": name,
-                "domains": ["*"],
-                "routes": [{
-                    "match": {"prefix": "/"},
-                    "route": {
-                        "cluster": cluster,
-                        "timeout": _duration(settings["envoy_route_timeout_s"]),
-                        "retry_policy": retry,
-                    },
-                }],
-            }],
-        },
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
+        "@type": _HCM, "stat_prefix": name, "codec_type": "HTTP2" if http2 else "AUTO",
+        "route_config": {"name": name, "virtual_hosts": [{
+            "name": name, "domains": ["*"],
+            "routes": [{"match": {"prefix": "/"}, "route": {
+                "cluster": cluster, "timeout": _duration(settings["envoy_route_timeout_s"]), "retry_policy": retry}}],
+        }]},
+        "http_filters": filters,
     }
     if http2:
         hcm["http2_protocol_options"] = {}
-    return {
-        "name": name,
-        "address": {"socket_address": {"address": settings["envoy_listen_address"], "port_value": port}},
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": hcm,
-        }]}],
-    }
+    return {"name": name,
+            "address": {"socket_address": {"address": settings["envoy_listen_address"], "port_value": port}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}]}
 
 
-def _cluster(name: str, settings: Mapping, backends: Sequence[Backend], grpc: bool) -> dict:
-    lb_policy = settings["envoy_lb_policy"]
-    if lb_policy not in LB_POLICIES:
-        raise ValueError(f"envoy_lb_policy {lb_policy!r} is not one of {LB_POLICIES}")
-    endpoints = []
-    for b in backends:
-        endpoint: dict[str, Any] = {
-            "address": {"socket_address": {"address": b.address,
-                                           "port_value": b.grpc_port if grpc else b.http_port}},
-            "hostname": b.name,
-        }
-        if grpc:
-            endpoint["health_check_config"] = {"port_value": b.http_port}
-        endpoints.append({"endpoint": endpoint})
+def _cluster(name: str, settings: Mapping, grpc: bool) -> dict:
+    if settings["envoy_lb_policy"] not in LB_POLICIES:
+        raise ValueError(f"envoy_lb_policy {settings['envoy_lb_policy']!r} is not one of {LB_POLICIES}")
     interval = _duration(settings["envoy_health_interval_s"])
     cluster: dict[str, Any] = {
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "lb_policy": lb_policy,
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
+        "name": name, "type": "EDS", "connect_timeout": "1s", "lb_policy": settings["envoy_lb_policy"],
+        "eds_cluster_config": {"eds_config": _file_source(eds_file(name))},
+        # An endpoint that leaves EDS leaves the balancer at once, even while it passes its health
+        # checks (Envoy's default keeps it until they fail): leaving is how a Triton drains.
+        "ignore_health_on_host_removal": True,
         "health_checks": [{
-            "timeout": _duration(settings["envoy_health_timeout_s"]),
-            "interval": interval,
-            # Without this an idle cluster is checked only once a minute.
-            "no_traffic_interval": interval,
+            "timeout": _duration(settings["envoy_health_timeout_s"]), "interval": interval,
+            "no_traffic_interval": interval,        # else an idle cluster is checked once a minute
             "unhealthy_threshold": settings["envoy_unhealthy_threshold"],
             "healthy_threshold": settings["envoy_healthy_threshold"],
             "http_health_check": {"path": READY_PATH},
         }],
-        "outlier_detection": {
-            "consecutive_5xx": 5,
-            "consecutive_gateway_failure": 3,
-            "interval": "5s",
-            "base_ejection_time": "30s",
-            "max_ejection_percent": 50,
-        },
+        "outlier_detection": {"consecutive_5xx": 5, "consecutive_gateway_failure": 3, "interval": "5s",
+                              "base_ejection_time": "30s", "max_ejection_percent": 50},
     }
     if grpc:
         cluster["typed_extension_protocol_options"] = {_HTTP_OPTIONS: {
-            "@type": f"type.googleapis.com/{_HTTP_OPTIONS}",
-            "explicit_http_config": {"http2_protocol_options": {}},
-        }}
+            "@type": f"type.googleapis.com/{_HTTP_OPTIONS}", "explicit_http_config": {"http2_protocol_options": {}}}}
     return cluster
 
 
-def build_config(backends: Sequence[Backend], settings: Mapping) -> dict:
-    if settings["envoy_http_port"] == settings["envoy_grpc_port"]:
-        raise ValueError(f"envoy_http_port and envoy_grpc_port are both {settings['envoy_http_port']}")
-    return {
-        "admin": {"address": {"socket_address": {"address": ADMIN_ADDRESS,
-                                                 "port_value": settings["envoy_admin_port"]}}},
-        "static_resources": {
-            "listeners": [
-                _listener("triton_http", settings, settings["envoy_http_port"], "triton_http", http2=False),
-                _listener("triton_grpc", settings, settings["envoy_grpc_port"], "triton_grpc", http2=True),
-            ],
-            "clusters": [
-                _cluster("triton_http", settings, backends, grpc=False),
-                _cluster("triton_grpc", settings, backends, grpc=True),
-            ],
-        },
-    }
+def metrics_sources(host: str, specs: Sequence[TritonSpec]) -> list[metrics.MetricsSource]:
+    """The metrics endpoint's sources, the MIG UUID and GI id left for the host to fill in."""
+    return [metrics.MetricsSource(s.name, s.ports.metrics, host, s.place.gpu_index, s.place.gpu_uuid,
+                                  f"@GI:{s.place.key}@", s.place.profile, f"@MIG_UUID:{s.place.key}@", s.ports.http)
+            for s in specs]
 
 
-def render(config: Mapping) -> str:
-    return "# Generated by migfleet (tasks/envoy.py); changes here are overwritten.\n" + \
-        yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False)
+def _discovery(type_url: str, resources: list[dict]) -> str:
+    version = hashlib.sha256(json.dumps(resources, sort_keys=True).encode()).hexdigest()[:12]
+    return json.dumps({"version_info": version, "resources": [{"@type": type_url, **r} for r in resources]},
+                      indent=1) + "\n"
 
 
-def config_text(specs: Sequence[TritonSpec], settings: Mapping) -> str:
-    return render(build_config(backends_from(specs), settings))
+def files(specs: Sequence[TritonSpec], settings: Mapping, host: str, allow_networks: Sequence[str]) -> dict[str, str]:
+    """{file name: text} the deploy writes: bootstrap, clusters and the listeners' template."""
+    if len({settings["envoy_http_port"], settings["envoy_grpc_port"], settings["metrics_port"]}) != 3:
+        raise ValueError("envoy_http_port, envoy_grpc_port and metrics_port must differ")
+    sources = metrics_sources(host, specs)
+    m_listener, m_clusters = metrics.metrics_resources(
+        host, sources, settings["envoy_admin_port"], settings["envoy_listen_address"], allow_networks,
+        port=settings["metrics_port"], serving_cluster=HTTP_CLUSTER)
+    listeners = [_listener(HTTP_CLUSTER, settings, settings["envoy_http_port"], HTTP_CLUSTER, http2=False),
+                 _listener(GRPC_CLUSTER, settings, settings["envoy_grpc_port"], GRPC_CLUSTER, http2=True), m_listener]
+    clusters = [_cluster(HTTP_CLUSTER, settings, grpc=False), _cluster(GRPC_CLUSTER, settings, grpc=True), *m_clusters]
+    return {BOOTSTRAP: json.dumps(bootstrap(settings, f"migfleet-{host}"), indent=1) + "\n",
+            CDS: _discovery(_CLUSTER, clusters), LDS_TEMPLATE: _discovery(_LISTENER, listeners)}
 
 
-def config_path(settings: Mapping) -> str:
-    return f"{settings['envoy_config_dir'].rstrip('/')}/{CONFIG_FILE}"
+VALIDATE = "validate.json"
 
 
-def validate_command(settings: Mapping, path: str) -> str:
-    """Checks a config file with the Envoy of the image that will run it."""
-    return shlex.join(["docker", "run", "--rm", "--network", "none",
-                       "-v", f"{path}:{CONTAINER_CONFIG_PATH}:ro", settings["envoy_image"],
-                       "--mode", "validate", "-c", CONTAINER_CONFIG_PATH])
+def validation_bootstrap(texts: Mapping[str, str]) -> str:
+    """The staged files as one static bootstrap that `envoy --mode validate` checks whole (listeners,
+    Lua, RBAC, clusters), the open ids filled with "none", the EDS clusters with no endpoint yet."""
+    from migfleet.serving.rotation import lds_doc
+    boot = json.loads(texts[BOOTSTRAP])
+    listeners = [_plain(r) for r in json.loads(lds_doc(texts[LDS_TEMPLATE], {}))["resources"]]
+    clusters = []
+    for c in (_plain(r) for r in json.loads(texts[CDS])["resources"]):
+        if c.get("type") == "EDS":
+            c = {k: v for k, v in c.items() if k != "eds_cluster_config"}
+            c.update(type="STATIC", load_assignment={"cluster_name": c["name"], "endpoints": []})
+        clusters.append(c)
+    return json.dumps({"node": boot["node"], "admin": boot["admin"],
+                       "static_resources": {"listeners": listeners, "clusters": clusters}}, indent=1) + "\n"
 
 
-def container_args(settings: Mapping) -> tuple[str, ...]:
-    """`docker run` arguments for the host's Envoy. The config directory is mounted (not the file),
-    so a config replaced by rename is what the container reads after a restart."""
+def _plain(resource: dict) -> dict:
+    return {k: v for k, v in resource.items() if k != "@type"}
+
+
+def validate_command(settings: Mapping, staging: str) -> str:
+    """Checks the staged files with the Envoy of the image that will run them."""
+    return shlex.join(["docker", "run", "--rm", "--network", "none", "-v", f"{staging}:{CONTAINER_DIR}:ro",
+                       settings["envoy_image"], "--mode", "validate", "-c", f"{CONTAINER_DIR}/{VALIDATE}"])
+
+
+def container_args(settings: Mapping, bootstrap_text: str) -> tuple[str, ...]:
+    """`docker run` arguments for the host's Envoy: the config directory mounted (files renamed
+    into it are seen), hot restart off (no shared memory left behind); a new bootstrap is a new
+    config hash, so it restarts Envoy (the other files never do)."""
     flags = ["-d", "--name", CONTAINER_NAME, "--network", "host", "--restart", "unless-stopped",
-             "-v", f"{settings['envoy_config_dir'].rstrip('/')}:{CONTAINER_CONFIG_DIR}:ro",
+             "-v", f"{settings['envoy_config_dir'].rstrip('/')}:{CONTAINER_DIR}:ro",
              "--label", f"{LABEL_ROLE}={ROLE}"]
-    command = [settings["envoy_image"], "-c", CONTAINER_CONFIG_PATH, "--disable-hot-restart"]
-    digest = hashlib.sha256("\0".join([*flags, *command]).encode()).hexdigest()[:16]
+    command = [settings["envoy_image"], "-c", f"{CONTAINER_DIR}/{BOOTSTRAP}", "--disable-hot-restart"]
+    digest = config_hash([*flags, *command], "bootstrap=" + hashlib.sha256(bootstrap_text.encode()).hexdigest())
     return (*flags, "--label", f"{LABEL_CONFIG}={digest}", *command)
 
 

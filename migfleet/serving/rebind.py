@@ -1,25 +1,19 @@
 """Host-side start of Tritons on the MIG device now at their place (standard library only).
 
-Run at boot by `migfleet-tritons.service` after the MIG layout is restored (the devices have new
-MIG UUIDs), and by the deploy for the Tritons it (re)starts: it reads the run files the deploy
-wrote (`triton.RUN_DIR`, each with its arguments and config hash), finds the MIG UUID at each
-place, and runs the container there unless it already runs on that device with that config.
-
-    python3 -m migfleet.serving.rebind [--only NAME,...] [--timeout SECONDS]
+From the run files the deploy wrote (`triton.RUN_DIR`, each with its arguments and config hash)
+it finds the MIG UUID at each place and runs the container there, unless it already runs on that
+device with that config. Used by `migfleet.serving.rotation` (at boot, after the MIG layout is
+restored with new MIG UUIDs, and for the Tritons a deploy starts).
 """
 from __future__ import annotations
 
-import argparse
-import glob
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 
-from migfleet.mig.boot import read_gpus
 from migfleet.serving.containers import LABEL_CONFIG, LABEL_MIG_UUID
-from migfleet.serving.triton import MIG_UUID, READY_PATH, RUN_DIR, RUN_SUFFIX, live_devices
+from migfleet.serving.triton import MIG_UUID, READY_PATH, live_devices
 
 
 def _docker(*args: str) -> tuple[int, str]:
@@ -88,33 +82,3 @@ def wait_ready(started: list[dict], timeout: float, say=print) -> list[str]:
         say(f"{rf['name']}: not ready on 127.0.0.1:{rf['http_port']}{READY_PATH} after {timeout:g} s; last log "
             f"lines:\n{logs}")
     return [rf["name"] for rf in pending]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m migfleet.serving.rebind")
-    parser.add_argument("--only", default="", help="comma-separated container names (default: every run file)")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for readiness")
-    parser.add_argument("--dir", default=RUN_DIR)
-    args = parser.parse_args(argv)
-    say = lambda m: print(f"migfleet-tritons: {m}", flush=True)  # noqa: E731
-    files = []
-    for path in sorted(glob.glob(f"{args.dir}/*{RUN_SUFFIX}")):
-        with open(path, encoding="utf-8") as fh:
-            files.append(json.load(fh))
-    only = {n for n in args.only.split(",") if n}
-    unknown = only - {f["name"] for f in files}
-    if unknown:
-        say(f"no run file for {', '.join(sorted(unknown))}")
-        return 1
-    files = [f for f in files if not only or f["name"] in only]
-    started, failed = rebind(files, read_gpus(), say)
-    failed += wait_ready(started, args.timeout, say)
-    if failed:
-        say(f"not serving: {', '.join(failed)}")
-        return 1
-    say(f"{len(files)} Triton(s) on the MIG device at their place")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

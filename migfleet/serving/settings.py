@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "serving.v1.json"
-PREFIXES = ("toolkit_", "docker_", "triton_", "envoy_")
+PREFIXES = ("toolkit_", "docker_", "triton_", "envoy_", "metrics_")
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,6 @@ hash is the same whatever UUID the driver gave the device.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,9 @@ from dataclasses import dataclass
 from migfleet.mig.geometry import CI_SLICES, Geometry
 from migfleet.mig.placed import GpuLayout
 from migfleet.mig.state import GpuState
-from migfleet.serving.containers import LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_PLACE, LABEL_ROLE
+from migfleet.serving.containers import (
+    LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_PLACE, LABEL_ROLE, config_hash,
+)
 
 ROLE = "triton"
 CONTAINER_MODEL_DIR = "/models"
@@ -67,7 +68,7 @@ class TritonSpec:
     def run_file(self) -> str:
         """What the host-side re-bind reads (RUN_DIR/<name>.json)."""
         return json.dumps({"name": self.name, "gpu_uuid": self.place.gpu_uuid, "gi_start": self.place.gi_start,
-                           "ci_start": self.place.ci_start, "http_port": self.ports.http,
+                           "ci_start": self.place.ci_start, "http_port": self.ports.http, "grpc_port": self.ports.grpc,
                            "args": list(self.run_args), "config": self.config_hash}, indent=1) + "\n"
 
 
@@ -118,11 +119,6 @@ def live_devices(gpu: GpuState) -> dict[tuple[int, int], str]:
             for d in gpu.mig_devices if d.gi_id in gi_start}
 
 
-def config_hash(args: Sequence[str], models_digest: str) -> str:
-    """The one config hash: every `docker run` argument (MIG UUID as MIG_UUID) plus the models."""
-    return hashlib.sha256("\0".join([*args, f"models={models_digest}"]).encode()).hexdigest()[:16]
-
-
 def spec_for(place: Place, settings: Mapping, models_digest: str = "") -> TritonSpec:
     name = container_name(place)
     ports = ports_for(settings["triton_port_base"], place.gpu_index, place.gi_start, place.ci_start)
@@ -147,7 +143,7 @@ def spec_for(place: Place, settings: Mapping, models_digest: str = "") -> Triton
         *settings["triton_docker_args"],
     ]
     args = (*flags, settings["triton_image"], *server_args)
-    return TritonSpec(name, place, ports, args, config_hash(args, models_digest))
+    return TritonSpec(name, place, ports, args, config_hash(args, f"models={models_digest}"))
 
 
 def specs_for(layouts: Mapping[str, tuple[int, GpuLayout, Geometry | None]], settings: Mapping,

@@ -57,7 +57,7 @@ def _args(op: str, args: dict) -> dict:
         want = desired_from_rule({"mig": False} if layout is False else {"instances": layout}, "$.mig_layout[0]")
         policy = Policy(**args.get("policy", {}))
         return {"plan": plan_gpu(gpu, want, geo, policy), "desired": want, "geometry": geo, "policy": policy,
-                "own_containers": args.get("own_containers", [])}
+                "leave_first": args.get("leave_first")}
     out = {k: _digest(v) if k.startswith("digest") else v for k, v in args.items()}
     if op == "files.tree":
         out["files"] = {k: v.encode() for k, v in args["files"].items()}

@@ -1,12 +1,18 @@
-import pytest
-import yaml
+"""The host's Envoy files: a bootstrap reading listeners and clusters from files, clusters whose
+endpoints come from EDS files, and the whole set checked by the real Envoy binary."""
+from __future__ import annotations
 
-from migfleet.serving import envoy
-from migfleet.serving import triton
-from migfleet.serving.containers import label_value
+import json
+
+import pytest
+
+from migfleet.serving import envoy, rotation, triton
+from migfleet.serving.containers import LABEL_CONFIG, label_value
 
 from .conftest import a100, host_gpus
 from .envoy_bin import validate
+
+NETS = ["10.250.0.0/24"]
 
 
 def _specs(settings):
@@ -15,83 +21,81 @@ def _specs(settings):
     return triton.live_specs(gpus, settings)
 
 
-def _endpoints(cluster):
-    return [e["endpoint"] for e in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]]
+def _resources(text):
+    return {r["name"]: r for r in json.loads(text)["resources"]}
 
 
-def test_config_has_both_listeners_and_clusters_for_every_triton(settings):
-    specs = _specs(settings)
-    config = yaml.safe_load(envoy.config_text(specs, settings))
-    assert config["admin"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 9901}
-    listeners = {l["name"]: l for l in config["static_resources"]["listeners"]}
-    assert listeners["triton_http"]["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 8000}
-    assert listeners["triton_grpc"]["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 8001}
-    grpc_hcm = listeners["triton_grpc"]["filter_chains"][0]["filters"][0]["typed_config"]
-    assert grpc_hcm["codec_type"] == "HTTP2"
-    route = grpc_hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
-    assert route["cluster"] == "triton_grpc"
+def test_bootstrap_reads_listeners_and_clusters_from_watched_files(settings):
+    files = envoy.files(_specs(settings), settings, "lab-h1", NETS)
+    boot = json.loads(files[envoy.BOOTSTRAP])
+    assert boot["admin"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 9901}
+    for key, name in (("lds_config", rotation.LDS), ("cds_config", envoy.CDS)):
+        source = boot["dynamic_resources"][key]["path_config_source"]
+        assert source == {"path": f"/etc/envoy/{name}", "watched_directory": {"path": "/etc/envoy"}}
+    assert "static_resources" not in boot
+
+
+def test_listeners_and_eds_clusters(settings):
+    files = envoy.files(_specs(settings), settings, "lab-h1", NETS)
+    listeners = _resources(files[envoy.LDS_TEMPLATE])
+    assert set(listeners) == {"triton_http", "triton_grpc", "migfleet_metrics"}
+    http = listeners["triton_http"]["filter_chains"][0]["filters"][0]["typed_config"]
+    health = http["http_filters"][0]["typed_config"]
+    assert health["headers"][0]["string_match"] == {"exact": "/migfleet/healthz"} and not health["pass_through_mode"]
+    grpc = listeners["triton_grpc"]["filter_chains"][0]["filters"][0]["typed_config"]
+    assert grpc["codec_type"] == "HTTP2"
+    route = grpc["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
     assert set(route["retry_policy"]["retry_on"].split(",")) == {"connect-failure", "reset", "refused-stream"}
-
-    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
-    http_eps, grpc_eps = _endpoints(clusters["triton_http"]), _endpoints(clusters["triton_grpc"])
-    assert sorted(e["address"]["socket_address"]["port_value"] for e in http_eps) == \
-        sorted(s.ports.http for s in specs)
-    for ep in grpc_eps:
-        spec = next(s for s in specs if s.name == ep["hostname"])
-        assert ep["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": spec.ports.grpc}
-        assert ep["health_check_config"] == {"port_value": spec.ports.http}
-    for cluster in clusters.values():
-        assert cluster["lb_policy"] == "ROUND_ROBIN"
-        assert cluster["health_checks"][0]["http_health_check"]["path"] == "/v2/health/ready"
-        assert "outlier_detection" in cluster
-    opts = clusters["triton_grpc"]["typed_extension_protocol_options"]
-    assert opts["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicit_http_config"] == \
-        {"http2_protocol_options": {}}
-    assert "typed_extension_protocol_options" not in clusters["triton_http"]
+    clusters = _resources(files[envoy.CDS])
+    for name in ("triton_http", "triton_grpc"):
+        assert clusters[name]["type"] == "EDS"
+        assert clusters[name]["eds_cluster_config"]["eds_config"]["path_config_source"]["path"] == \
+            f"/etc/envoy/eds-{name}.json"
+        assert clusters[name]["health_checks"][0]["http_health_check"]["path"] == "/v2/health/ready"
+    # the MIG UUID and GI id of each place are left for the host (they change at every re-creation)
+    assert "@MIG_UUID:" in files[envoy.LDS_TEMPLATE] and "@GI:" in files[envoy.LDS_TEMPLATE]
 
 
-def test_generated_config_validates_with_real_envoy(settings, tmp_path):
-    for lb in ("ROUND_ROBIN", "LEAST_REQUEST"):
-        path = tmp_path / f"{lb}.yaml"
-        path.write_text(envoy.config_text(_specs(settings), dict(settings, envoy_lb_policy=lb)))
-        result = validate(path)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "OK" in result.stdout
+def test_eds_documents_one_endpoint_per_triton(settings):
+    specs = _specs(settings)
+    docs = rotation.eds_docs([json.loads(s.run_file()) for s in specs])
+    http = json.loads(docs["eds-triton_http.json"])["resources"][0]
+    grpc = json.loads(docs["eds-triton_grpc.json"])["resources"][0]
+    ports = sorted(e["endpoint"]["address"]["socket_address"]["port_value"] for e in http["endpoints"][0]["lb_endpoints"])
+    assert ports == sorted(s.ports.http for s in specs)
+    for e in grpc["endpoints"][0]["lb_endpoints"]:
+        spec = next(s for s in specs if s.name == e["endpoint"]["hostname"])
+        assert e["endpoint"]["health_check_config"] == {"port_value": spec.ports.http}
+        assert e["endpoint"]["address"]["socket_address"]["port_value"] == spec.ports.grpc
 
 
-def test_config_without_tritons_still_validates(settings, tmp_path):
-    path = tmp_path / "empty.yaml"
-    path.write_text(envoy.config_text([], settings))
-    assert validate(path).returncode == 0
-
-
-def test_validation_rejects_a_broken_config(settings, tmp_path):
-    config = envoy.build_config(envoy.backends_from(_specs(settings)), settings)
-    config["static_resources"]["clusters"][0]["lb_policy"] = "FASTEST_PLEASE"
-    path = tmp_path / "broken.yaml"
-    path.write_text(envoy.render(config))
+@pytest.mark.parametrize("lb", ["ROUND_ROBIN", "LEAST_REQUEST"])
+def test_the_whole_set_validates_with_real_envoy(settings, tmp_path, lb):
+    files = envoy.files(_specs(settings), dict(settings, envoy_lb_policy=lb), "lab-h1", NETS)
+    path = tmp_path / "validate.json"
+    path.write_text(envoy.validation_bootstrap(files))
     result = validate(path)
-    assert result.returncode != 0
-    assert "FASTEST_PLEASE" in result.stdout + result.stderr
+    assert result.returncode == 0 and "OK" in result.stdout, result.stdout + result.stderr
 
 
-def test_settings_are_checked(settings):
-    with pytest.raises(ValueError, match="envoy_lb_policy"):
-        envoy.build_config([], dict(settings, envoy_lb_policy="RANDOMISH"))
-    with pytest.raises(ValueError, match="both 8000"):
-        envoy.build_config([], dict(settings, envoy_grpc_port=8000))
+def test_a_broken_set_is_refused_by_real_envoy(settings, tmp_path):
+    files = envoy.files(_specs(settings), settings, "lab-h1", NETS)
+    broken = dict(files, **{envoy.CDS: files[envoy.CDS].replace('"ROUND_ROBIN"', '"NO_SUCH_POLICY"')})
+    path = tmp_path / "validate.json"
+    path.write_text(envoy.validation_bootstrap(broken))
+    assert validate(path).returncode != 0
 
 
-def test_container_args_and_validate_command(settings):
-    args = envoy.container_args(settings)
-    assert args[args.index("--network") + 1] == "host"
-    assert "/etc/migfleet/envoy:/etc/envoy:ro" in args
-    assert args[args.index(settings["envoy_image"]):] == (
-        settings["envoy_image"], "-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart")
-    # the config label follows the arguments (a new config text restarts the same container)
-    other = envoy.container_args(dict(settings, envoy_image="envoy:other"))
-    assert label_value(args, "migfleet.config") != label_value(other, "migfleet.config")
-    assert envoy.container_args(settings) == args
-    cmd = envoy.validate_command(settings, "/etc/migfleet/envoy/envoy.yaml.new")
-    assert cmd == ("docker run --rm --network none -v /etc/migfleet/envoy/envoy.yaml.new:/etc/envoy/envoy.yaml:ro "
-                   "envoyproxy/envoy:v1.40-latest --mode validate -c /etc/envoy/envoy.yaml")
+def test_ports_must_differ_and_a_new_bootstrap_restarts_envoy(settings):
+    with pytest.raises(ValueError, match="must differ"):
+        envoy.files([], dict(settings, envoy_grpc_port=settings["envoy_http_port"]), "h", NETS)
+    a = envoy.container_args(settings, "bootstrap one")
+    b = envoy.container_args(settings, "bootstrap two")
+    assert label_value(a, LABEL_CONFIG) != label_value(b, LABEL_CONFIG)
+    assert "/etc/migfleet/envoy:/etc/envoy:ro" in a and "--disable-hot-restart" in a
+    assert envoy.validate_command(settings, "/etc/migfleet/envoy/.staging").endswith("-c /etc/envoy/validate.json")
+
+
+def test_listener_ids_are_filled_on_the_host():
+    text = '{"a": "@MIG_UUID:GPU-1/0/0@", "b": "@GI:GPU-1/0/0@", "c": "@MIG_UUID:GPU-1/4/0@"}'
+    assert rotation.lds_doc(text, {"GPU-1/0/0": ("MIG-x", 7)}) == '{"a": "MIG-x", "b": "7", "c": "none"}'

@@ -1,8 +1,8 @@
-"""Real Envoy with the generated config in front of three small HTTP backends on loopback.
+"""Real Envoy, configured from the generated files, in front of small HTTP backends on loopback.
 
-Each backend answers /v2/health/ready and a fixed inference reply, like a Triton would. The test
-checks that requests reach every backend, then kills one and checks that Envoy's health checks
-mark it down within seconds while a client loop running across the kill sees no failed request.
+Each backend answers /v2/health/ready and a fixed inference reply, like a Triton would. Under a
+client loop: endpoints leave and join through EDS files renamed into place (no restart, no failed
+request), a killed backend is dropped by health checks, and the host's health endpoint drains.
 """
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from migfleet.serving import envoy
+from migfleet.serving import envoy, rotation
 
 from .envoy_bin import envoy_binary
 
@@ -99,7 +100,7 @@ def host_health(admin_port: int, cluster: str) -> dict[int, bool]:
                     h["health_status"].get("eds_health_status") == "HEALTHY"
                     and not any(v for k, v in h["health_status"].items() if k.startswith("failed_"))
                     for h in c.get("host_statuses", [])}
-    raise AssertionError(f"no cluster {cluster} in {status}")
+    return {}       # not loaded (yet): Envoy reads its clusters from a file after it starts
 
 
 def wait_for(predicate, timeout_s: float, what: str):
@@ -116,72 +117,129 @@ def wait_for(predicate, timeout_s: float, what: str):
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; last: {last!r}")
 
 
-def test_envoy_spreads_requests_and_drops_a_dead_backend(settings, tmp_path):
-    binary = envoy_binary()
-    backends = [Backend(f"triton-gpu0-gi{g}") for g in (7, 8, 9)]
-    http_port, grpc_port, admin_port, *grpc_backend_ports = free_ports(6)
-    settings = dict(settings, envoy_listen_address="127.0.0.1", envoy_http_port=http_port,
-                    envoy_grpc_port=grpc_port, envoy_admin_port=admin_port,
-                    envoy_health_interval_s=0.3, envoy_health_timeout_s=0.25, envoy_unhealthy_threshold=2)
-    config = tmp_path / "envoy.yaml"
-    config.write_text(envoy.render(envoy.build_config(
-        [envoy.Backend(b.name, b.port, g) for b, g in zip(backends, grpc_backend_ports)], settings)))
-    log = (tmp_path / "envoy.log").open("w")
-    proc = subprocess.Popen([str(binary), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
-                             "--log-level", "warn"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: get_json(f"http://127.0.0.1:{admin_port}/clusters?format=json") and
-                 all(host_health(admin_port, "triton_http").values()) and
-                 len(host_health(admin_port, "triton_http")) == 3, 15, "all backends healthy")
-        # gRPC endpoints point at closed ports but are checked through their HTTP port: healthy.
-        wait_for(lambda: all(host_health(admin_port, "triton_grpc").values()), 15, "gRPC hosts healthy")
+class EnvoyFromFiles:
+    """Envoy started on the generated bootstrap, its watched directory in tmp (not /etc/envoy)."""
 
-        answers = [infer(http_port)["backend"] for _ in range(30)]
-        assert {a for a in answers} == {b.name for b in backends}
-        assert all(b.hits >= 5 for b in backends), [b.hits for b in backends]
+    def __init__(self, tmp_path, settings, backends, grpc_ports):
+        self.dir = tmp_path / "envoy"
+        self.dir.mkdir()
+        self.backends = {b.name: (b, g) for b, g in zip(backends, grpc_ports)}
+        files = envoy.files([], settings, "h1", ["127.0.0.0/8"])
+        for name, text in files.items():
+            (self.dir / name).write_text(text.replace(envoy.CONTAINER_DIR, str(self.dir)))
+        (self.dir / rotation.LDS).write_text(rotation.lds_doc((self.dir / envoy.LDS_TEMPLATE).read_text(), {}))
+        self.serve([b.name for b in backends])
+        self.log = (tmp_path / "envoy.log").open("w")
+        self.proc = subprocess.Popen([str(envoy_binary()), "-c", str(self.dir / envoy.BOOTSTRAP), "--disable-hot-restart",
+                                      "--concurrency", "1", "--log-level", "warn"], stdout=self.log, stderr=subprocess.STDOUT)
 
-        failures, done, sent = [], threading.Event(), [0]
+    def serve(self, names):
+        """The endpoints Envoy sends to: exactly these backends (as serving.rotation writes them)."""
+        run_files = [{"name": n, "http_port": self.backends[n][0].port, "grpc_port": self.backends[n][1]} for n in names]
+        for name, text in rotation.eds_docs(run_files).items():
+            rotation.write_atomic(str(self.dir), name, text)
 
-        def client_loop():
-            end = time.monotonic() + 20
-            while not done.is_set() and time.monotonic() < end:
-                try:
-                    infer(http_port)
-                    sent[0] += 1
-                except Exception as e:  # any failed request fails the test
-                    failures.append(repr(e))
-                time.sleep(0.01)
-
-        client = threading.Thread(target=client_loop, daemon=True)
-        client.start()
-        time.sleep(0.5)
-        victim = backends[0]
-        victim.stop()
-        killed_at = time.monotonic()
-        wait_for(lambda: not host_health(admin_port, "triton_http")[victim.port], 5,
-                 "the killed backend marked unhealthy in triton_http")
-        noticed_s = time.monotonic() - killed_at
-        wait_for(lambda: not host_health(admin_port, "triton_grpc")[grpc_backend_ports[0]], 5,
-                 "the killed backend's gRPC endpoint marked unhealthy")
-        hits_after = {b.name: b.hits for b in backends[1:]}
-        time.sleep(1.0)
-        done.set()
-        client.join(timeout=10)
-
-        assert failures == []
-        assert sent[0] > 50
-        assert noticed_s < 5
-        # the survivors keep serving
-        assert all(b.hits > hits_after[b.name] for b in backends[1:])
-        health = host_health(admin_port, "triton_http")
-        assert [health[b.port] for b in backends[1:]] == [True, True]
-    finally:
-        proc.terminate()
+    def stop(self):
+        self.proc.terminate()
         try:
-            proc.wait(timeout=10)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
-        for b in backends[1:]:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+class ClientLoop:
+    """Requests through Envoy, one after another, until stopped; every failure is kept."""
+
+    def __init__(self, port):
+        self.port, self.failures, self.sent, self.done = port, [], 0, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        end = time.monotonic() + 30
+        while not self.done.is_set() and time.monotonic() < end:
+            try:
+                infer(self.port)
+                self.sent += 1
+            except Exception as e:  # any failed request fails the test
+                self.failures.append(repr(e))
+            time.sleep(0.005)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def lab_envoy(settings, tmp_path):
+    backends = [Backend(f"triton-gpu0-s{g}") for g in (0, 1, 2)]
+    http_port, grpc_port, admin_port, metrics_port, *grpc_backend_ports = free_ports(7)
+    settings = dict(settings, envoy_listen_address="127.0.0.1", envoy_http_port=http_port, envoy_grpc_port=grpc_port,
+                    envoy_admin_port=admin_port, metrics_port=metrics_port, envoy_health_interval_s=0.3,
+                    envoy_health_timeout_s=0.25, envoy_unhealthy_threshold=2)
+    e = EnvoyFromFiles(tmp_path, settings, backends, grpc_backend_ports)
+    e.settings, e.list = settings, backends
+    try:
+        wait_for(lambda: len(host_health(admin_port, "triton_http")) == 3
+                 and all(host_health(admin_port, "triton_http").values()), 15, "all backends healthy")
+        yield e
+    finally:
+        e.stop()
+        for b in backends:
             b.stop()
+
+
+def test_endpoints_leave_and_join_through_files_with_no_restart_and_no_failed_request(lab_envoy):
+    s, (a, b, c) = lab_envoy.settings, lab_envoy.list
+    answers = {infer(s["envoy_http_port"])["backend"] for _ in range(30)}
+    assert answers == {a.name, b.name, c.name}
+    pid, client = lab_envoy.proc.pid, ClientLoop(s["envoy_http_port"])
+    time.sleep(0.3)
+    lab_envoy.serve([b.name, c.name])                   # a leaves the rotation
+    wait_for(lambda: set(host_health(s["envoy_admin_port"], "triton_http")) == {b.port, c.port}, 5, "a removed")
+    hits = a.hits
+    time.sleep(0.5)
+    assert a.hits == hits                               # drained: no new request reaches it
+    a_stopped_at = a.hits
+    lab_envoy.serve([a.name, b.name, c.name])           # and joins again
+    wait_for(lambda: a.hits > a_stopped_at, 5, "a serving again")
+    client.stop()
+    assert client.failures == [] and client.sent > 50
+    assert lab_envoy.proc.poll() is None and lab_envoy.proc.pid == pid    # the same Envoy all along
+
+
+def test_a_dead_backend_is_dropped_with_no_failed_request(lab_envoy):
+    s, (victim, *rest) = lab_envoy.settings, lab_envoy.list
+    client = ClientLoop(s["envoy_http_port"])
+    time.sleep(0.5)
+    victim.stop()
+    killed_at = time.monotonic()
+    wait_for(lambda: not host_health(s["envoy_admin_port"], "triton_http")[victim.port], 5, "the killed backend down")
+    noticed_s = time.monotonic() - killed_at
+    hits = {b.name: b.hits for b in rest}
+    time.sleep(1.0)
+    client.stop()
+    assert client.failures == [] and client.sent > 50 and noticed_s < 5
+    assert all(b.hits > hits[b.name] for b in rest)
+
+
+def test_the_host_health_endpoint_drains_for_a_fleet_balancer(lab_envoy):
+    s = lab_envoy.settings
+    url = f"http://127.0.0.1:{s['envoy_http_port']}{s['envoy_health_path']}"
+    admin = f"http://127.0.0.1:{s['envoy_admin_port']}/healthcheck"
+
+    def status():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert status() == 200
+    urllib.request.urlopen(urllib.request.Request(f"{admin}/fail", method="POST"), timeout=2)
+    assert status() == 503
+    assert infer(s["envoy_http_port"])["backend"]        # requests still served while the balancer moves off
+    urllib.request.urlopen(urllib.request.Request(f"{admin}/ok", method="POST"), timeout=2)
+    assert status() == 200

@@ -43,6 +43,8 @@ if args[0] == "inspect":
     if args[-1] not in state:
         sys.exit(f"Error: No such object: {args[-1]}")
     print(json.dumps(state[args[-1]]["labels"]), "running")
+elif args[0] == "ps":
+    print("\n".join(sorted(state)))
 elif args[0] == "rm":
     if state.pop(args[-1], None) is None:
         sys.exit(f"Error: No such container: {args[-1]}")
@@ -106,8 +108,12 @@ class Host:
         return specs
 
     def rebind(self) -> subprocess.CompletedProcess:
+        """What migfleet-tritons.service runs at boot (readiness not awaited: no Triton runs here)."""
         (self.root / "docker.log").unlink(missing_ok=True)
-        return self.run("-m", "migfleet.serving.rebind", "--dir", str(self.run_dir), "--timeout", "0")
+        config = self.root / "rotation.json"
+        config.write_text(json.dumps({"envoy_dir": str(self.root / "envoy"), "admin_port": 1, "run_dir": str(self.run_dir),
+                                      "drain_seconds": 0, "ready_timeout": 0}))
+        return self.run("-m", "migfleet.serving.rotation", "start", "--config", str(config))
 
     def docker_calls(self) -> list[list[str]]:
         path = self.root / "docker.log"
@@ -164,11 +170,15 @@ def test_after_a_reboot_every_triton_is_bound_to_the_new_device_at_its_place(hos
         uuid = triton.live_devices(gpus[spec.place.gpu_uuid])[(spec.place.gi_start, spec.place.ci_start)]
         assert c.labels[LABEL_MIG_UUID] == uuid and c.labels[LABEL_CONFIG] == spec.config_hash
     assert len(specs) == 8 and sum(c[0] == "run" for c in host.docker_calls()) == 8
+    # and every one of them is in Envoy's rotation (its endpoint files, renamed into place)
+    eds = json.loads((host.root / "envoy" / "eds-triton_http.json").read_text())
+    assert sorted(e["endpoint"]["hostname"] for e in eds["resources"][0]["endpoints"][0]["lb_endpoints"]) == \
+        sorted(s.name for s in specs)
     # The deploy's own plan, from the live state, then finds nothing to do.
     bound = {k: v for g in gpus.values() for k, v in triton.stable_devices(g, placed.live(g)).items()}
     assert triton.plan_tritons(triton.live_specs(gpus, settings, DIGEST), host.containers(), bound).converged
     again = host.rebind()
-    assert again.returncode == 0 and all(c[0] == "inspect" for c in host.docker_calls())
+    assert again.returncode == 0 and all(c[0] in ("inspect", "ps") for c in host.docker_calls())
 
 
 def test_a_place_with_no_device_is_named_and_the_others_are_bound(host, settings):
