@@ -162,13 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     commit = snapshot_head(code)
     log(f"deploy code: git archive {commit} in {code}")
     rows: list[dict] = []
-    for n in sizes:
-        with lab_lock():
-            try:
+    with lab_lock():
+        try:
+            for n in sizes:
                 rows += measure_size(n, logs_dir, code)
-            finally:
-                if not args.no_restore:
-                    restore_suite_lab(fresh=True)
+        finally:
+            if not args.no_restore:        # once, at the end: each size brings its own fresh lab up
+                restore_suite_lab(fresh=True)
     with open(args.out / "fleet.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
