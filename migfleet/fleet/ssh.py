@@ -154,18 +154,12 @@ def read_snapshot(target: SshTarget, timeout: float = 60.0) -> dict[str, GpuStat
 
 def read_geometry(target: SshTarget, gpu: GpuState, timeout: float = 60.0):
     """Geometry of a GPU model the catalog lacks, read off the GPU (`mig -lgip` / `-lgipp`)."""
-    marker = f"{parsers.MARK} lgipp"
     client = connect(target)
     try:
-        rc, out, err = run(client, f"nvidia-smi mig -lgip -i {gpu.index} && echo '{marker}' && "
-                                   f"nvidia-smi mig -lgipp -i {gpu.index}", timeout)
+        rc, out, err = run(client, parsers.geometry_command(gpu.index), timeout)
     finally:
         client.close()
-    if rc != 0 or marker not in out:
-        raise FleetError(f"{target.name} GPU {gpu.index}: cannot list MIG profiles (exit {rc}): "
-                         f"{(err or out).strip()[:300]!r}")
-    lgip, _, lgipp = out.partition(marker)
     try:
-        return parsers.geometry_from_lgip(lgip, lgipp, gpu.name, gpu.memory_mib or 0, gpu=gpu.index)
+        return parsers.parse_geometry(out)
     except parsers.ParseError as exc:
         raise FleetError(f"{target.name} GPU {gpu.index}: {exc}") from None

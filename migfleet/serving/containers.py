@@ -37,6 +37,7 @@ class Container:
     restart_count: int = 0
     env: Mapping[str, str] = field(default_factory=dict)
     network_mode: str = ""
+    pid: int = 0                  # its main process on the host (0 when not running)
 
     @property
     def role(self) -> str | None:
@@ -77,6 +78,7 @@ def parse_inspect(text: str) -> list[Container]:
                 restart_count=int(item.get("RestartCount", 0)),
                 env=dict(e.split("=", 1) if "=" in e else (e, "") for e in config.get("Env") or []),
                 network_mode=(item.get("HostConfig") or {}).get("NetworkMode", ""),
+                pid=int(state.get("Pid") or 0),
             ))
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ContainerParseError(

@@ -148,20 +148,28 @@ def files(specs: Sequence[TritonSpec], settings: Mapping, host: str, allow_netwo
 VALIDATE = "validate.json"
 
 
-def validation_bootstrap(texts: Mapping[str, str]) -> str:
-    """The staged files as one static bootstrap that `envoy --mode validate` checks whole (listeners,
-    Lua, RBAC, clusters), the open ids filled with "none", the EDS clusters with no endpoint yet."""
+def static_config(texts: Mapping[str, str], eds: Mapping[str, str] | None = None) -> dict:
+    """The files as one static bootstrap: listeners with the open ids filled with "none", EDS
+    clusters with the endpoints of `eds` (serving.rotation.eds_docs), or none."""
     from migfleet.serving.rotation import lds_doc
     boot = json.loads(texts[BOOTSTRAP])
     listeners = [_plain(r) for r in json.loads(lds_doc(texts[LDS_TEMPLATE], {}))["resources"]]
     clusters = []
     for c in (_plain(r) for r in json.loads(texts[CDS])["resources"]):
         if c.get("type") == "EDS":
-            c = {k: v for k, v in c.items() if k != "eds_cluster_config"}
-            c.update(type="STATIC", load_assignment={"cluster_name": c["name"], "endpoints": []})
+            c = {k: v for k, v in c.items() if k not in ("eds_cluster_config", "ignore_health_on_host_removal")}
+            assignment = {"cluster_name": c["name"], "endpoints": []}
+            if eds and eds_file(c["name"]) in eds:
+                assignment = _plain(json.loads(eds[eds_file(c["name"])])["resources"][0])
+            c.update(type="STATIC", load_assignment=assignment)
         clusters.append(c)
-    return json.dumps({"node": boot["node"], "admin": boot["admin"],
-                       "static_resources": {"listeners": listeners, "clusters": clusters}}, indent=1) + "\n"
+    return {"node": boot["node"], "admin": boot["admin"], "static_resources": {"listeners": listeners, "clusters": clusters}}
+
+
+def validation_bootstrap(texts: Mapping[str, str]) -> str:
+    """The staged files as one static bootstrap that `envoy --mode validate` checks whole (listeners,
+    Lua, RBAC, clusters)."""
+    return json.dumps(static_config(texts), indent=1) + "\n"
 
 
 def _plain(resource: dict) -> dict:

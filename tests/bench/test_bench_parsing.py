@@ -95,8 +95,7 @@ def _spec(i: int) -> TritonSpec:
 
 def test_bench_envoy_config_is_migfleets_plus_pinned_stats(tmp_path):
     specs = [_spec(i) for i in range(3)]
-    config = datapath.pin_stats(
-        datapath.envoy.build_config(datapath.envoy.backends_from(specs), datapath.bench_settings()), specs[0])
+    config = datapath.pin_stats(datapath.bench_config(specs), specs[0])
     listeners = {l["name"]: l for l in config["static_resources"]["listeners"]}
     http = listeners["triton_http"]
     assert http["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": datapath.BENCH_HTTP_PORT}
@@ -107,8 +106,8 @@ def test_bench_envoy_config_is_migfleets_plus_pinned_stats(tmp_path):
              for e in clusters["triton_http"]["load_assignment"]["endpoints"][0]["lb_endpoints"]]
     assert ports == [20000, 20100, 20200]
     if datapath.ENVOY_BIN.exists():
-        path = tmp_path / "envoy.yaml"
-        path.write_text(datapath.envoy.render(config))
+        path = tmp_path / "envoy.json"
+        path.write_text(__import__("json").dumps(config))
         proc = subprocess.run([str(datapath.ENVOY_BIN), "--mode", "validate", "-c", str(path),
                                "--disable-hot-restart"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr

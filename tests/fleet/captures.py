@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from migfleet.mig import smi as parsers
+from migfleet.sections import MARK
 
 CAPTURES = Path(__file__).resolve().parent / "captures"
 FILES = {"query": "query.csv", "list": "L.txt", "lgi": "lgi.txt", "lci": "lci.txt", "xml": "q.xml"}
@@ -14,7 +15,7 @@ def snapshot_text(name: str, replace: dict[str, str] | None = None) -> str:
     out = []
     for section, filename in FILES.items():
         text = (replace or {}).get(section) or (CAPTURES / name / filename).read_text()
-        out += [f"{parsers.MARK} {section}", text.rstrip("\n"), f"{parsers.MARK} rc=0"]
+        out += [f"{MARK} {section}", text.rstrip("\n"), f"{MARK} rc=0"]
     return "\n".join(out) + "\n"
 
 

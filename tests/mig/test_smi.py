@@ -205,8 +205,10 @@ def test_snapshot_device_mismatch_is_an_error():
 
 
 def test_snapshot_missing_nvidia_smi_is_not_empty():
+    # every section exits 127 when the host has no nvidia-smi: no driver, not "no GPU"
+    missing = {name: (127, "sh: 1: nvidia-smi: not found") for name in p.NAMES}
     with pytest.raises(p.DriverUnavailable, match="nvidia-smi not found"):
-        p.parse_snapshot("@@migfleet nvidia-smi-missing\n")
+        p.parse_snapshot(doc.snapshot(missing))
 
 
 def test_snapshot_driver_failure():
@@ -218,7 +220,7 @@ def test_snapshot_driver_failure():
 
 def test_snapshot_incomplete():
     text = doc.snapshot(doc.TWO_3G_SECTIONS)
-    with pytest.raises(p.ParseError, match="missing section"):
+    with pytest.raises(p.ParseError, match="output cut short: section.s. xml incomplete"):
         p.parse_snapshot(text[: text.index("@@migfleet xml")])
 
 

@@ -29,10 +29,10 @@ def sim_snapshot(monkeypatch):
 
     real_host = host_fact.parse_host
 
-    def parse_host(text):
+    def parse_host(text, *args):
         if text.strip() == HOST_TOKEN:
             return host_fact.HostView(gpus=dict(context.host.connector.sim.gpus))
-        return real_host(text)
+        return real_host(text, *args)
 
     monkeypatch.setattr(host_fact, "parse_host", parse_host)
 

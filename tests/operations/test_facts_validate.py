@@ -8,7 +8,9 @@ from pyinfra.api.deploy import add_deploy
 from pyinfra.api.exceptions import FactProcessError
 
 from migfleet.mig import smi as parsers
-from migfleet.facts.mig import MigSnapshot, geometry_command, parse_geometry_output
+from migfleet.sections import MARK
+from migfleet.facts.mig import MigSnapshot
+from migfleet.mig.smi import geometry_command, parse_geometry
 from migfleet.deploys.validate import InvalidInventory, validate_inventory
 from tests.operations.conftest import Fleet
 from tests.operations.gpusim import GpuSim, gpu
@@ -19,7 +21,7 @@ H100 = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "nvi
 def _section(name: str, text: str, rc: int = 0) -> list[str]:
     # captures end with their own "rc=N" line; the snapshot marks it instead
     body = [line for line in text.splitlines() if not line.startswith("rc=")]
-    return [f"{parsers.MARK} {name}", *body, f"{parsers.MARK} rc={rc}"]
+    return [f"{MARK} {name}", *body, f"{MARK} rc={rc}"]
 
 
 @pytest.mark.skipif(not H100.is_dir(), reason="shared fixtures not present")
@@ -33,7 +35,7 @@ def test_snapshot_fact_reads_a_real_capture():
     assert uuid.startswith("GPU-") and state.name == "NVIDIA H100 80GB HBM3"
     assert state.mig_current is False and state.gpu_instances == ()
     with pytest.raises(FactProcessError, match="nvidia-smi not found"):
-        MigSnapshot().process([f"{parsers.MARK} nvidia-smi-missing"])
+        MigSnapshot().process([line for name in parsers.NAMES for line in _section(name, "sh: nvidia-smi: not found", 127)])
 
 
 @pytest.mark.skipif(not H100.is_dir(), reason="shared fixtures not present")
@@ -41,7 +43,7 @@ def test_geometry_fact_output_parses_to_the_capture_geometry():
     text = "\n".join(_section("query", (H100 / "query.csv").read_text())
                      + _section("lgip", (H100 / "lgip.txt").read_text())
                      + _section("lgipp", (H100 / "lgipp.txt").read_text()))
-    geo = parse_geometry_output(text)
+    geo = parse_geometry(text)
     assert geo.model == "NVIDIA H100 80GB HBM3"
     assert dict(geo.profile("3g.40gb").placements) == {0: 4, 4: 4}
     assert "nvidia-smi mig -i 3 -lgipp" in geometry_command(3)

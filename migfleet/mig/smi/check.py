@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from migfleet.mig.smi import ListedGpu, ParseError, QueryRow, XmlGpu
+from migfleet.mig.smi.errors import ParseError
+from migfleet.mig.smi.listings import ListedGpu, QueryRow, XmlGpu
 from migfleet.mig.state import ComputeInstance, GpuInstance, GpuState
 
 WHAT = "migfleet snapshot"
