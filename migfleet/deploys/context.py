@@ -171,7 +171,13 @@ def rotation_config() -> str:
 
 def local_models() -> dict[str, bytes]:
     """The local model repository: relative path -> content (caches skipped)."""
-    root = repo_path(settings()["triton_model_repository"])
+    return _models_at(str(repo_path(settings()["triton_model_repository"])))
+
+
+@lru_cache(maxsize=8)
+def _models_at(path: str) -> dict[str, bytes]:
+    """Read once per run and repository, not once per host."""
+    root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"triton_model_repository {root} is not a directory")
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
@@ -179,15 +185,26 @@ def local_models() -> dict[str, bytes]:
 
 
 def models_digest() -> str:
+    return _digest_of(str(repo_path(settings()["triton_model_repository"])))
+
+
+@lru_cache(maxsize=8)
+def _digest_of(path: str) -> str:
     h = hashlib.sha256()
-    for name, data in sorted(local_models().items()):
+    for name, data in sorted(_models_at(path).items()):
         h.update(name.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode())
     return h.hexdigest()[:16]
 
 
+_specs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()     # pyinfra State -> {host: specs}
+
+
 def triton_specs() -> list[triton.TritonSpec]:
     """The Tritons once this run's MIG changes are made, by place."""
-    return triton.specs_for(layouts_after(), settings(), models_digest())
+    run = _specs.setdefault(host.state, {})
+    if host.name not in run:
+        run[host.name] = triton.specs_for(layouts_after(), settings(), models_digest())
+    return run[host.name]
 
 
 @dataclass(frozen=True)

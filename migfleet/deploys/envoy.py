@@ -5,6 +5,8 @@ rotation first (see migfleet.serving.rotation).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pyinfra.api import deploy
 
 from migfleet.deploys import context
@@ -16,7 +18,12 @@ def allow_networks(s, address: str) -> list[str]:
     """Who may scrape the metrics endpoint: the setting, else the network the deploy runs from."""
     if s["metrics_allow_networks"] is not None:
         return list(s["metrics_allow_networks"])
-    return [metrics.deploy_source_network(address)]
+    return [_source_network(address)]
+
+
+@lru_cache(maxsize=None)
+def _source_network(address: str) -> str:
+    return metrics.deploy_source_network(address)
 
 
 @deploy("Envoy in front of the Tritons")
