@@ -1,8 +1,13 @@
-"""The lab's driver as NVIDIA's own tools and docs describe it, on one H100 and one A100 host.
+"""The lab's driver as NVIDIA's own tools and docs describe it, on an H100 and an A100 host (and every
+host, for NVIDIA's named layout). Bring up: `python -m lab up --hosts 4 --gpus H100,A100-40GB,B200,A30`.
+
 
 - NVIDIA's mig-parted (v0.15, built by lab/migparted.py, reading NVML and PCI sysfs) exports the
   layout made with nvidia-smi (2 x 3g.40gb on the H100, 7 x 1g.5gb on the A100), `assert` passes
   for the equivalent config and fails after a hand change.
+- NVIDIA's own named layout `all-balanced` (mig-parted's config-default.yaml), made with nvidia-smi
+  on GPU 0 of every lab host, passes mig-parted's `assert`: its device-filter finds the GPU's PCI
+  device ID in sysfs and every profile name matches what mig-parted derives from NVML.
 - MIG mode by architecture across `python -m lab reboot`: the H100 enables at once and is disabled
   again after the reboot; the A100 waits for a reset and keeps its mode.
 - Reset blockers: a GPU service (nvidia-persistenced, DCGM's nvidia-dcgm.service) makes
@@ -16,11 +21,13 @@ from __future__ import annotations
 
 import json
 import re
+import tarfile
 
 import pytest
 import yaml
 
 from labtools import deploy
+from lab import migparted
 
 H100 = "NVIDIA H100 80GB HBM3"
 A100 = "NVIDIA A100-SXM4-40GB"
@@ -114,6 +121,30 @@ def test_mig_parted_reads_the_layout_made_with_nvidia_smi(lab, bare, model, devi
     sh(lab, host, f"nvidia-smi mig -i 0 {hand_change} >/dev/null")
     mig_parted(lab, host, "assert -f /tmp/lab-mig.yaml -c lab", rc=1)
     assert "selected configuration not currently applied" in sh(lab, host, "cat /tmp/mig-parted.err")
+
+
+def nvidia_config_default() -> dict:
+    with tarfile.open(migparted.tarball()) as tar:
+        return yaml.safe_load(tar.extractfile("mig-parted/deployments/systemd/config-default.yaml").read())
+
+
+def test_nvidia_balanced_layout_asserts_on_every_model(lab, bare):
+    balanced = nvidia_config_default()["mig-configs"]["all-balanced"]
+    for host in [h["name"] for h in lab.inventory["hosts"]]:
+        bare(host)
+        bus_id = sh(lab, host, "nvidia-smi -i 0 --query-gpu=pci.bus_id --format=csv,noheader").strip()
+        address = bus_id[4:].lower()                         # 00000000:18:00.0 -> 0000:18:00.0
+        device = int(sh(lab, host, f"cat /sys/bus/pci/devices/{address}/device"), 16)
+        wanted = f"0x{device:04X}10DE"
+        entry = next((e for e in balanced if wanted in (e["device-filter"] if isinstance(e["device-filter"], list)
+                                                          else [e["device-filter"]])), None)
+        assert entry, f"{host}: no all-balanced entry in NVIDIA's config for device {wanted}"
+        sh(lab, host, "nvidia-smi -i 0 -mig 1 >/dev/null; nvidia-smi -i 0 --gpu-reset >/dev/null")
+        # Largest first, as an operator would, so each finds a placement.
+        for name, count in sorted(entry["mig-devices"].items(), key=lambda kv: -int(kv[0][0])):
+            sh(lab, host, f"nvidia-smi mig -i 0 -cgi {','.join([name] * count)} -C >/dev/null")
+        sh(lab, host, f"cat > /tmp/lab-mig.yaml <<'EOF'\n{config(wanted, entry['mig-devices'])}\nEOF")
+        mig_parted(lab, host, "assert -f /tmp/lab-mig.yaml -c lab")
 
 
 def test_mig_mode_by_architecture_across_reboot(lab, bare, lab_cli_run):
