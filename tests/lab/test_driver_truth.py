@@ -1,7 +1,6 @@
 """The lab's driver as NVIDIA's own tools and docs describe it, on an H100 and an A100 host (and every
 host, for NVIDIA's named layout). Bring up: `python -m lab up --hosts 4 --gpus H100,A100-40GB,B200,A30`.
 
-
 - NVIDIA's mig-parted (v0.15, built by lab/migparted.py, reading NVML and PCI sysfs) exports the
   layout made with nvidia-smi (2 x 3g.40gb on the H100, 7 x 1g.5gb on the A100), `assert` passes
   for the equivalent config and fails after a hand change.
