@@ -29,14 +29,47 @@ PACKAGE = Path(__file__).resolve().parents[1]
 LIB_DIR = "/usr/local/lib/migfleet"          # migfleet's host-side code (boot replay, re-bind)
 UNITS = ("migfleet-mig.service", "migfleet-tritons.service")
 # The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind).
-HOST_CODE = ("__init__.py", "sections.py", "mig/*.py", "mig/catalog.json", "serving/__init__.py",
+HOST_CODE = ("__init__.py", "sections.py", "mig/**/*.py", "mig/catalog.json", "serving/__init__.py",
              "serving/containers.py", "serving/triton.py", "serving/rebind.py", "serving/rotation.py")
 ENVOY_FILES = (envoy.BOOTSTRAP, envoy.CDS, envoy.LDS_TEMPLATE, rotation.LDS,
                rotation.eds_file(rotation.HTTP_CLUSTER), rotation.eds_file(rotation.GRPC_CLUSTER))
 
 
+_settings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # pyinfra State -> {host: settings}
+
+
 def settings() -> dict:
-    return serving_settings(host.data)
+    run = _settings.setdefault(host.state, {})
+    if host.name not in run:
+        run[host.name] = serving_settings(host.data)
+    return run[host.name]
+
+
+class _Unchanged:
+    """What a skipped operation returns: it changes nothing."""
+    will_change = False
+
+    @staticmethod
+    def did_change() -> bool:
+        return False
+
+    @staticmethod
+    def did_not_change() -> bool:
+        return True
+
+
+def queue(op, **kwargs):
+    """Queue `op` only where it would change something.
+
+    Its body decides from values already read, so it is run once here (pyinfra runs it again if it
+    is queued); with nothing to yield it is not queued at all, and its no-op message is logged.
+    Every operation queued costs pyinfra a walk of the Python call stack (several per host and
+    run), the main local cost of a converged run.
+    """
+    body = {k: v for k, v in kwargs.items() if k != "name" and not k.startswith("_")}
+    if next(iter(op._inner(**body)), None) is None:
+        return _Unchanged()
+    return op(**kwargs)
 
 
 @lru_cache(maxsize=1)
@@ -104,6 +137,8 @@ def mig_work() -> dict[str, GpuWork]:
 
 def _plan_all() -> dict[str, GpuWork]:
     v = view()
+    if v is None:       # pyinfra logged why the read failed and failed the host
+        raise HostMigError("MIG: the host could not be read (see the error above)")
     if v.driver_error:
         raise HostMigError(f"MIG: {v.driver_error}")
     if not v.gpus:

@@ -34,12 +34,14 @@ def deploy_envoy():
     except context.HostMigError:
         return
     s, v = context.settings(), context.view()
-    serving.image_present(name="Envoy image", image=s["envoy_image"], present=s["envoy_image"] in v.images)
-    files.content(name="Rotation settings", path=rotation.HOST_CONFIG, text=context.rotation_config(),
+    context.queue(serving.image_present, name="Envoy image", image=s["envoy_image"], present=s["envoy_image"] in v.images)
+    context.queue(files.content, name="Rotation settings", path=rotation.HOST_CONFIG, text=context.rotation_config(),
                   digest_now=v.files.get(rotation.HOST_CONFIG))
     address = host.data.get("ssh_hostname") or host.name
     texts = envoy.files(context.triton_specs(), s, host.name, allow_networks(s, address))
-    serving.envoy_files(name="Envoy configuration", files=texts, settings=s, lib_dir=context.LIB_DIR,
-                        digests_now={n: v.files[context.envoy_path(n)] for n in texts if context.envoy_path(n) in v.files})
-    serving.envoy_container(name="Envoy container", settings=s, bootstrap_text=texts[envoy.BOOTSTRAP],
+    context.queue(serving.envoy_files, name="Envoy configuration", files=texts, settings=s, lib_dir=context.LIB_DIR,
+                        digests_now={n: v.files[context.envoy_path(n)] for n in context.ENVOY_FILES
+                                     if context.envoy_path(n) in v.files},
+                        rendered=[n for n in context.ENVOY_FILES if n not in texts])
+    context.queue(serving.envoy_container, name="Envoy container", settings=s, bootstrap_text=texts[envoy.BOOTSTRAP],
                             current=v.container(envoy.CONTAINER_NAME))

@@ -63,16 +63,16 @@ def configure_mig() -> None:
         _log(w)
 
     v = context.view()
-    files.content(name="MIG boot record", path=boot.RECORD_PATH, text=context.record(),
+    context.queue(files.content, name="MIG boot record", path=boot.RECORD_PATH, text=context.record(),
                   digest_now=v.files.get(boot.RECORD_PATH))
     unit_text = (context.PACKAGE / "files" / "systemd" / UNIT_NAME).read_text()
-    files.unit(name="MIG boot unit", unit=UNIT_NAME, text=unit_text,
+    context.queue(files.unit, name="MIG boot unit", unit=UNIT_NAME, text=unit_text,
                digest_now=v.files.get(f"/etc/systemd/system/{UNIT_NAME}"), enabled_now=v.enabled.get(UNIT_NAME, ""))
 
     s, serving_work = context.settings(), context.serving_work()
     if serving_work.host_drain:
         host.log("the change takes all of this host's serving capacity: its health endpoint fails first")
-        serving.host_leaves(name="Host leaves the load balancer", admin_port=s["envoy_admin_port"],
+        context.queue(serving.host_leaves, name="Host leaves the load balancer", admin_port=s["envoy_admin_port"],
                             drain_seconds=s["envoy_drain_seconds"])
     for uuid, w in work.items():
         name = mig.operation_name(w.plan, w.geometry)
@@ -80,5 +80,5 @@ def configure_mig() -> None:
         if leaving and not w.plan.converged:
             host.log(f"MIG {mig.gpu_label(w.plan.gpu)}: Tritons leaving Envoy's rotation first: {', '.join(leaving)}")
         with shared_slot(name):
-            mig.gpu(name=name, plan=w.plan, desired=w.desired, geometry=w.geometry, policy=w.policy,
+            context.queue(mig.gpu, name=name, plan=w.plan, desired=w.desired, geometry=w.geometry, policy=w.policy,
                     leave_first=serving.rotation_command("drain", leaving, context.LIB_DIR) if leaving else None)

@@ -22,23 +22,24 @@ def install_toolkit():
     except context.HostMigError:
         return
     s, v = context.settings(), context.view()
-    serving.docker_engine(name="Docker engine", docker_now=v.docker, installed=v.packages,
+    context.queue(serving.docker_engine, name="Docker engine", docker_now=v.docker, installed=v.packages,
                           package=s["docker_package"])
-    serving.service_running(name="Docker running", service=s["docker_service"],
+    context.queue(serving.service_running, name="Docker running", service=s["docker_service"],
                             active_now=v.active.get(s["docker_service"], ""))
-    serving.packages_present(name="Host tools", packages=["python3", "curl", "gnupg", "ca-certificates"],
+    context.queue(serving.packages_present, name="Host tools", packages=["python3", "curl", "gnupg", "ca-certificates"],
                              installed=v.packages)
     # migfleet's own host-side code (boot replay, Triton start and Envoy rotation): stdlib Python.
-    files.tree(name="migfleet host code", remote_dir=context.LIB_DIR, files=context.host_code(),
+    context.queue(files.tree, name="migfleet host code", remote_dir=context.LIB_DIR, files=context.host_code(),
                digests_now=v.trees.get(context.LIB_DIR))
-    serving.apt_keyring(name="NVIDIA repository key", key_url=s["toolkit_key_url"], keyring=s["toolkit_keyring"],
+    context.queue(serving.apt_keyring, name="NVIDIA repository key", key_url=s["toolkit_key_url"], keyring=s["toolkit_keyring"],
                         present=s["toolkit_keyring"] in v.files)
-    files.content(name="NVIDIA container toolkit repository", path=SOURCE_LIST,
+    context.queue(files.content, name="NVIDIA container toolkit repository", path=SOURCE_LIST,
                   text=serving.toolkit_source_line(s["toolkit_repo_url"], s["toolkit_keyring"]),
                   digest_now=v.files.get(SOURCE_LIST))
     package = s["toolkit_package"] + (f"={s['toolkit_version']}" if s["toolkit_version"] else "")
-    serving.packages_present(name="NVIDIA container toolkit", packages=[package], installed=v.packages)
-    runtime = serving.nvidia_runtime(name="nvidia runtime in Docker", daemon_json_now=v.daemon_json,
+    context.queue(serving.packages_present, name="NVIDIA container toolkit", packages=[package], installed=v.packages)
+    runtime = context.queue(serving.nvidia_runtime, name="nvidia runtime in Docker", daemon_json_now=v.daemon_json,
                                      daemon_config=s["docker_daemon_config"])
-    serving.service_restart(name="Restart Docker for the nvidia runtime", service=s["docker_service"],
-                            _if=runtime.did_change)
+    if runtime.will_change:     # Docker reads its runtimes only when it starts
+        context.queue(serving.service_restart, name="Restart Docker for the nvidia runtime",
+                      service=s["docker_service"], _if=runtime.did_change)

@@ -32,12 +32,12 @@ def deploy_tritons():
     except context.HostMigError:
         return      # the MIG deploy has failed this host already
     s, v = context.settings(), context.view()
-    files.tree(name="Model repository", remote_dir=s["triton_model_dir"], files=context.local_models(),
+    context.queue(files.tree, name="Model repository", remote_dir=s["triton_model_dir"], files=context.local_models(),
                digests_now=v.trees.get(s["triton_model_dir"]))
-    serving.image_present(name="Triton image", image=s["triton_image"], present=s["triton_image"] in v.images,
+    context.queue(serving.image_present, name="Triton image", image=s["triton_image"], present=s["triton_image"] in v.images,
                           registry_user=s["triton_registry_user"], key_env=s["triton_ngc_key_env"])
     specs = context.triton_specs()
-    files.tree(name="Triton run files", remote_dir=triton.RUN_DIR,
+    context.queue(files.tree, name="Triton run files", remote_dir=triton.RUN_DIR,
                files={f"{spec.name}{triton.RUN_SUFFIX}": spec.run_file().encode() for spec in specs},
                digests_now=v.trees.get(triton.RUN_DIR))
     work = context.serving_work()
@@ -48,10 +48,10 @@ def deploy_tritons():
     fresh = [t.name for t in work.plan.to_start if t.name not in work.rolling]
     if fresh:
         host.log(f"Tritons started, then into Envoy's rotation: {', '.join(fresh)}")
-    serving.tritons(name="Triton containers", plan=work.plan, rolling=work.rolling, lib_dir=context.LIB_DIR,
+    context.queue(serving.tritons, name="Triton containers", plan=work.plan, rolling=work.rolling, lib_dir=context.LIB_DIR,
                     sync=_endpoints_differ(v, work.plan))
     if work.host_drain:
-        serving.host_rejoins(name="Host back in the load balancer", admin_port=s["envoy_admin_port"])
+        context.queue(serving.host_rejoins, name="Host back in the load balancer", admin_port=s["envoy_admin_port"])
     unit_text = (context.PACKAGE / "files" / "systemd" / UNIT_NAME).read_text()
-    files.unit(name="Triton re-bind unit", unit=UNIT_NAME, text=unit_text,
+    context.queue(files.unit, name="Triton re-bind unit", unit=UNIT_NAME, text=unit_text,
                digest_now=v.files.get(f"/etc/systemd/system/{UNIT_NAME}"), enabled_now=v.enabled.get(UNIT_NAME, ""))

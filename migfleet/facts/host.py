@@ -59,7 +59,8 @@ def host_command(files: Sequence[str] = (), trees: Sequence[str] = (), units: Se
         "trees": (f"for d in {_q(trees)}; do echo \"== $d\"; [ -d \"$d\" ] && (cd \"$d\" && find . -type f "
                   "! -name '*.pyc' -print0 | sort -z | xargs -0r sha256sum); done; true"),
         # one line per unit from each (in order; "not-found" or "inactive" when absent)
-        "enabled": f"systemctl is-enabled {_q(units)} 2>&1; true" if units else "true",
+        # (is-enabled stops at the first unknown unit when given several: one call per unit)
+        "enabled": f"for u in {_q(units)}; do s=$(systemctl is-enabled \"$u\" 2>/dev/null); echo \"${{s:-absent}}\"; done",
         "active": f"systemctl is-active {_q(units)} 2>&1; true" if units else "true",
         "packages": (f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {_q(packages)} "
                      "2>/dev/null; true") if packages else "true",

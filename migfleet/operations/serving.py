@@ -186,7 +186,8 @@ def host_rejoins(admin_port: int):
 # -- Envoy -----------------------------------------------------------------------------------
 
 @operation()
-def envoy_files(files: Mapping[str, str], digests_now: Mapping[str, str], settings: Mapping, lib_dir: str):
+def envoy_files(files: Mapping[str, str], digests_now: Mapping[str, str], settings: Mapping, lib_dir: str,
+                rendered: Sequence[str] = ()):
     """
     Envoy's bootstrap, clusters and listener template: staged beside the watched directory,
     checked whole by the Envoy of the image that runs them, then renamed into place (clusters
@@ -194,10 +195,15 @@ def envoy_files(files: Mapping[str, str], digests_now: Mapping[str, str], settin
 
     + files: file name -> text (serving.envoy.files)
     + digests_now: file name -> sha256 in the config directory now (host read)
+    + rendered: the files the host renders (listeners, endpoints); rendered again if one is missing
     """
     changed = [n for n, text in files.items() if digests_now.get(n) != hashlib.sha256(text.encode()).hexdigest()]
-    if not changed:
+    missing = [n for n in rendered if n not in digests_now]
+    if not changed and not missing:
         host.noop(f"{settings['envoy_config_dir']}: Envoy configuration up to date")
+        return
+    if not changed:
+        yield rotation_command("sync", (), lib_dir)
         return
     directory = settings["envoy_config_dir"].rstrip("/")
     staging = f"{directory}/.staging"

@@ -17,6 +17,7 @@ import json
 import socket
 import subprocess
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -114,14 +115,22 @@ def source_network(route: list[dict], links: list[dict]) -> str:
 
 
 def deploy_source_network(address: str) -> str:
-    """The network of this machine's address that reaches `address` (a host name or IP)."""
-    ip = socket.getaddrinfo(address, None, proto=socket.IPPROTO_TCP)[0][4][0]
+    """The network of this machine's address that reaches `address` (a host name or IP).
 
-    def ip_json(*args: str) -> list[dict]:
-        return json.loads(subprocess.run(["ip", "-j", *args], capture_output=True, text=True,
-                                         check=True, timeout=10).stdout)
-    route = ip_json("route", "get", ip)
-    return source_network(route, ip_json("addr", "show", "dev", route[0]["dev"]))
+    The kernel picks the source address for a datagram socket connected to `address` (no packet
+    is sent); its prefix comes from one `ip -j addr` of this machine, read once per process.
+    """
+    family, _, _, _, sockaddr = socket.getaddrinfo(address, 9, proto=socket.IPPROTO_UDP)[0]
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.connect(sockaddr)
+        src = s.getsockname()[0]
+    return source_network([{"prefsrc": src}], _local_links())
+
+
+@lru_cache(maxsize=1)
+def _local_links() -> list[dict]:
+    return json.loads(subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True,
+                                     timeout=10).stdout)
 
 
 def _check(sources: Sequence[MetricsSource]) -> None:

@@ -29,8 +29,10 @@ def fake_host(tmp_path, with_driver: bool = True):
                                  "  'ps -aq') echo c1;;\n"
                                  f"  'inspect c1') echo '{inspect}';;\n"
                                  "  'image inspect') echo 'sha256:aa [\"reg/t:1\"]';;\nesac\n")
-    (bin_ / "systemctl").write_text("#!/bin/sh\n[ \"$1\" = is-enabled ] && printf 'enabled\\nnot-found\\n' && exit 1\n"
-                                    "printf 'inactive\\nactive\\n'; exit 3\n")
+    # is-enabled of an unknown unit prints nothing on stdout (and stops a multi-unit call)
+    (bin_ / "systemctl").write_text("#!/bin/sh\ncase \"$1 $2\" in\n  'is-enabled migfleet-mig.service') echo enabled;;\n"
+                                    "  'is-enabled docker') echo 'Failed to get unit file state' >&2; exit 1;;\n"
+                                    "  is-active*) printf 'inactive\\nactive\\n'; exit 3;;\nesac\n")
     (bin_ / "dpkg-query").write_text("#!/bin/sh\necho 'python3 3.11.2-1 ii '\necho 'curl 7.88 un '\n")
     for f in bin_.iterdir():
         f.chmod(0o755)
@@ -57,7 +59,7 @@ def test_one_round_trip_reads_everything_the_operations_decide_from(tmp_path):
     assert view.files == {str(managed): hashlib.sha256(b"{}\n").hexdigest()}
     assert view.trees == {str(tmp_path / "tree"): {"sub/a.py": hashlib.sha256(b"a").hexdigest()},
                           str(tmp_path / "none"): {}}
-    assert view.enabled == {"migfleet-mig.service": "enabled", "docker": "not-found"}
+    assert view.enabled == {"migfleet-mig.service": "enabled", "docker": "absent"}
     assert view.active == {"migfleet-mig.service": "inactive", "docker": "active"}
     assert view.packages == {"python3": "3.11.2-1"}             # curl is not installed ("un")
     assert view.images == {"reg/t:1": "sha256:aa"}
