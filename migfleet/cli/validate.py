@@ -21,7 +21,7 @@ def _read_live(hosts: dict[str, dict]) -> tuple[dict, list]:
         if isinstance(got, Exception):
             errors.append(InventoryError(name, "$", f"cannot read the host's GPUs: {got}"))
         else:
-            live[name] = [GpuRef(s.index, s.name, s.uuid) for s in sorted(got.values(), key=lambda s: s.index)]
+            live[name] = [GpuRef(s.index, s.name, s.uuid, s.pci_bus_id) for s in sorted(got.values(), key=lambda s: s.index)]
     return live, errors
 
 

@@ -31,6 +31,11 @@ UNITS = ("migfleet-mig.service", "migfleet-tritons.service")
 # The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind).
 HOST_CODE = ("__init__.py", "sections.py", "mig/**/*.py", "mig/catalog.json", "serving/__init__.py",
              "serving/containers.py", "serving/triton.py", "serving/rebind.py", "serving/rotation.py")
+# Services that hold GPUs open (a reset or MIG mode change is refused while they run): mig-parted's
+# hooks and the GPU operator stop the same ones.
+GPU_HOLDERS = ("nvidia-persistenced.service", "nvidia-dcgm.service", "nv-hostengine.service",
+               "dcgm-exporter.service", "nvsm.service", "nvidia-fabricmanager.service")
+NEEDS_FREE_GPU = {"reset_gpu", "enable_mig", "disable_mig"}
 ENVOY_FILES = (envoy.BOOTSTRAP, envoy.CDS, envoy.LDS_TEMPLATE, rotation.LDS,
                rotation.eds_file(rotation.HTTP_CLUSTER), rotation.eds_file(rotation.GRPC_CLUSTER))
 
@@ -104,7 +109,8 @@ def view() -> host_fact.HostView:
         units=(*UNITS, s["docker_service"]),
         packages=("python3", "curl", "gnupg", "ca-certificates", s["docker_package"], s["toolkit_package"]),
         images=(s["triton_image"], s["envoy_image"]),
-        daemon_json=s["docker_daemon_config"])
+        daemon_json=s["docker_daemon_config"],
+        services=tuple(dict.fromkeys((*GPU_HOLDERS, *(mig_setting("mig_reset_services") or ())))))
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,42 @@ def _plan_all() -> dict[str, GpuWork]:
             work[uuid] = GpuWork(plan_gpu(gpu, want, geometry, policy), want, geometry, policy)
         except LayoutError as e:
             raise HostMigError(f"MIG: {e.where}: {e.reason}" if e.where else f"MIG: {e.reason}") from None
+    _check_holders(v, work)
     return work
+
+
+def _check_holders(v: host_fact.HostView, work: dict[str, GpuWork]) -> None:
+    """A reset or MIG mode change needs the GPUs free: services migfleet may stop are stopped (and
+    started again after); anything else holding them fails the host before any change, saying how."""
+    needing = [w.plan.gpu for w in work.values()
+               if not w.plan.blocked and any(a.kind in NEEDS_FREE_GPU for a in w.plan.actions)]
+    if not needing:
+        return
+    allowed = set(mig_setting("mig_reset_services") or ())
+    holding = [u for u in dict.fromkeys((*GPU_HOLDERS, *allowed)) if v.active.get(u) == "active"]
+    problems = []
+    refused = [u for u in holding if u not in allowed]
+    if refused:
+        problems.append(f"{', '.join(refused)} {'holds' if len(refused) == 1 else 'hold'} the GPUs and "
+                        "mig_reset_services does not let migfleet stop it: stop it yourself until the change is "
+                        "done, or add it to mig_reset_services")
+    if "nvidia_drm" in v.modules:
+        problems.append("kernel module nvidia_drm is loaded and holds every GPU: unload it (`modprobe -r "
+                        "nvidia_drm`; stop the display manager that loads it, and blacklist it on GPU servers)")
+    if problems:
+        gpus = ", ".join(f"GPU {g.index} ({g.name}, {g.pci_bus_id})" for g in needing)
+        raise HostMigError(f"MIG: {gpus} need a GPU reset or MIG mode change, which is blocked: "
+                           + "; ".join(problems) + ". Nothing was changed; re-run once that is done.")
+    _stops.setdefault(host.state, {})[host.name] = tuple(holding)
+
+
+_stops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def services_to_stop() -> tuple[str, ...]:
+    """Services holding the GPUs that migfleet stops before this run's resets, and starts after."""
+    mig_work()
+    return _stops.get(host.state, {}).get(host.name, ())
 
 
 def layouts_after() -> dict[str, tuple[int, placed.GpuLayout, Geometry | None]]:

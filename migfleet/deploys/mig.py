@@ -74,6 +74,10 @@ def configure_mig() -> None:
         host.log("the change takes all of this host's serving capacity: its health endpoint fails first")
         context.queue(serving.host_leaves, name="Host leaves the load balancer", admin_port=s["envoy_admin_port"],
                             drain_seconds=s["envoy_drain_seconds"])
+    holders = context.services_to_stop()
+    if holders:
+        host.log(f"MIG: {', '.join(holders)} hold the GPUs: stopped for the reset, started again after")
+        context.queue(serving.services_stopped, name="Stop the services holding the GPUs", services=holders)
     for uuid, w in work.items():
         name = mig.operation_name(w.plan, w.geometry)
         leaving = serving_work.at_once.get(uuid, ())
@@ -82,3 +86,5 @@ def configure_mig() -> None:
         with shared_slot(name):
             context.queue(mig.gpu, name=name, plan=w.plan, desired=w.desired, geometry=w.geometry, policy=w.policy,
                     leave_first=serving.rotation_command("drain", leaving, context.LIB_DIR) if leaving else None)
+    if holders:
+        context.queue(serving.services_started, name="Start the services holding the GPUs again", services=holders)

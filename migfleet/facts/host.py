@@ -33,11 +33,12 @@ class HostView:
     own_pids: frozenset[int] = frozenset()
     files: dict[str, str] = field(default_factory=dict)             # path -> sha256, present ones
     trees: dict[str, dict[str, str]] = field(default_factory=dict)  # dir -> {relative path: sha256}
-    enabled: dict[str, str] = field(default_factory=dict)           # unit -> is-enabled ("" unknown)
+    enabled: dict[str, str] = field(default_factory=dict)           # unit -> is-enabled ("absent" unknown)
     active: dict[str, str] = field(default_factory=dict)            # unit -> is-active
     packages: dict[str, str] = field(default_factory=dict)          # installed package -> version
     images: dict[str, str] = field(default_factory=dict)            # present image ref -> id
     docker: str | None = None                                       # docker binary, if any
+    modules: frozenset[str] = frozenset()                           # loaded kernel modules (lsmod)
     daemon_json: str = ""
 
     def container(self, name: str) -> Container | None:
@@ -50,7 +51,7 @@ def _q(items: Sequence[str]) -> str:
 
 def host_command(files: Sequence[str] = (), trees: Sequence[str] = (), units: Sequence[str] = (),
                  packages: Sequence[str] = (), images: Sequence[str] = (),
-                 daemon_json: str = "/etc/docker/daemon.json") -> str:
+                 daemon_json: str = "/etc/docker/daemon.json", services: Sequence[str] = ()) -> str:
     return sections.frame({
         **smi.COMMANDS,
         "docker": "command -v docker",
@@ -61,7 +62,9 @@ def host_command(files: Sequence[str] = (), trees: Sequence[str] = (), units: Se
         # one line per unit from each (in order; "not-found" or "inactive" when absent)
         # (is-enabled stops at the first unknown unit when given several: one call per unit)
         "enabled": f"for u in {_q(units)}; do s=$(systemctl is-enabled \"$u\" 2>/dev/null); echo \"${{s:-absent}}\"; done",
-        "active": f"systemctl is-active {_q(units)} 2>&1; true" if units else "true",
+        "active": f"systemctl is-active {_q((*units, *services))} 2>&1; true" if units or services else "true",
+        # what holds a GPU against a reset besides processes: kernel modules (nvidia_drm)
+        "modules": "lsmod 2>/dev/null | awk 'NR > 1 { print $1 }'; true",
         "packages": (f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {_q(packages)} "
                      "2>/dev/null; true") if packages else "true",
         "images": (f"command -v docker >/dev/null && docker image inspect --format '{{{{.Id}}}} "
@@ -70,8 +73,8 @@ def host_command(files: Sequence[str] = (), trees: Sequence[str] = (), units: Se
     })
 
 
-SECTION_NAMES = (*smi.NAMES, "docker", "containers", "files", "trees", "enabled", "active", "packages", "images",
-                 "daemon")
+SECTION_NAMES = (*smi.NAMES, "docker", "containers", "files", "trees", "enabled", "active", "modules", "packages",
+                 "images", "daemon")
 
 
 def _digests(body: str) -> dict[str, str]:
@@ -101,8 +104,9 @@ def _images(body: str) -> dict[str, str]:
     return out
 
 
-def parse_host(text: str, units: Sequence[str] = ()) -> HostView:
-    """Output of host_command(..., units) -> HostView (raises ValueError quoting what it did not expect)."""
+def parse_host(text: str, units: Sequence[str] = (), services: Sequence[str] = ()) -> HostView:
+    """Output of host_command(..., units, services) -> HostView (raises ValueError quoting what it did
+    not expect)."""
     sec = sections.split(text, SECTION_NAMES)
     gpus, driver_error = {}, None
     try:
@@ -127,20 +131,23 @@ def parse_host(text: str, units: Sequence[str] = ()) -> HostView:
         own_pids=frozenset(c.pid for c in containers if c.role == "triton" and c.pid),
         files=_digests(sec["files"][1]) if sec["files"][1].strip() else {},
         trees=trees, enabled=_per_unit(units, sec["enabled"][1]) if units else {},
-        active=_per_unit(units, sec["active"][1]) if units else {}, packages=packages,
+        active=_per_unit((*units, *services), sec["active"][1]) if units or services else {}, packages=packages,
+        modules=frozenset(sec["modules"][1].split()),
         images=_images(sec["images"][1]), docker=sec["docker"][1].strip() or None, daemon_json=sec["daemon"][1])
 
 
 class HostState(FactBase):
     """Everything migfleet decides from, in one round trip (see the module docstring)."""
 
-    def command(self, files=(), trees=(), units=(), packages=(), images=(), daemon_json="/etc/docker/daemon.json"):
-        self.units = tuple(units)       # process() needs them to read systemctl's per-unit lines
-        return host_command(files, trees, units, packages, images, daemon_json)
+    def command(self, files=(), trees=(), units=(), packages=(), images=(), daemon_json="/etc/docker/daemon.json",
+                services=()):
+        # process() needs them to read systemctl's per-unit lines
+        self.units, self.services = tuple(units), tuple(services)
+        return host_command(files, trees, units, packages, images, daemon_json, services)
 
     def process(self, output: list[str]) -> HostView:
         try:
-            return parse_host("\n".join(output), self.units)
+            return parse_host("\n".join(output), self.units, self.services)
         except (ValueError, smi.ParseError, sections.SectionError) as e:
             raise FactProcessError(str(e)) from e
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from migfleet.inventory.errors import InventoryError
 from migfleet.mig import catalog
-from migfleet.mig.desired import DesiredInstance, GpuRef, RuleError, desired_from_rule, resolve_refs
+from migfleet.mig.desired import selects, DesiredInstance, GpuRef, RuleError, desired_from_rule, resolve_refs
 from migfleet.mig.geometry import Geometry, Profile
 from migfleet.mig.plan import LayoutError, fit
 
@@ -128,7 +128,10 @@ def gpu_refs(data: Mapping) -> list[GpuRef] | None:
         return None         # absent, or of the wrong type (the schema reports that)
     uuids = data.get("gpu_uuids")
     uuids = uuids if isinstance(uuids, list) else []
-    return [GpuRef(i, m, uuids[i] if i < len(uuids) else None) for i, m in enumerate(models)]
+    buses = data.get("gpu_pci_bus_ids")
+    buses = buses if isinstance(buses, list) else []
+    return [GpuRef(i, m, uuids[i] if i < len(uuids) else None, buses[i] if i < len(buses) else None)
+            for i, m in enumerate(models)]
 
 
 def layout_errors(host: str, data: Mapping, gpus: list[GpuRef] | None, fleet: Fleet) -> list[InventoryError]:
@@ -190,6 +193,20 @@ def _selector_errors(host, rules, gpus: list[GpuRef], fleet: Fleet, geometries) 
             elif not any((g.uuid or "").lower() == uuid for g in gpus) and uuid not in fleet.uuids:
                 out.append(InventoryError(host, where, f"selects {sel['uuid']}, which is no GPU of this host "
                                           f"(its GPUs: {', '.join(g.uuid or '?' for g in gpus)})"))
+        elif "pci_bus_id" in sel:
+            if not any(g.pci_bus_id for g in gpus):
+                out.append(InventoryError(host, where, "a rule by PCI bus ID can only be checked against its GPU's "
+                                          "model: list the host's gpu_pci_bus_ids beside gpu_models (or run "
+                                          "validate --live)"))
+            elif not any(selects(sel, g) for g in gpus):
+                out.append(InventoryError(host, where, f"selects {sel['pci_bus_id']}, which is no GPU of this host "
+                                          f"(its GPUs: {', '.join(g.pci_bus_id or '?' for g in gpus)})"))
+        elif "pci_device_id" in sel:
+            ids = {m: d["pci_device_id"] for m in catalog.all_models() if (d := catalog.model_data(m)).get("pci_device_id")}
+            if not any(selects(sel, GpuRef(0, m)) for m in ids):
+                known = ", ".join(f"{i} {m}" for m, i in ids.items())
+                out.append(InventoryError(host, where, f"PCI device ID {sel['pci_device_id']} is no GPU model "
+                                          f"migfleet knows ({known})"))
         elif "model" in sel:
             model = sel["model"]
             known = set(geometries) | set(fleet.models) | {g.model for g in gpus}

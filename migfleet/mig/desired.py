@@ -53,6 +53,7 @@ class GpuRef:
     index: int
     model: str
     uuid: str | None = None
+    pci_bus_id: str | None = None
 
 
 # As nvidia-smi -L prints it. \Z, not $: "GPU-...\n" must not pass for a UUID.
@@ -62,6 +63,24 @@ GPU_UUID = re.compile(r"GPU-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\Z", re.I
 def _norm_model(name: str) -> str:
     name = name.strip().lower()
     return name[len("nvidia "):] if name.startswith("nvidia ") else name
+
+
+def _bus(bus_id: str) -> str:
+    """nvidia-smi prints 00000000:18:00.0, sysfs 0000:18:00.0: compare without the domain's padding."""
+    domain, _, rest = bus_id.strip().lower().partition(":")
+    return f"{int(domain, 16):x}:{rest}"
+
+
+def _device_id_of(text: str) -> int:
+    """0x2330, or mig-parted's device-filter form 0x233010DE (device, then vendor)."""
+    value = int(text, 16)
+    return value >> 16 if value > 0xFFFF else value
+
+
+def _device_id(model: str) -> int | None:
+    from migfleet.mig import catalog
+    data = catalog.model_data(model) or catalog.model_data(f"NVIDIA {model}")
+    return int(data["pci_device_id"], 16) if data and data.get("pci_device_id") else None
 
 
 def selects(selector, gpu: GpuRef) -> bool:
@@ -77,6 +96,10 @@ def selects(selector, gpu: GpuRef) -> bool:
             return _norm_model(gpu.model) == _norm_model(selector["model"])
         if "uuid" in selector:
             return gpu.uuid is not None and gpu.uuid.lower() == str(selector["uuid"]).lower()
+        if "pci_bus_id" in selector:
+            return gpu.pci_bus_id is not None and _bus(gpu.pci_bus_id) == _bus(str(selector["pci_bus_id"]))
+        if "pci_device_id" in selector:
+            return _device_id(gpu.model) == _device_id_of(str(selector["pci_device_id"]))
     raise RuleError("gpus", f"unknown GPU selector {selector!r}")
 
 
@@ -139,5 +162,5 @@ def _describe_indexes(indexes: set[int]) -> str:
 
 def resolve(rules: Sequence[Mapping], gpus: Mapping[str, GpuState]) -> dict[str, DesiredGpu]:
     """The `mig_layout` rules of one host applied to its live GPUs -> {uuid: DesiredGpu}."""
-    refs = [GpuRef(s.index, s.name, uuid) for uuid, s in gpus.items()]
+    refs = [GpuRef(s.index, s.name, uuid, s.pci_bus_id) for uuid, s in gpus.items()]
     return resolve_refs(rules, refs)

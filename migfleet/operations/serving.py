@@ -263,3 +263,22 @@ def service_running(service: str, active_now: str):
 def service_restart(service: str):
     """Restart a systemd service (run only when an earlier operation changed its configuration)."""
     yield f"systemctl restart {shlex.quote(service)}"
+
+
+@operation()
+def services_stopped(services: Sequence[str]):
+    """
+    Stop the services holding the GPUs before a reset or MIG mode change (started again after).
+
+    + services: systemd units
+    """
+    if not services:
+        host.noop("no service holds the GPUs")
+        return
+    yield "systemctl stop " + " ".join(shlex.quote(s) for s in services)
+
+
+@operation(is_idempotent=False)
+def services_started(services: Sequence[str]):
+    """Start again the services stopped by services_stopped."""
+    yield "systemctl start " + " ".join(shlex.quote(s) for s in services)

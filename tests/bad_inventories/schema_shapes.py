@@ -1,5 +1,5 @@
 # Shape errors are all reported at once, host by host.
-# expect: gpu-01.invalid: $.mig_layout[0].gpus: 'alll' is not a GPU selector: use "all", a list of indexes, {"index": N}, {"model": "..."} or {"uuid": "GPU-..."}
+# expect: gpu-01.invalid: $.mig_layout[0].gpus: 'alll' is not a GPU selector: use "all", a list of indexes, {"index": N}, {"model": "..."}, {"uuid": "GPU-..."}, {"pci_bus_id": "..."} or {"pci_device_id": "0x...."}
 # expect: gpu-01.invalid: $.mig_layout[1].instances[0]: give either count or placements, not both
 # expect: gpu-01.invalid: $.mig_layout[2]: a rule with "mig": false takes no instances
 # expect: gpu-02.invalid: $.mig_layout[0].instances[0]: Additional properties are not allowed ('cuont' was unexpected)

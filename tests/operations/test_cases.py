@@ -19,16 +19,23 @@ from migfleet.mig.geometry import default_ci
 from migfleet.mig.plan import Policy, plan_gpu
 from migfleet.mig.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
 from migfleet.operations import files, mig, serving
+from migfleet.serving import settings as serving_settings
+from migfleet.serving import triton
 from tests.serving.conftest import on_host
 
 CASES = sorted((p, i, c) for p in (Path(__file__).parent / "cases").glob("*.json")
                for i, c in enumerate(json.loads(p.read_text())))
 UUID = "GPU-00000000-0000-4000-8000-000000000001"
+SETTINGS = serving_settings.defaults()
 OPS = {"files.content": files.content, "files.tree": files.tree, "files.unit": files.unit,
        "serving.packages_present": serving.packages_present, "serving.docker_engine": serving.docker_engine,
        "serving.service_running": serving.service_running, "serving.apt_keyring": serving.apt_keyring,
        "serving.nvidia_runtime": serving.nvidia_runtime, "serving.image_present": serving.image_present,
-       "mig.gpu": mig.gpu}
+       "serving.tritons": serving.tritons, "serving.envoy_files": serving.envoy_files,
+       "serving.services_stopped": serving.services_stopped, "mig.gpu": mig.gpu}
+# Operations queued only when they must act (no converged case): host_leaves, host_rejoins,
+# services_started, service_restart; envoy_container's converged case needs a real container hash
+# (tests/serving/test_envoy_config.py).
 
 
 def _digest(value):
@@ -58,6 +65,15 @@ def _args(op: str, args: dict) -> dict:
         policy = Policy(**args.get("policy", {}))
         return {"plan": plan_gpu(gpu, want, geo, policy), "desired": want, "geometry": geo, "policy": policy,
                 "leave_first": args.get("leave_first")}
+    if op == "serving.tritons":
+        spec = lambda n: triton.spec_for(triton.Place(0, int(n.split("-s")[1]), 0, UUID, "1g.10gb"), SETTINGS)  # noqa
+        plan = triton.TritonPlan(tuple(args["to_remove"]), tuple(spec(n) for n in args["to_start"]),
+                                 tuple(spec(f"triton-gpu0-s{6 - i}") for i in range(args["unchanged"])))
+        return {"plan": plan, "rolling": args["rolling"], "lib_dir": "/usr/local/lib/migfleet",
+                "sync": args.get("sync", False)}
+    if op == "serving.envoy_files":
+        return {**args, "digests_now": _digest(args["digests_now"]), "settings": SETTINGS,
+                "lib_dir": "/usr/local/lib/migfleet"}
     out = {k: _digest(v) if k.startswith("digest") else v for k, v in args.items()}
     if op == "files.tree":
         out["files"] = {k: v.encode() for k, v in args["files"].items()}
