@@ -5,7 +5,7 @@ import os
 import shutil
 from pathlib import Path
 
-from lab.nvsim import state as st
+from lab.nvsim import listings, state as st
 
 REPO = Path(__file__).resolve().parents[2]
 LIB = "usr/lib/nvsim"
@@ -98,8 +98,8 @@ def install(host_root: Path, hostname: str, models: list[str]) -> None:
     _copy_code(host_root / LIB)
     bindir = host_root / "usr/bin"
     bindir.mkdir(parents=True, exist_ok=True)
-    for name, module in (("nvidia-smi", "smi"), ("nvsim-ctl", "ctl")):
-        _script(bindir / name, WRAPPER.format(module=module))
+    _script(bindir / "nvidia-smi", listings.wrapper("/" + LIB, "/var/lib/nvsim/listings"))
+    _script(bindir / "nvsim-ctl", WRAPPER.format(module="ctl"))
     _script(host_root / "usr/local/sbin/lsmod", LSMOD)
     _install_mig_parted(host_root)
     with st.locked(base=host_root, create=st.new_state(hostname, models)):

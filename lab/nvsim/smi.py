@@ -361,25 +361,31 @@ def run_mig(state: dict, opts: dict, res: Result) -> None:
 
 def run(args: list[str]) -> tuple[str, int]:
     """Run one nvidia-smi command line against the state; returns (stdout, exit code)."""
+    try:
+        with st.locked() as state:
+            return run_on(state, args)
+    except st.StateError as err:
+        return f"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. {err}\n", 9
+
+
+def run_on(state: dict, args: list[str]) -> tuple[str, int]:
+    """One command line against a state already loaded (and locked by the caller)."""
     res = Result()
     try:
         mig = bool(args) and args[0] == "mig"
         opts = parse(args[1:] if mig else args)
-        with st.locked() as state:
-            try:
-                (run_mig if mig else run_top)(state, opts, res)
-            except DriverError as err:
-                if err.reason == engine.NOT_FOUND and not res.out:
-                    res.say("No devices were found")
-                else:
-                    res.say(err.reason)
-                res.fail(err.rc)
+        try:
+            (run_mig if mig else run_top)(state, opts, res)
+        except DriverError as err:
+            if err.reason == engine.NOT_FOUND and not res.out:
+                res.say("No devices were found")
+            else:
+                res.say(err.reason)
+            res.fail(err.rc)
     except Usage as err:
         return "".join(res.out) + str(err), engine.RC_INVALID_ARGUMENT
     except render.QueryError as err:
         return str(err), engine.RC_INVALID_ARGUMENT
-    except st.StateError as err:
-        return f"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. {err}\n", 9
     return "".join(res.out), res.rc
 
 

@@ -122,12 +122,13 @@ def prune_dead_processes(state: dict) -> bool:
 
 
 def save(state: dict, base: Path | None = None) -> None:
-    from lab.nvsim import kmod, nvmlview  # late import: both import this module
+    from lab.nvsim import kmod, listings, nvmlview  # late import: they import this module
     directory = state_dir(base)
     directory.mkdir(parents=True, exist_ok=True)
     _atomic_write(state_path(base), json.dumps(state, indent=1) + "\n")
     _atomic_write(view_path(base), nvmlview.render(state))
     _atomic_write(modules_path(base), kmod.proc_modules(state.get("modules", DRIVER_MODULES)))
+    listings.write(state, directory)
 
 
 def _atomic_write(path: Path, text: str) -> None:

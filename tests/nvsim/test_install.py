@@ -9,7 +9,7 @@ from lab.nvsim.install import install
 def test_install_into_host_root(tmp_path):
     install(tmp_path, "lab-h2", [H100, "NVIDIA A100-SXM4-80GB"])
     smi = tmp_path / "usr/bin/nvidia-smi"
-    assert smi.read_text().startswith("#!/usr/bin/python3\n") and os.access(smi, os.X_OK)
+    assert smi.read_text().startswith("#!/bin/sh\n") and os.access(smi, os.X_OK)
     assert (tmp_path / "usr/bin/nvsim-ctl").exists()
     unit = (tmp_path / "etc/systemd/system/nvsim-boot.service").read_text()
     assert "ExecStart=/usr/bin/nvsim-ctl boot" in unit and "Before=docker.service" in unit
@@ -53,3 +53,27 @@ def test_install_adds_lsmod_pci_sysfs_step_and_mig_parted(tmp_path, monkeypatch)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == "Module                  Size  Used by"
     assert {line.split()[0] for line in out.stdout.splitlines()[1:]} == {"nvidia", "nvidia_modeset", "nvidia_uvm"}
+
+
+def test_cached_listings_are_the_simulators_bytes_after_every_change(tmp_path, monkeypatch):
+    """The installed nvidia-smi serves -L, the snapshot query, mig -lgi and -lci from files the
+    simulator renders at every state change: byte for byte what it prints itself, exit code too."""
+    from lab.nvsim import listings, smi as sim
+    install(tmp_path, "lab-h2", [H100])
+    monkeypatch.setenv("NVSIM_ROOT", str(tmp_path))
+    cache = tmp_path / "var/lib/nvsim/listings"
+
+    def same():
+        for key, args in listings.CACHED.items():
+            out, rc = sim.run(args)
+            assert (cache / f"{key}.out").read_text() == out and int((cache / f"{key}.rc").read_text()) == rc, key
+
+    same()                                       # MIG disabled: -lgi exits 6 with its message
+    assert sim.run(["-i", "0", "-mig", "1"])[1] == 0
+    assert sim.run(["mig", "-cgi", "9,9", "-C"])[1] == 0
+    same()
+    assert "MIG 3g.40gb" in (cache / "lgi.out").read_text()
+    script = (tmp_path / "usr/bin/nvidia-smi").read_text().replace("/var/lib/nvsim/listings", str(cache))
+    (tmp_path / "smi.sh").write_text(script)
+    served = subprocess.run(["sh", str(tmp_path / "smi.sh"), "mig", "-lgi"], capture_output=True, text=True, timeout=30)
+    assert served.returncode == 0 and served.stdout == sim.run(["mig", "-lgi"])[0]
