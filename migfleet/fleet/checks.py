@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from migfleet.mig import desired, placed
 from migfleet.mig.placed import GpuLayout
@@ -27,9 +28,12 @@ class Mismatch:
     field: str
     expected: str
     found: str
+    # PCI bus ID, in the words only: indexes may change across reboots, bus IDs do not
+    gpu_bus_id: str | None = dataclass_field(default=None, compare=False)
 
     def __str__(self) -> str:
-        gpu = f" GPU {self.gpu_index} ({self.gpu_uuid})" if self.gpu_uuid else ""
+        ids = ", ".join(x for x in (self.gpu_bus_id, self.gpu_uuid) if x)
+        gpu = f" GPU {self.gpu_index} ({ids})" if self.gpu_uuid else ""
         return f"{self.host}{gpu}: {self.field}: expected {self.expected}, found {self.found}"
 
 
@@ -41,7 +45,7 @@ def report(mismatches: Iterable[Mismatch]) -> str:
 
 def compare_gpu(host: str, gpu: GpuState, target: GpuLayout, geometry: Geometry | None) -> list[Mismatch]:
     """The GPU's live placed layout against the target, field by field (none exactly when equal)."""
-    return [Mismatch(host, gpu.index, gpu.uuid, field, want, got)
+    return [Mismatch(host, gpu.index, gpu.uuid, field, want, got, gpu.pci_bus_id)
             for field, want, got in placed.differences(target, placed.live(gpu), geometry)]
 
 

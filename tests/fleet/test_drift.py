@@ -36,7 +36,7 @@ def test_mode_difference_names_gpu_and_both_values():
     rules = [{"gpus": "all", "mig": False}]
     found = drift(rules)
     assert found == [Mismatch("h1", 0, GPU0, "MIG mode", "disabled", "enabled")]
-    assert str(found[0]) == f"h1 GPU 0 ({GPU0}): MIG mode: expected disabled, found enabled"
+    assert str(found[0]) == f"h1 GPU 0 (00000000:00:06.0, {GPU0}): MIG mode: expected disabled, found enabled"
 
 
 def test_missing_and_extra_instances_field_by_field():
