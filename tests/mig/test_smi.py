@@ -8,7 +8,7 @@ import pytest
 from migfleet.mig import smi as p
 
 from . import docsamples as doc
-from .conftest import A100_40GB, FIXTURES, H100_DIR, H200_DIR
+from tests.conftest import A100_40GB, FIXTURES, H100_DIR, H200_DIR
 
 REAL = [H100_DIR, H200_DIR]
 ids = [d.name for d in REAL]

@@ -1,4 +1,4 @@
-"""Shared geometries for engine tests."""
+"""Shared geometries (from the real captures in ../shared/fixtures) for every test folder."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 from migfleet.mig.geometry import Geometry, Profile
 from migfleet.mig.smi import geometry_from_lgip, parse_query_gpu
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
 H100_DIR = FIXTURES / "nvidia-h100-80gb-hbm3"
 H200_DIR = FIXTURES / "nvidia-h200"
 
