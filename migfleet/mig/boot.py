@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migfleet-boot: boot record {path} is unreadable: {e}", file=sys.stderr)
         return 1
     ok = replay(record, say=lambda m: print(f"migfleet-boot: {m}", flush=True))
+    print(f"migfleet-boot: {'MIG layout restored' if ok else 'MIG layout NOT restored (see above)'}", flush=True)
     return 0 if ok else 1
 
 

@@ -137,6 +137,10 @@ def _reset(action, plan: GpuPlan, desired, geometry: Geometry, policy, outcome: 
         outcome["refused"] = "\n".join(output.stderr_lines or output.stdout_lines).strip()
         gpu = _read(host).get(plan.gpu.uuid)
         again = plan_gpu(gpu, desired, geometry, replace(policy, reset_refused=True)) if gpu else None
+        if again is not None and again.converged:     # the mode change took effect without it (Hopper)
+            host.log(f"MIG GPU {plan.gpu.uuid}: reset refused ({outcome.pop('refused')}), and not needed: "
+                     "the GPU is already as planned")
+            return True
         outcome["plan"] = again
         if again is not None and again.needs_reboot and not again.blocked:
             host.log_styled(f"MIG GPU {plan.gpu.uuid}: reset refused ({outcome['refused']}); rebooting",

@@ -8,8 +8,8 @@ States and messages pinned here:
   a change on lab-h4 only, exactly one MIG GPU operation changes ("MIG GPU 1 (...): destroy 7 CIs,
   destroy 7 GIs, create 3 x 2g.10gb, 1 x 1g.5gb") and nothing is sent; the apply changes that GPU
   only (lab-h4 GPU 0 and every other host keep their MIG UUIDs and Triton containers).
-- reset refused, mig_reboot_policy "never", layout needing a mode change (MIG off on lab-h3, an
-  H100): lab-h3 ends with MIG mode Enabled, pending Disabled, no GPU instance, no Triton; the
+- reset refused, mig_reboot_policy "never", layout needing a mode change (MIG off on lab-h2, an
+  A100-80GB): lab-h2 ends with MIG mode Enabled, pending Disabled, no GPU instance, no Triton; the
   deploy exits non-zero naming the GPU and "GPU reset was refused and mig_reboot_policy is
   'never'; reboot the host to make MIG mode Disabled effective"; every other host converges.
 - reset refused, mig_reboot_policy "if_reset_fails" (lab-h2, an A100, from MIG disabled): the
@@ -147,7 +147,8 @@ def test_rerun_on_a_converged_lab_changes_nothing(deployed):
     result = run()
     assert result.rc == 0, result
     assert result.changed() == {}, result.changed()
-    assert result.ran_on("Envoy container") == set(deployed.names)
+    # a converged host queues no operation at all (each would cost pyinfra a stack walk)
+    assert not any(op["success"] or op["error"] for op in result.json["results"]["operations"]), result
     assert all_gpus(deployed) == before
 
 
@@ -165,8 +166,9 @@ def test_one_gpu_layout_change_touches_only_that_gpu(restore, tmp_path):
     changed = dry.changed()
     assert changed and all(hosts == ["lab-h4"] for hosts in changed.values()), changed
     mig_ops = [name for name in changed if "| MIG GPU" in name]
-    assert mig_ops == ["Configure MIG | MIG GPU 1 (NVIDIA A100-SXM4-40GB): destroy 7 CIs, destroy 7 GIs, "
-                       "create 3 x 2g.10gb, 1 x 1g.5gb"], mig_ops
+    # the 1g.5gb at slice 6 stays where it is; six instances go, three 2g.10gb come
+    assert mig_ops == ["Configure MIG | MIG GPU 1 (NVIDIA A100-SXM4-40GB): destroy 6 CIs, destroy 6 GIs, "
+                       "create 3 x 2g.10gb"], mig_ops
     assert all_gpus(lab) == before, "--dry changed the driver state"
 
     applied = run(inventory=inventory)
@@ -174,7 +176,8 @@ def test_one_gpu_layout_change_touches_only_that_gpu(restore, tmp_path):
     assert {h for hosts in applied.changed().values() for h in hosts} == {"lab-h4"}, applied.changed()
     after = all_gpus(lab)
     assert layout(after["lab-h4"][gpu1["uuid"]]) == [(14, 0), (14, 2), (14, 4), (19, 6)]
-    assert not set(mig_uuids(after["lab-h4"][gpu1["uuid"]])) & set(mig_uuids(gpu1))
+    kept = {ci["uuid"] for gi in gpu1["gpu_instances"] if gi["start"] == 6 for ci in gi["compute_instances"]}
+    assert set(mig_uuids(after["lab-h4"][gpu1["uuid"]])) & set(mig_uuids(gpu1)) == kept
     assert after["lab-h4"][gpu0["uuid"]] == gpu0
     assert {h: g for h, g in after.items() if h != "lab-h4"} == {h: g for h, g in before.items() if h != "lab-h4"}
     assert tritons_on(lab, "lab-h4", gpu0["uuid"]) == tritons0
@@ -182,26 +185,26 @@ def test_one_gpu_layout_change_touches_only_that_gpu(restore, tmp_path):
 
 
 def test_refused_reset_without_reboot_leaves_mode_pending(restore, tmp_path):
+    # An A100: its MIG mode changes only at a reset (an idle Hopper GPU switches at once).
     lab, touched = restore
     before = all_gpus(lab)
-    touched["lab-h3"] = []
-    lab.ssh("lab-h3", "nvsim-ctl reset-policy refuse")
-    inventory = inventory_with(tmp_path, {"lab-h3": {"mig_layout": [{"gpus": "all", "mig": False}],
+    touched["lab-h2"] = []
+    lab.ssh("lab-h2", "nvsim-ctl reset-policy refuse")
+    inventory = inventory_with(tmp_path, {"lab-h2": {"mig_layout": [{"gpus": "all", "mig": False}],
                                                       "mig_reboot_policy": "never"}})
     result = run(inventory=inventory)
     assert result.rc != 0, result
-    assert set().union(*result.errors().values()) == {"lab-h3"}, result.errors()
+    assert set().union(*result.errors().values()) == {"lab-h2"}, result.errors()
 
-    gpu = next(iter(nvsim_gpus(lab, "lab-h3").values()))
+    gpu = next(iter(nvsim_gpus(lab, "lab-h2").values()))
     assert (gpu["mig_current"], gpu["mig_pending"], gpu["gpu_instances"]) == (True, False, [])
-    assert lab.ssh("lab-h3", f"docker ps -aq --filter label={LABEL_ROLE}={triton.ROLE}").stdout.strip() == ""
-    message = re.search(r"MIG GPU 0 \(NVIDIA H100 80GB HBM3\): GPU reset was refused and mig_reboot_policy is "
+    assert lab.ssh("lab-h2", f"docker ps -aq --filter label={LABEL_ROLE}={triton.ROLE}").stdout.strip() == ""
+    message = re.search(r"MIG GPU 0 \(NVIDIA A100-SXM4-80GB\): GPU reset was refused and mig_reboot_policy is "
                         r"'never'; reboot the host to make MIG mode Disabled effective \[(\S+); "
                         r"nvidia-smi said: [^\]]*In use by another client", result.log)
     assert message and message.group(1) == gpu["uuid"], result
-    others = [h for h in lab.names if h != "lab-h3"]
-    assert result.ran_on("Envoy container") == set(others)
-    assert {h: before[h] for h in others} == {h: g for h, g in all_gpus(lab).items() if h != "lab-h3"}
+    others = [h for h in lab.names if h != "lab-h2"]
+    assert {h: before[h] for h in others} == {h: g for h, g in all_gpus(lab).items() if h != "lab-h2"}
 
 
 def test_refused_reset_with_reboot_policy_reboots_into_the_layout(restore):
@@ -220,7 +223,7 @@ def test_refused_reset_with_reboot_policy_reboots_into_the_layout(restore):
     gpu = next(iter(nvsim_gpus(lab, "lab-h2").values()))
     assert gpu["mig_current"] and gpu["mig_pending"] and layout(gpu) == want
     boot = lab.ssh("lab-h2", "journalctl -b -o cat -u migfleet-mig.service").stdout
-    assert "migfleet-boot: MIG layout ready" in boot, boot
+    assert "migfleet-boot: MIG layout restored" in boot, boot
     assert len(tritons_on(lab, "lab-h2", gpu["uuid"])) == len(want)
 
 
