@@ -5,8 +5,8 @@ States and messages pinned here:
 - converged re-run: no operation changes anything on any host; every GPU's nvsim state (modes,
   GI/CI ids, MIG UUIDs, creation counter) is identical, so no changing nvidia-smi command ran.
 - one GPU's layout changed (lab-h4 GPU 1: 7 x 1g.5gb -> 3 x 2g.10gb + 1 x 1g.5gb): `--dry` plans
-  a change on lab-h4 only, exactly one MIG GPU operation changes ("MIG GPU 1 (...): destroy 7 CIs,
-  destroy 7 GIs, create 3 x 2g.10gb, 1 x 1g.5gb") and nothing is sent; the apply changes that GPU
+  a change on lab-h4 only, exactly one MIG GPU operation changes ("MIG GPU 1 (...): destroy 6 CIs,
+  destroy 6 GIs, create 3 x 2g.10gb": the 1g.5gb at slice 6 stays) and nothing is sent; the apply changes that GPU
   only (lab-h4 GPU 0 and every other host keep their MIG UUIDs and Triton containers).
 - reset refused, mig_reboot_policy "never", layout needing a mode change (MIG off on lab-h2, an
   A100-80GB): lab-h2 ends with MIG mode Enabled, pending Disabled, no GPU instance, no Triton; the
