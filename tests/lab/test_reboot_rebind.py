@@ -34,10 +34,11 @@ def known_pair() -> tuple[list[float], list[float]]:
     return [float(v) for v in left.split()], [float(v) for v in right.split()]
 
 
-def expected_tritons(lab, host: str) -> dict[str, triton.TritonSpec]:
-    """The Tritons the host's live MIG devices call for (names, ports and MIG UUIDs as a deploy plans them)."""
+def expected_tritons(lab, host: str) -> dict[str, str]:
+    """{Triton name: the MIG UUID now at its place}, for the host's live placed layout."""
     snapshot = parsers.parse_snapshot(lab.ssh(host, parsers.SNAPSHOT_COMMAND, timeout=30).stdout)
-    return {s.name: s for s in triton.desired_tritons(snapshot, SETTINGS)}
+    return {s.name: triton.live_devices(snapshot[s.place.gpu_uuid]).get((s.place.gi_start, s.place.ci_start))
+            for s in triton.live_specs(snapshot, SETTINGS)}
 
 
 def triton_containers(lab, host: str) -> dict[str, dict]:
@@ -77,7 +78,7 @@ def rebound(lab, host: str, before: dict[str, dict]) -> tuple[dict, dict] | None
         return None
     if set(expected) != set(before) or set(now) != set(before):
         return None
-    if any(c["status"] != "running" or c["label"] != expected[n].mig_uuid or c["visible"] != c["label"]
+    if any(c["status"] != "running" or c["label"] != expected[n] or c["visible"] != c["label"]
            for n, c in now.items()):
         return None
     return now, expected
@@ -125,8 +126,8 @@ def test_rebooted_host_serves_again_without_a_deploy(deployed, lab_cli_run, host
 
         journal = lab.ssh(host, f"systemctl is-active {UNIT}; journalctl -b -u {UNIT} --no-pager").stdout
         assert journal.startswith("active\n"), journal
-        for name, spec in expected.items():
-            assert f"{name}: started on {spec.mig_uuid}" in journal, journal
+        for name, uuid in expected.items():
+            assert f"{name}: started on {uuid}" in journal, journal
 
         proc = pyinfra("-y", "--json", str(LAB_INVENTORY), "deploy.py", "--limit", host, timeout=300)
         assert proc.returncode == 0, proc.stderr[-4000:]
