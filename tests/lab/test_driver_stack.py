@@ -2,7 +2,7 @@
 
 From MIG disabled: `nvidia-smi -i 0 -mig 1` leaves the mode pending and prints the driver's
 warning, `--gpu-reset` makes it current, `mig -cgi 9,9 -C` gives two 3g.40gb instances at 0:4 and
-4:4; a Triton container started the deploy's way (migfleet.triton.docker_run_args) on one of
+4:4; a Triton container started the deploy's way (migfleet.serving.triton.spec_for) on one of
 those MIG devices answers ready and serves the lab model's known output; a container given an
 unknown MIG UUID is refused by the container toolkit
 (`nvidia-container-cli: device error: <UUID>: unknown device`).
@@ -125,8 +125,9 @@ def test_mig_by_hand_then_triton_on_a_mig_device(bare_h6):
     gi = next(g for g in gpu.gpu_instances if g.start == 0)
     dev = next(d for d in gpu.mig_devices if d.gi_id == gi.gi_id)
     settings = resolve({"triton_image": f"{lab.inventory['registry']}/migfleet-lab/tritonserver:lab"})
-    ports = triton.ports_for(settings["triton_port_base"], gpu.index, gi.start, 0)
-    args = triton.docker_run_args(f"{TEST_PREFIX}triton", gpu, dev.uuid, ports, settings)
+    spec = triton.spec_for(triton.Place(gpu.index, gi.start, 0, gpu.uuid, gi.name), settings)
+    ports, args = spec.ports, spec.args_for(dev.uuid)
+    args[args.index("--name") + 1] = f"{TEST_PREFIX}triton"
     assert f"NVIDIA_VISIBLE_DEVICES={dev.uuid}" in args and "--runtime=nvidia" in args
     assert f"{settings['triton_model_dir']}:{triton.CONTAINER_MODEL_DIR}:ro" in args
     lab.ssh(HOST, shlex.join(["docker", "run", *args]), timeout=120)

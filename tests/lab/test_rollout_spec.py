@@ -53,7 +53,7 @@ def gpu_uuid(lab, host: str, index: int) -> str:
 
 def destroy_instance(lab, host: str, gi: dict) -> None:
     """Remove the Triton on a GPU instance's MIG device, then its CI and GI, by hand."""
-    lab.ssh(host, f"docker rm -f $(docker ps -aq --filter name='^triton-gpu{gi['gpu']}-gi{gi['gi']}($|-)')")
+    lab.ssh(host, f"docker rm -f $(docker ps -aq --filter name='^triton-gpu{gi['gpu']}-s{gi['start']}($|-)')")
     lab.ssh(host, f"nvidia-smi mig -i {gi['gpu']} -dci -gi {gi['gi']} && nvidia-smi mig -i {gi['gpu']} "
                   f"-dgi -gi {gi['gi']}")
 
@@ -128,12 +128,15 @@ def tamper_triton(lab, host):
 
 
 def tamper_envoy(lab, host):
-    """Move the first triton_http backend to port 1 in the file Envoy reads, then restart Envoy."""
-    path = "/etc/migfleet/envoy/envoy.yaml"
-    cluster = lab.ssh(host, f"sed -n '/cluster_name: triton_http/,$p' {path}").stdout
-    port, name = re.search(r"port_value: (\d+)", cluster)[1], re.search(r"hostname: (\S+)", cluster)[1]
-    lab.ssh(host, f"sed -i '/cluster_name: triton_http/,/port_value/ s/port_value: {port}$/port_value: 1/' {path}"
-                  " && docker restart -t 5 migfleet-envoy")
+    """Move the first triton_http endpoint to port 1 in the file Envoy reads its endpoints from
+    (written beside it and renamed into place, as migfleet does: Envoy reloads it)."""
+    path = "/etc/migfleet/envoy/eds-triton_http.json"
+    out = lab.ssh(host, "python3 -c 'import json, os, sys; p = sys.argv[1]; d = json.load(open(p)); "
+                        'e = d["resources"][0]["endpoints"][0]["lb_endpoints"][0]["endpoint"]; '
+                        'print(e["address"]["socket_address"]["port_value"], e["hostname"]); '
+                        'e["address"]["socket_address"]["port_value"] = 1; '
+                        'open(p + ".t", "w").write(json.dumps(d)); os.replace(p + ".t", p)\' ' + path).stdout.split()
+    port, name = out[0], out[1]
     gpu = int(re.fullmatch(r"triton-gpu(\d+)-.*", name)[1])
     return (f"{host} GPU {gpu} ({gpu_uuid(lab, host, gpu)}): Envoy cluster triton_http: expected backend "
             f"127.0.0.1:{port} ({name}), found absent")
