@@ -135,17 +135,35 @@ def _foreign(gpu: GpuState, gis: set[int] | None, policy: Policy) -> list[GpuPro
 
 
 def _match(gis: Sequence[GpuInstance], units: Sequence[Want], cis_of) -> tuple[dict[int, Want], list[Want]]:
-    """Existing GIs kept for wanted units: same profile, same start where pinned, matching CIs first."""
-    left, kept, missing = list(gis), {}, []
-    for u in sorted(units, key=lambda u: u.start is None):
-        fits = [g for g in left if g.profile_id == u.profile.id and (u.start is None or g.start == u.start)]
-        g = next((g for g in fits if cis_of(g) == tuple(sorted(u.cis))), fits[0] if fits else None)
-        if g is None:
-            missing.append(u)
-        else:
-            left.remove(g)
-            kept[g.gi_id] = u
-    return kept, missing
+    """Existing GIs kept for wanted units (same profile, same start where pinned), as many as can
+    stay while the units left over still fit around them; matching CIs preferred."""
+    order = sorted(units, key=lambda u: (u.start is None, -u.profile.slices, u.profile.id, u.cis))
+    best: list = [None, -1]
+
+    def search(i: int, left: list[GpuInstance], kept: dict[int, Want], missing: list[Want], prev: int) -> bool:
+        if len(kept) + (len(order) - i) <= best[1]:
+            return False                    # cannot beat what is found already
+        if i == len(order):
+            occupied = {s for g in gis if g.gi_id in kept for s in range(g.start, g.start + g.size)}
+            if place(missing, occupied) is not None:
+                best[:] = [(dict(kept), list(missing)), len(kept)]
+                return len(kept) == len(order)      # everything kept: nothing better exists
+            return False
+        u = order[i]
+        same_as_last = i > 0 and (order[i - 1].profile.id, order[i - 1].cis, order[i - 1].start) == \
+            (u.profile.id, u.cis, u.start)
+        fits = [g for g in left if g.profile_id == u.profile.id and (u.start is None or g.start == u.start)
+                and (not same_as_last or g.gi_id > prev)]      # identical units: each set once, not per order
+        fits.sort(key=lambda g: (cis_of(g) != tuple(sorted(u.cis)), -g.start))
+        for g in fits:
+            if search(i + 1, [x for x in left if x is not g], {**kept, g.gi_id: u}, missing, g.gi_id):
+                return True
+        return search(i + 1, left, kept, missing + [u], prev if same_as_last else -1)
+
+    search(0, sorted(gis, key=lambda g: g.gi_id), {}, [], -1)
+    if best[0] is None:                     # even nothing kept does not fit: fit() has said why already
+        return {}, list(units)
+    return best[0]
 
 
 def target_layout(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None) -> GpuLayout:
@@ -165,7 +183,7 @@ def _target(gpu: GpuState, desired: DesiredGpu, geometry: Geometry):
     kept, missing = _match(gpu.gpu_instances, units, cis_of)
     occupied = {s for g in gpu.gpu_instances if g.gi_id in kept for s in range(g.start, g.start + g.size)}
     found = place(missing, occupied) if missing else []
-    if found is None:       # what exists cannot be extended to the wanted layout: rebuild it all
+    if found is None:       # nothing that exists can stay: rebuild it all
         return empty, {}, list(gpu.gpu_instances), list(empty.gis)
     by_id = {g.gi_id: g for g in gpu.gpu_instances}
     keep = [PlacedGi(by_id[gi].start, u.profile.id, tuple(sorted(u.cis))) for gi, u in kept.items()]

@@ -70,7 +70,8 @@ def serving(deployed):
 
 def changed_operations(proc: subprocess.CompletedProcess) -> tuple[str, str]:
     """(Success, Error) columns of pyinfra's "Grand total" row ("-" when none)."""
-    m = re.search(r"^\s*Grand total\s+\d+\s+(\S+)\s+(\S+)\s+\S+\s*$", proc.stdout + proc.stderr, re.M)
+    # (a converged run queues no operation: its totals row reads "-" throughout)
+    m = re.search(r"^\s*Grand total\s+\S+\s+(\S+)\s+(\S+)\s+\S+\s*$", proc.stdout + proc.stderr, re.M)
     assert m, f"no Grand total row in pyinfra's output:\n{proc.stdout[-3000:]}"
     return m.group(1), m.group(2)
 
@@ -187,10 +188,11 @@ def clusters(lab, name: str) -> dict[str, dict[str, dict[str, str]]]:
 
 
 def parse_clusters(text: str) -> dict[str, dict[str, dict[str, str]]]:
+    """The Triton clusters (the metrics endpoint's own clusters are left out)."""
     found: dict[str, dict[str, dict[str, str]]] = {}
     for line in text.splitlines():
         parts = line.split("::")
-        if len(parts) == 4 and re.fullmatch(r"[\d.]+:\d+", parts[1]):
+        if len(parts) == 4 and parts[0].startswith("triton_") and re.fullmatch(r"[\d.]+:\d+", parts[1]):
             found.setdefault(parts[0], {}).setdefault(parts[1], {})[parts[2]] = parts[3]
     return found
 
