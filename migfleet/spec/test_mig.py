@@ -49,7 +49,8 @@ def test_boot_record_is_the_live_layout(spec_host, inventory_data):
         if gpu is None:
             found.append(f"{spec_host.name}: boot record names GPU {uuid}, which nvidia-smi does not list")
             continue
-        found += [f"{spec_host.name} GPU {gpu.index} ({uuid}): boot record: {field}: recorded {want}, live {got}"
+        found += [f"{spec_host.name} GPU {gpu.index} ({gpu.pci_bus_id}, {uuid}): boot record: {field}: recorded {want}, "
+                  f"live {got}"
                   for field, want, got in placed.differences(rec.layout, placed.live(gpu), catalog.lookup(gpu.name))]
     if found:
         pytest.fail("\n" + "\n".join(found), pytrace=False)

@@ -51,6 +51,12 @@ def gpu_uuid(lab, host: str, index: int) -> str:
     return lab.ssh(host, f"nvidia-smi --query-gpu=uuid --format=csv,noheader -i {index}").stdout.strip()
 
 
+def gpu_ids(lab, host: str, index: int) -> str:
+    """How the spec suite names a GPU: PCI bus ID, UUID."""
+    out = lab.ssh(host, f"nvidia-smi --query-gpu=pci.bus_id,uuid --format=csv,noheader -i {index}").stdout
+    return ", ".join(x.strip() for x in out.split(","))
+
+
 def destroy_instance(lab, host: str, gi: dict) -> None:
     """Remove the Triton on a GPU instance's MIG device, then its CI and GI, by hand."""
     lab.ssh(host, f"docker rm -f $(docker ps -aq --filter name='^triton-gpu{gi['gpu']}-s{gi['start']}($|-)')")
@@ -116,8 +122,7 @@ def test_rollout_stops_at_the_threshold_and_resumes(deployed, tmp_path):
 def tamper_instance(lab, host):
     gi = next(g for g in gpu_instances(lab, host) if g["name"] == "1g.10gb")
     destroy_instance(lab, host, gi)
-    uuid = gpu_uuid(lab, host, gi["gpu"])
-    return (f"{host} GPU {gi['gpu']} ({uuid}): GPU instance at slice {gi['start']}: expected "
+    return (f"{host} GPU {gi['gpu']} ({gpu_ids(lab, host, gi['gpu'])}): GPU instance at slice {gi['start']}: expected "
             f"{gi['name']} (ID {gi['profile_id']}) at slice {gi['start']}, found none")
 
 
@@ -189,7 +194,8 @@ def test_export_plans_nothing_and_drift_lists_a_hand_change(deployed, tmp_path):
         assert rows == [{"host": host, "gpu_index": gi["gpu"], "gpu_uuid": uuid,
                          "field": f"GPU instance at slice {gi['start']}",
                          "expected": f"2g.20gb (ID {gi['profile_id']}) at slice {gi['start']}",
-                         "found": f"1g.10gb (ID 19) at slice {gi['start']}"}], rows
+                         "found": f"1g.10gb (ID 19) at slice {gi['start']}",
+                         "gpu_bus_id": gpu_ids(deployed, host, gi["gpu"]).split(", ")[0]}], rows
         assert f"1 of 6 host(s) differ from {LAB_INVENTORY} ({host})" in drift.stderr
         table = migfleet("drift", str(LAB_INVENTORY))
         assert table.returncode == 1 and re.search(
