@@ -43,7 +43,9 @@ def test_mig_parted_sees_what_migfleet_applied(deployed, host):
     sh(lab, host, f"cat > /tmp/migfleet-export.yaml <<'EOF'\n{migparted_export.render_yaml(ours)}\nEOF")
     sh(lab, host, "nvidia-mig-parted assert -f /tmp/migfleet-export.yaml -c migfleet 2>/dev/null")
     gi = next(iter(gpus.values())).gpu_instances[0]
-    sh(lab, host, f"nvidia-smi mig -i 0 -dci -gi {gi.gi_id} >/dev/null; nvidia-smi mig -i 0 -dgi -gi {gi.gi_id} >/dev/null")
+    # by hand: its Triton stopped first (the driver refuses to destroy an instance in use)
+    sh(lab, host, f"docker rm -f $(docker ps -aq --filter name='^triton-gpu0-s{gi.start}($|-)') >/dev/null; "
+                  f"nvidia-smi mig -i 0 -dci -gi {gi.gi_id} >/dev/null && nvidia-smi mig -i 0 -dgi -gi {gi.gi_id} >/dev/null")
     sh(lab, host, "nvidia-mig-parted assert -f /tmp/migfleet-export.yaml -c migfleet 2>/dev/null", rc=1)
     deploy("--limit", host)
     sh(lab, host, "nvidia-mig-parted assert -f /tmp/migfleet-export.yaml -c migfleet 2>/dev/null")
@@ -61,14 +63,14 @@ def mig_off_inventory(tmp_path, host: str):
 def test_services_holding_the_gpus_are_stopped_and_started_again(deployed, tmp_path):
     lab, host = deployed, "lab-h3"
     deploy("--limit", host)
-    sh(lab, host, "nvsim-ctl service install nvidia-persistenced nvidia-dcgm --enable --start")
+    sh(lab, host, "nvsim-ctl service install nvidia-persistenced nv-hostengine --enable --start")
     try:
         # MIG off needs a reset: both services hold the GPU, both may be stopped
         deploy("--limit", host, inventory=mig_off_inventory(tmp_path, host))
         assert not next(iter(live(lab, host).values())).mig_current
         assert sh(lab, host, "systemctl is-active nvidia-persistenced nvidia-dcgm").split() == ["active", "active"]
         # a holder migfleet may not stop: the host fails, naming it, and its GPU is not touched
-        sh(lab, host, "nvsim-ctl service install nvidia-fabricmanager --start")
+        sh(lab, host, "nvsim-ctl service install fabricmanager --start")
         proc = pyinfra("-y", str(REPO / "inventories" / "lab.py"), "deploy.py", "--limit", host)
         text = proc.stdout + proc.stderr
         assert proc.returncode != 0 and "nvidia-fabricmanager.service holds the GPUs" in text, text[-3000:]
