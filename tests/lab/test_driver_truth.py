@@ -54,9 +54,10 @@ def modes(lab, host: str) -> str:
 
 
 def clean_gpu(lab, host: str) -> None:
-    """GPU 0 with no instances and MIG disabled, whatever the architecture."""
-    sh(lab, host, "nvidia-smi mig -i 0 -dci >/dev/null; nvidia-smi mig -i 0 -dgi >/dev/null; "
-                  "nvidia-smi -i 0 -mig 0 >/dev/null; nvidia-smi -i 0 --gpu-reset >/dev/null")
+    """Every GPU of the host with no instances and MIG disabled, whatever the architecture (a
+    mig-parted config covers every GPU of a host: the others are asserted MIG-disabled)."""
+    sh(lab, host, "nvidia-smi mig -dci >/dev/null; nvidia-smi mig -dgi >/dev/null; "
+                  "nvidia-smi -mig 0 >/dev/null; nvidia-smi --gpu-reset >/dev/null")
     assert modes(lab, host) == "Disabled, Disabled"
 
 
@@ -93,8 +94,11 @@ def mig_parted(lab, host: str, args: str, rc: int = 0) -> str:
 
 
 def config(device_filter: str, devices: dict) -> str:
+    """GPU 0 with `devices`; mig-parted asserts every GPU a config covers, so any other GPU of the
+    host (left MIG-disabled by clean_gpu) is covered as MIG-disabled."""
     spec = {"version": "v1", "mig-configs": {"lab": [
-        {"device-filter": device_filter, "devices": [0], "mig-enabled": True, "mig-devices": devices}]}}
+        {"device-filter": device_filter, "devices": [0], "mig-enabled": True, "mig-devices": devices},
+        {"devices": list(range(1, 8)), "mig-enabled": False}]}}
     return json.dumps(spec)
 
 
