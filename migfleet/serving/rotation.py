@@ -172,12 +172,40 @@ class Host:
         if missing:
             self.say(f"no run file for {', '.join(sorted(missing))}")
             return False
+        # A Triton that is down but still listed leaves the endpoints first: it joins again as a new
+        # endpoint once ready, without the failed health and outlier state of the dead one.
+        down = {rf["name"] for rf in files} - self.running()
+        if down:
+            self.sync(leaving=down)
         started, failed = rebind.rebind(files, read_gpus(), self.say)
         failed += rebind.wait_ready(started, self.ready_s, self.say)
         self.sync(leaving=set(failed))
+        ready = [rf for rf in started if rf["name"] not in failed]
+        unhealthy = self.wait_healthy(ready)
+        if unhealthy:
+            self.say(f"in rotation but not yet healthy in Envoy after {self.ready_s:g} s: {', '.join(unhealthy)}")
         if failed:
             self.say(f"not serving: {', '.join(failed)}")
         return not failed
+
+    def wait_healthy(self, run_files: list[dict]) -> list[str]:
+        """Wait until Envoy's health checks pass for these Tritons (bounded); names still failing."""
+        want = {f"127.0.0.1:{rf[k]}": rf["name"] for rf in run_files for k in ("http_port", "grpc_port")}
+        deadline = time.monotonic() + self.ready_s
+        while want:
+            try:
+                with urllib.request.urlopen(f"{self.admin}/clusters", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                return []       # no Envoy answering here: nothing to wait for
+            healthy = {parts[1] for parts in (ln.split("::") for ln in text.splitlines())
+                       if len(parts) == 4 and parts[2] == "health_flags" and parts[3] == "healthy"
+                       and parts[0] in (HTTP_CLUSTER, GRPC_CLUSTER)}
+            want = {ep: n for ep, n in want.items() if ep not in healthy}
+            if not want or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        return sorted(set(want.values()))
 
     def roll(self, names: list[str]) -> bool:
         """Replace one at a time: out of rotation, drained, started again, back in."""
