@@ -30,19 +30,14 @@ class FleetHost:
     data: dict          # merged data: host, its groups, group_data, as pyinfra sees it
 
 
-def load_inventory(inventory: str, cwd: str | None = None) -> list[FleetHost]:
-    """Hosts of a pyinfra inventory (file or comma list), in inventory order, data merged."""
-    # pyinfra_cli is imported here only: the pure modules must not pull pyinfra in.
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
-
-    if not Path(inventory).exists() and "," not in inventory:
-        raise FleetError(f"inventory {inventory!r} not found")
-    # inventory and group_data files run inside a pyinfra state, as under the pyinfra CLI
-    with ctx_state.use(State()):
-        inv = make_inventory(inventory, cwd=cwd or os.getcwd())
-    hosts = [FleetHost(name=h.name, data=dict(h.data.dict())) for h in inv]
+def load_inventory(inventory: str) -> list[FleetHost]:
+    """Hosts of a pyinfra inventory (file or comma list), in inventory order, data merged: the one
+    inventory loader (migfleet.inventory.load_inventory_data), as the deploy reads it."""
+    from migfleet.inventory import InventoryLoadError, load_inventory_data
+    try:
+        hosts = [FleetHost(name, dict(data)) for name, data in load_inventory_data(inventory).items()]
+    except InventoryLoadError as e:
+        raise FleetError(str(e)) from None
     if not hosts:
         raise FleetError(f"inventory {inventory!r} has no hosts")
     return hosts

@@ -90,7 +90,7 @@ def load_inventory_data(inventory_file: str) -> dict[str, dict]:
     from pyinfra_cli.inventory import make_inventory
 
     shown = _relative(inventory_file)
-    if not Path(inventory_file).is_file():
+    if not Path(inventory_file).is_file() and "," not in inventory_file:     # pyinfra also takes "h1,h2"
         raise InventoryLoadError([f"{shown}: no such inventory file"])
     state = State(check_for_changes=False)
     state.cwd = os.getcwd()

@@ -35,7 +35,7 @@ def test_select_and_unknown_hosts(inventory):
     assert [h.name for h in fleet.select(hosts, ["h3", "h1"])] == ["h1", "h3"]
     with pytest.raises(fleet.FleetError, match="not in the inventory: nope"):
         fleet.select(hosts, ["nope"])
-    with pytest.raises(fleet.FleetError, match="not found"):
+    with pytest.raises(fleet.FleetError, match="no such inventory file"):
         fleet.load_inventory("inventories/none.py")
 
 
