@@ -230,7 +230,7 @@ def set_mig_mode(state: dict, gpu: dict, enabled: bool) -> str:
     refusal = reset_refusal(state, gpu)
     if refusal:
         return refusal
-    if models.mode_change_needs_reset(geometry(gpu)):
+    if geometry(gpu).keeps_mig_mode_across_reboot:
         return "reset"
     reset(gpu)
     return "applied"
@@ -250,7 +250,7 @@ def boot(state: dict, boot_modules: list[str] | None = None) -> None:
         state["modules"] = boot_modules
     for gpu in state["gpus"]:
         gpu["gpu_instances"] = []
-        if models.mode_change_needs_reset(geometry(gpu)):
+        if geometry(gpu).keeps_mig_mode_across_reboot:
             gpu["mig_current"] = gpu["mig_pending"]
         else:
             gpu["mig_current"] = gpu["mig_pending"] = False

@@ -46,12 +46,6 @@ def nvidia_smi_pci_ids(model: str) -> tuple[str, str]:
     return f"{pci_device_id(model):04X}10DE", f"{pci_sub_system_id(model):04X}10DE"
 
 
-def mode_change_needs_reset(geo: Geometry) -> bool:
-    # MIG user guide: Ampere (A100, A30) applies a MIG mode change at the next GPU reset and keeps
-    # it in the InfoROM; Hopper and later apply it at once and lose it when the driver unloads.
-    return geo.architecture == "Ampere"
-
-
 def compute_profiles(model: str, gi_profile: str | int) -> list[ComputeProfile]:
     return catalog.compute_profiles(model, gi_profile)
 

@@ -40,24 +40,3 @@ class MigGeometry(FactBase):
             return smi.parse_geometry("\n".join(output))
         except smi.ParseError as e:
             raise FactProcessError(str(e)) from e
-
-
-class ContainerPids(FactBase[frozenset]):
-    """PIDs of every process inside the running containers carrying `label` (e.g. migfleet.role=triton),
-    found through their cgroups; empty without docker. The MIG planner ignores these as "ours"."""
-
-    def command(self, label: str) -> str:
-        quoted = "'" + label.replace("'", "'\\''") + "'"
-        return ("command -v docker >/dev/null 2>&1 || exit 0; "
-                f"for id in $(docker ps -q --no-trunc --filter label={quoted}); do "
-                'grep -l "$id" /proc/[0-9]*/cgroup 2>/dev/null; done | cut -d/ -f3 | sort -un')
-
-    @staticmethod
-    def default() -> frozenset:
-        return frozenset()
-
-    def process(self, output: list[str]) -> frozenset:
-        bad = [line for line in output if not line.strip().isdigit()]
-        if bad:
-            raise FactProcessError(f"cannot parse container PIDs: unexpected line {bad[0]!r}")
-        return frozenset(int(line) for line in output)

@@ -71,10 +71,6 @@ def _schemas() -> tuple[Draft202012Validator, frozenset[str]]:
     return _Validator(top, registry=registry), frozenset(declared)
 
 
-def declared_keys() -> frozenset[str]:
-    return _schemas()[1]
-
-
 def _reason(err: ValidationError, secret: bool) -> str:
     value = HIDDEN if secret else shown(err.instance)
     custom = err.schema.get("errorMessage", {}).get(err.validator) if isinstance(err.schema, dict) else None

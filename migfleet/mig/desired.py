@@ -148,12 +148,6 @@ def resolve_refs(rules: Sequence[Mapping], gpus: Iterable[GpuRef],
     return out
 
 
-def matched_rules(rules: Sequence[Mapping], gpus: Iterable[GpuRef]) -> set[int]:
-    """Numbers of the rules whose selector picks at least one of these GPUs (schema-valid rules)."""
-    gpus = list(gpus)
-    return {n for n, rule in enumerate(rules) if any(selects(rule.get("gpus", "all"), g) for g in gpus)}
-
-
 def _describe_indexes(indexes: set[int]) -> str:
     if not indexes:
         return "no GPUs"

@@ -43,7 +43,8 @@ class Geometry:
 
     @property
     def keeps_mig_mode_across_reboot(self) -> bool:
-        # Ampere persists MIG mode in the InfoROM; Hopper resets it on every boot.
+        # MIG user guide: Ampere (A100, A30) applies a MIG mode change at the next GPU reset and
+        # keeps it in the InfoROM; Hopper and later apply it at once and lose it at reboot.
         return self.architecture == "Ampere"
 
     def profile(self, ref: str | int) -> Profile:

@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 DEFAULT_PORT = 8002
 METRICS_PATH = "/metrics"
@@ -54,26 +54,6 @@ class MetricsSource:
     def labels(self) -> dict[str, str]:
         return {"host": self.host, "gpu": str(self.gpu), "gpu_uuid": self.gpu_uuid, "gi": str(self.gi),
                 "profile": self.profile, "mig_uuid": self.mig_uuid}
-
-
-def sources_from_specs(host: str, specs: Iterable[Any], gpus: Mapping[str, Any]) -> list[MetricsSource]:
-    """Sources for the Triton specs of one host (migfleet.serving.triton: name, place, ports) on the
-    GPUs as they are now ({GPU UUID: GpuState}): the MIG UUID and GI id exist only on the live
-    device at the spec's place. A place with no device now has no Triton, hence no source."""
-    from migfleet.serving.triton import live_devices
-
-    out = []
-    for spec in sorted(specs, key=lambda s: s.name):
-        place = spec.place
-        gpu = gpus.get(place.gpu_uuid)
-        mig_uuid = live_devices(gpu).get((place.gi_start, place.ci_start)) if gpu is not None else None
-        if mig_uuid is None:
-            continue
-        gi_id = next(g.gi_id for g in gpu.gpu_instances if g.start == place.gi_start)
-        out.append(MetricsSource(container=spec.name, metrics_port=spec.ports.metrics, host=host,
-                                 gpu=place.gpu_index, gpu_uuid=place.gpu_uuid, gi=gi_id, profile=place.profile,
-                                 mig_uuid=mig_uuid, http_port=spec.ports.http))
-    return out
 
 
 def _escape(value: str) -> str:

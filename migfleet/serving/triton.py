@@ -202,13 +202,6 @@ def stable_devices(gpu: GpuState, target: GpuLayout) -> dict[str, str]:
     return {f"{gpu.uuid}/{gi}/{ci}": uuid for (gi, ci), uuid in live_devices(gpu).items() if gi in kept}
 
 
-def rebind_command(names: Sequence[str], timeout: float, lib_dir: str) -> str:
-    """Starts these Tritons on the MIG device at their place, on the host, and waits until ready."""
-    import shlex
-    return (f"PYTHONPATH={shlex.quote(lib_dir)} python3 -m migfleet.serving.rebind "
-            f"--only {shlex.quote(','.join(names))} --timeout {int(timeout)}")
-
-
 def live_specs(gpus: Mapping[str, GpuState], settings: Mapping, models_digest: str = "") -> list[TritonSpec]:
     """The Tritons the GPUs' live placed layouts call for (GPUs whose MIG mode is on and settled)."""
     from migfleet.mig import catalog

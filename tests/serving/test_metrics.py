@@ -19,7 +19,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from migfleet.serving import metrics, triton
 
-from .conftest import a100, host_gpus
 from .envoy_bin import envoy_binary, validate
 
 CAPTURE = (Path(__file__).parent / "triton_2.51_metrics.txt").read_text()
@@ -31,24 +30,6 @@ def _source(name: str, port: int, gi: int, http_port: int | None = None) -> metr
     return metrics.MetricsSource(container=name, metrics_port=port, host="h1", gpu=0,
                                  gpu_uuid="GPU-0000-aaaa", gi=gi, profile="1g.5gb",
                                  mig_uuid=f"MIG-{gi:04d}-bbbb", http_port=http_port)
-
-
-def test_sources_from_the_triton_specs_carry_the_live_mig_device(settings):
-    gpu = a100(1, [(7, "3g.20gb", 4), (13, "1g.5gb", 0)])
-    at = {4: ("3g.20gb", 7, "MIG-01070000-1111-2222-3333-444444444444"),
-          0: ("1g.5gb", 13, "MIG-01130000-1111-2222-3333-444444444444")}
-    specs = [triton.spec_for(triton.Place(1, start, 0, gpu.uuid, profile), settings)
-             for start, (profile, _, _) in at.items()]
-    # a place whose device is gone (GPU instance at slice 2) gives no source
-    specs.append(triton.spec_for(triton.Place(1, 2, 0, gpu.uuid, "1g.5gb"), settings))
-    sources = metrics.sources_from_specs("lab-h1", specs, host_gpus(gpu))
-    assert len(sources) == 2
-    for source in sources:
-        spec = next(s for s in specs if s.name == source.container)
-        profile, gi_id, mig_uuid = at[spec.place.gi_start]
-        assert (source.metrics_port, source.http_port) == (spec.ports.metrics, spec.ports.http)
-        assert source.labels() == {"host": "lab-h1", "gpu": "1", "gpu_uuid": gpu.uuid, "gi": str(gi_id),
-                                   "profile": profile, "mig_uuid": mig_uuid}
 
 
 def test_label_values_are_escaped():
