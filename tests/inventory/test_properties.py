@@ -90,9 +90,9 @@ def test_generated_snapshots_parse_and_damaged_ones_raise_parse_error(n_gpus, n_
         pass
 
 
-PARSERS = [p.parse_query_gpu, p.parse_list, p.parse_lgi, p.parse_lci, p.parse_lgip, p.parse_lcip, p.parse_lgipp,
+PARSERS = [p.parse_query_gpu, p.parse_list, p.parse_lgi, p.parse_lci, p.parse_lgip, p.parse_lgipp,
            p.parse_query_xml, p.parse_snapshot]
-SAMPLES = [doc.QUERY_TWO_3G, doc.L_TWO_3G, doc.LGI_TWO_3G, doc.LCI_TWO_3G, doc.LGIP_A100, doc.LCIP_GI1,
+SAMPLES = [doc.QUERY_TWO_3G, doc.L_TWO_3G, doc.LGI_TWO_3G, doc.LCI_TWO_3G, doc.LGIP_A100,
            doc.LGIPP_A100, doc.XML_TWO_3G, doc.snapshot(doc.TWO_3G_SECTIONS)]
 
 

@@ -1,7 +1,7 @@
 """MIG-enabled nvidia-smi output, from NVIDIA's MIG user guide examples.
 
 Source: https://docs.nvidia.com/datacenter/tesla/mig-user-guide/getting-started-with-mig.html
-(two 3g.20gb GPU instances on an A100-SXM4-40GB; `-lcip -gi 1`; `-lci` with three 1c.3g.20gb CIs).
+(two 3g.20gb GPU instances on an A100-SXM4-40GB; `-lci` with three 1c.3g.20gb CIs).
 The `-lci` placement of a full-size 3g CI (0:4) follows published H100 listings of `3g.40gb`.
 Column spacing as nvidia-smi prints it (the guide's HTML collapses runs of spaces); the `-lci`
 placement column appears in newer drivers, e.g. the listing quoted in NVIDIA/gpu-operator issues.
@@ -48,24 +48,6 @@ LCI_THREE_1C_NO_PLACEMENT = """\
 +-------------------------------------------------------+
 |   0      1       MIG 1c.3g.20gb       0         2     |
 +-------------------------------------------------------+
-"""
-
-LCIP_GI1 = """\
-+--------------------------------------------------------------------------------------+
-| Compute instance profiles:                                                           |
-| GPU     GPU       Name             Profile  Instances   Exclusive       Shared       |
-|       Instance                       ID     Free/Total     SM       DEC   ENC   OFA  |
-|         ID                                                          CE    JPEG       |
-|======================================================================================|
-|   0      1       MIG 1c.3g.20gb       0      0/3           14        2     0     0   |
-|                                                                      3     0         |
-+--------------------------------------------------------------------------------------+
-|   0      1       MIG 2c.3g.20gb       1      0/1           28        2     0     0   |
-|                                                                      3     0         |
-+--------------------------------------------------------------------------------------+
-|   0      1       MIG 3g.20gb          2*     0/1           42        2     0     0   |
-|                                                                      3     0         |
-+--------------------------------------------------------------------------------------+
 """
 
 LGIP_A100 = """\

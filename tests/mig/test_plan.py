@@ -1,10 +1,6 @@
 """plan_gpu(): the target placed layout and the actions from the current state to it."""
 from __future__ import annotations
 
-import subprocess
-
-import pytest
-
 from migfleet.mig.desired import ComputeSpec, DesiredGpu
 from migfleet.mig.desired import DesiredInstance as D
 from migfleet.mig.plan import Policy, plan_gpu

@@ -113,11 +113,6 @@ def test_mig_disabled_listings_are_empty(d, name):
     assert (p.parse_lgi if "lgi" in name else p.parse_lci)(text) == []
 
 
-def test_lcip_mig_disabled_h200():
-    text, _ = _without_rc(_read(H200_DIR, "lcip_migdisabled.txt"))
-    assert p.parse_lcip(text) == []
-
-
 def test_lgi_guide_example():
     gis = p.parse_lgi(doc.LGI_TWO_3G)
     assert [(i, g.gi_id, g.profile_id, g.name, g.start, g.size) for i, g in gis] == \
@@ -140,12 +135,6 @@ def test_lci_both_forms():
 def test_lci_rejects_unknown_row():
     with pytest.raises(p.ParseError, match="MIG 3g.20gb          x"):
         p.parse_lci(doc.LCI_TWO_3G.replace("MIG 3g.20gb          2 ", "MIG 3g.20gb          x ", 1))
-
-
-def test_lcip_guide_example():
-    profs = p.parse_lcip(doc.LCIP_GI1)
-    assert [(c.name, c.id, c.is_default, c.total, c.sm, c.ce) for c in profs] == [
-        ("1c.3g.20gb", 0, False, 3, 14, 3), ("2c.3g.20gb", 1, False, 1, 28, 3), ("3g.20gb", 2, True, 1, 42, 3)]
 
 
 @pytest.mark.parametrize("d", REAL, ids=ids)
@@ -271,7 +260,7 @@ def test_snapshot_with_the_early_mig_uuid_form_plans_on_it():
 
 @pytest.mark.parametrize("name,text,parse", [
     ("lgi", doc.LGI_TWO_3G, p.parse_lgi), ("lci", doc.LCI_TWO_3G, p.parse_lci),
-    ("lgip", doc.LGIP_A100, p.parse_lgip), ("lcip", doc.LCIP_GI1, p.parse_lcip)])
+    ("lgip", doc.LGIP_A100, p.parse_lgip)])
 def test_box_table_cut_after_a_row_is_an_error_not_a_shorter_table(name, text, parse):
     lines = text.splitlines()
     cut = "\n".join(lines[:-1]) + "\n"        # the last row without its closing border

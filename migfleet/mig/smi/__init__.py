@@ -3,7 +3,7 @@
 Formats follow real captures (../shared/fixtures, MIG disabled) and, for MIG-enabled output,
 NVIDIA's MIG user guide examples:
 https://docs.nvidia.com/datacenter/tesla/mig-user-guide/getting-started-with-mig.html
-(`-lgip`, `-lgipp`, `-lgi`, `-lci`, `-lcip`, `-L` with MIG devices) and the `nvidia-smi -q -x`
+(`-lgip`, `-lgipp`, `-lgi`, `-lci`, `-L` with MIG devices) and the `nvidia-smi -q -x`
 schema (nvsmi_device_v12.dtd: `mig_devices/mig_device/{index,gpu_instance_id,compute_instance_id}`,
 `processes/process_info/{gpu_instance_id,compute_instance_id,pid,process_name,used_memory}`).
 Newer drivers add a `Placement Start:Size` column to `-lci`; both forms are accepted.
@@ -22,6 +22,5 @@ from migfleet.mig.smi.snapshot import (  # noqa: F401
     parse_snapshot,
 )
 from migfleet.mig.smi.tables import (  # noqa: F401
-    CiProfile, LgipRow, architecture_of, geometry_from_lgip, parse_lci, parse_lcip, parse_lgi, parse_lgip,
-    parse_lgipp,
+    LgipRow, architecture_of, geometry_from_lgip, parse_lci, parse_lgi, parse_lgip, parse_lgipp,
 )

@@ -1,4 +1,4 @@
-"""nvidia-smi's box tables (`mig -lgip`, `-lgipp`, `-lgi`, `-lci`, `-lcip`) and a geometry from them."""
+"""nvidia-smi's box tables (`mig -lgip`, `-lgipp`, `-lgi`, `-lci`) and a geometry from them."""
 from __future__ import annotations
 
 import re
@@ -152,7 +152,7 @@ def geometry_from_lgip(lgip: str, lgipp: str, model: str, memory_mib: int,
                     sources=("nvidia-smi mig -lgip", "nvidia-smi mig -lgipp"))
 
 
-# ---------------------------------------------------------------- mig -lgi / -lci / -lcip
+# ---------------------------------------------------------------- mig -lgi / -lci
 
 _LGI = re.compile(r"^(\d+)\s+MIG (\S+)\s+(\d+)\s+(\d+)\s+(\d+):(\d+)$")
 _LCI = re.compile(r"^(\d+)\s+(\d+)\s+MIG (\S+)\s+(\d+)\s+(\d+)(?:\s+(\d+):(\d+))?$")
@@ -182,40 +182,4 @@ def parse_lci(text: str) -> list[tuple[int, ComputeInstance]]:
             raise ParseError("mig -lci output", row)
         out.append((int(m[1]), ComputeInstance(gi_id=int(m[2]), ci_id=int(m[5]), profile_id=int(m[4]),
                                                name=m[3], start=int(m[6] or 0), size=int(m[7] or 0))))
-    return out
-
-
-@dataclass(frozen=True)
-class CiProfile:
-    gpu: int
-    gi_id: int
-    name: str           # "1c.3g.20gb", or the GI's name for the full-size profile
-    id: int
-    is_default: bool    # marked "*" by nvidia-smi
-    free: int
-    total: int
-    sm: int
-    dec: int
-    enc: int
-    ofa: int
-    ce: int
-    jpeg: int
-
-
-_LCIP_1 = re.compile(r"^(\d+)\s+(\d+)\s+MIG (\S+)\s+(\d+)(\*?)\s+(\d+)/(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$")
-_LCIP_2 = re.compile(r"^(\d+)\s+(\d+)$")
-
-
-def parse_lcip(text: str) -> list[CiProfile]:
-    """`nvidia-smi mig -lcip`: compute instance profiles per GPU instance."""
-    out = []
-    rows = _table_rows(text, "mig -lcip output", "Compute instance profiles:")
-    for first, second in _pairs(rows or [], "mig -lcip output"):
-        a, b = _LCIP_1.match(first), _LCIP_2.match(second)
-        if not a:
-            raise ParseError("mig -lcip output", first)
-        if not b:
-            raise ParseError("mig -lcip output", second)
-        out.append(CiProfile(int(a[1]), int(a[2]), a[3], int(a[4]), a[5] == "*", int(a[6]), int(a[7]),
-                             int(a[8]), int(a[9]), int(a[10]), int(a[11]), int(b[1]), int(b[2])))
     return out
