@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 from migfleet.serving.containers import LABEL_CONFIG, LABEL_MIG_UUID
-from migfleet.serving.triton import MIG_UUID, READY_PATH, live_devices
+from migfleet.serving.triton import READY_PATH, live_devices, run_args_for
 
 
 def _docker(*args: str) -> tuple[int, str]:
@@ -54,10 +54,7 @@ def rebind(run_files: list[dict], gpus: dict, say=print) -> tuple[list[dict], li
             continue
         if now:
             _docker("rm", "-f", name)
-        args = [a.replace(MIG_UUID, uuid) for a in rf["args"]]
-        at = args.index("--label")
-        args[at:at] = ["--label", f"{LABEL_CONFIG}={rf['config']}"]
-        rc, out = _docker("run", *args)
+        rc, out = _docker("run", *run_args_for(rf["args"], rf["config"], uuid))
         if rc != 0:
             say(f"{name}: docker run failed: {out}")
             failed.append(name)

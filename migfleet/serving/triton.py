@@ -60,16 +60,21 @@ class TritonSpec:
     config_hash: str
 
     def args_for(self, mig_uuid: str) -> list[str]:
-        """The arguments for one device: its UUID filled in, the config-hash label added."""
-        filled = [a.replace(MIG_UUID, mig_uuid) for a in self.run_args]
-        at = filled.index("--label")
-        return filled[:at] + ["--label", f"{LABEL_CONFIG}={self.config_hash}"] + filled[at:]
+        return run_args_for(self.run_args, self.config_hash, mig_uuid)
 
     def run_file(self) -> str:
         """What the host-side re-bind reads (RUN_DIR/<name>.json)."""
         return json.dumps({"name": self.name, "gpu_uuid": self.place.gpu_uuid, "gi_start": self.place.gi_start,
                            "ci_start": self.place.ci_start, "http_port": self.ports.http, "grpc_port": self.ports.grpc,
                            "args": list(self.run_args), "config": self.config_hash}, indent=1) + "\n"
+
+
+def run_args_for(run_args: Sequence[str], config: str, mig_uuid: str) -> list[str]:
+    """`docker run` arguments for one device: its UUID filled in, the config-hash label added (the
+    deploy's and the host's start use this one function)."""
+    filled = [a.replace(MIG_UUID, mig_uuid) for a in run_args]
+    at = filled.index("--label")
+    return filled[:at] + ["--label", f"{LABEL_CONFIG}={config}"] + filled[at:]
 
 
 def container_name(place: Place) -> str:
