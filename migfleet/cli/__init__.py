@@ -22,6 +22,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def write_output(text: str, path: str | None) -> None:
+    """A command's result: to the file given with -o, else to standard output."""
+    if path:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+
+
 def usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = ["usage: migfleet [--version] COMMAND [ARGS ...]", "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from migfleet.cli import write_output
 from migfleet.fleet import drift
 from migfleet.fleet import export
 from migfleet.fleet import migparted_export
@@ -62,9 +63,5 @@ def main(argv: list[str] | None = None) -> int:
     except (export.ExportError, migparted_export.MigPartedError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 2
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    write_output(text, args.output)
     return 0

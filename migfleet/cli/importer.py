@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from migfleet.cli import write_output
 from migfleet.fleet import migparted
 
 
@@ -40,12 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"import: {exc}", file=sys.stderr)
         return 1
     module = migparted.render_group_data(imported, args.file, args.config)
+    write_output(module, args.output)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(module)
         print(f"import: {len(imported.rules)} rule(s) written to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(module)
     for note in imported.notes:
         print(f"import: left out {note}", file=sys.stderr)
     return 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from migfleet.cli import write_output
 from migfleet.fleet.targets import TargetsError, render_targets
-from migfleet.inventory import load_inventory_data
+from migfleet.inventory import InventoryLoadError, load_inventory_data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,12 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     except TargetsError as e:
         print(f"migfleet targets: {e}", file=sys.stderr)
         return 1
-    except Exception as e:      # an inventory that does not load: say why, no traceback
-        print(f"migfleet targets: cannot load {args.inventory}: {e}", file=sys.stderr)
+    except InventoryLoadError as e:     # an inventory that does not load: say why, no traceback
+        print(f"migfleet targets: cannot load {args.inventory}:\n{e}", file=sys.stderr)
         return 1
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    write_output(text, args.output)
     return 0
