@@ -5,7 +5,7 @@ Computed once per host per run (at prepare time) and handed to the operations as
 """
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import weakref
 from dataclasses import dataclass
@@ -16,13 +16,11 @@ from pyinfra import host
 
 from migfleet.facts import host as host_fact
 from migfleet.facts.mig import MigGeometry
-from migfleet.mig import boot, catalog, placed
+from migfleet.mig import boot, catalog
 from migfleet.mig.desired import DesiredGpu, RuleError, resolve
 from migfleet.mig.geometry import Geometry
 from migfleet.mig.plan import GpuPlan, LayoutError, Policy, plan_gpu
 from migfleet.serving import envoy, rotation, triton
-from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_PLACE
-from migfleet.serving.settings import repo_path
 from migfleet.serving.settings import resolve as serving_settings
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -40,14 +38,33 @@ ENVOY_FILES = (envoy.BOOTSTRAP, envoy.CDS, envoy.LDS_TEMPLATE, rotation.LDS,
                rotation.eds_file(rotation.HTTP_CLUSTER), rotation.eds_file(rotation.GRPC_CLUSTER))
 
 
-_settings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # pyinfra State -> {host: settings}
+class HostMigError(Exception):
+    """Why this host's MIG layout cannot be planned; the host fails, untouched."""
 
 
+def once_per_host(fn):
+    """fn() computed once per pyinfra run and host, at prepare time; every later call (the other
+    deploys, the operations' execute-time passes) gets the same value, or the same HostMigError."""
+    runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()     # pyinfra State -> {host: result}
+
+    @functools.wraps(fn)
+    def cached():
+        run = runs.setdefault(host.state, {})
+        if host.name not in run:
+            try:
+                run[host.name] = (fn(), None)
+            except HostMigError as e:
+                run[host.name] = (None, e)
+        value, error = run[host.name]
+        if error is not None:
+            raise error
+        return value
+    return cached
+
+
+@once_per_host
 def settings() -> dict:
-    run = _settings.setdefault(host.state, {})
-    if host.name not in run:
-        run[host.name] = serving_settings(host.data)
-    return run[host.name]
+    return serving_settings(host.data)
 
 
 class _Unchanged:
@@ -97,11 +114,12 @@ def host_code() -> dict[str, bytes]:
     return files
 
 
+@once_per_host
 def view() -> host_fact.HostView:
     """The run's one read of this host."""
     s = settings()
-    return host_fact.view(
-        host,
+    return host.get_fact(
+        host_fact.HostState,
         files=(boot.RECORD_PATH, *(f"/etc/systemd/system/{u}" for u in UNITS), rotation.HOST_CONFIG,
                *(envoy_path(n) for n in ENVOY_FILES),
                s["toolkit_keyring"], "/etc/apt/sources.list.d/nvidia-container-toolkit.list"),
@@ -121,28 +139,30 @@ class GpuWork:
     policy: Policy
 
 
-class HostMigError(Exception):
-    """Why this host's MIG layout cannot be planned; the host fails, untouched."""
+@dataclass(frozen=True)
+class HostMig:
+    work: dict[str, GpuWork]        # GPU uuid -> its plan
+    stop: tuple[str, ...]           # services holding the GPUs, stopped for this run's resets
 
 
-_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()     # pyinfra State -> {host: plans}
+@once_per_host
+def mig_plans() -> HostMig:
+    """Every selected GPU's plan, and the services to stop for them; raises HostMigError."""
+    v = view()
+    work = _plan_all(v)
+    return HostMig(work, _holders(v, work))
 
 
 def mig_work() -> dict[str, GpuWork]:
-    """Every selected GPU's plan (uuid -> GpuWork), planned once per run; raises HostMigError."""
-    run = _plans.setdefault(host.state, {})
-    if host.name not in run:
-        try:
-            run[host.name] = _plan_all()
-        except HostMigError as e:
-            run[host.name] = e
-    if isinstance(run[host.name], HostMigError):
-        raise run[host.name]
-    return run[host.name]
+    return mig_plans().work
 
 
-def _plan_all() -> dict[str, GpuWork]:
-    v = view()
+def services_to_stop() -> tuple[str, ...]:
+    """Services holding the GPUs that migfleet stops before this run's resets, and starts after."""
+    return mig_plans().stop
+
+
+def _plan_all(v: host_fact.HostView | None) -> dict[str, GpuWork]:
     if v is None:       # pyinfra logged why the read failed and failed the host
         raise HostMigError("MIG: the host could not be read (see the error above)")
     if v.driver_error:
@@ -165,17 +185,16 @@ def _plan_all() -> dict[str, GpuWork]:
             work[uuid] = GpuWork(plan_gpu(gpu, want, geometry, policy), want, geometry, policy)
         except LayoutError as e:
             raise HostMigError(f"MIG: {e.where}: {e.reason}" if e.where else f"MIG: {e.reason}") from None
-    _check_holders(v, work)
     return work
 
 
-def _check_holders(v: host_fact.HostView, work: dict[str, GpuWork]) -> None:
+def _holders(v: host_fact.HostView, work: dict[str, GpuWork]) -> tuple[str, ...]:
     """A reset or MIG mode change needs the GPUs free: services migfleet may stop are stopped (and
     started again after); anything else holding them fails the host before any change, saying how."""
     needing = [w.plan.gpu for w in work.values()
                if not w.plan.blocked and any(a.kind in NEEDS_FREE_GPU for a in w.plan.actions)]
     if not needing:
-        return
+        return ()
     allowed = set(mig_setting("mig_reset_services") or ())
     holding = [u for u in dict.fromkeys((*GPU_HOLDERS, *allowed)) if v.active.get(u) == "active"]
     problems = []
@@ -191,39 +210,7 @@ def _check_holders(v: host_fact.HostView, work: dict[str, GpuWork]) -> None:
         gpus = ", ".join(f"GPU {g.index} ({g.name}, {g.pci_bus_id})" for g in needing)
         raise HostMigError(f"MIG: {gpus} need a GPU reset or MIG mode change, which is blocked: "
                            + "; ".join(problems) + ". Nothing was changed; re-run once that is done.")
-    _stops.setdefault(host.state, {})[host.name] = tuple(holding)
-
-
-_stops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def services_to_stop() -> tuple[str, ...]:
-    """Services holding the GPUs that migfleet stops before this run's resets, and starts after."""
-    mig_work()
-    return _stops.get(host.state, {}).get(host.name, ())
-
-
-def layouts_after() -> dict[str, tuple[int, placed.GpuLayout, Geometry | None]]:
-    """Every GPU's layout once this run's MIG changes are made: the target where planned, the live
-    layout where no rule selects the GPU (left alone)."""
-    v, work = view(), mig_work()
-    out = {}
-    for uuid, gpu in v.gpus.items():
-        if uuid in work:
-            out[uuid] = (gpu.index, work[uuid].plan.target, work[uuid].geometry)
-        else:
-            out[uuid] = (gpu.index, placed.live(gpu), catalog.lookup(gpu.name))
-    return out
-
-
-def stable_devices() -> dict[str, str]:
-    """{place key: MIG UUID} of the MIG devices this run's MIG changes leave in place."""
-    v, work = view(), mig_work()
-    out = {}
-    for uuid, gpu in v.gpus.items():
-        target = work[uuid].plan.target if uuid in work else placed.live(gpu)
-        out.update(triton.stable_devices(gpu, target))
-    return out
+    return tuple(holding)
 
 
 def record() -> str:
@@ -235,83 +222,3 @@ def record() -> str:
 
 def envoy_path(name: str) -> str:
     return f"{settings()['envoy_config_dir'].rstrip('/')}/{name}"
-
-
-def rotation_config() -> str:
-    """What the host-side rotation reads (serving.rotation.HOST_CONFIG)."""
-    s = settings()
-    return json.dumps({"envoy_dir": s["envoy_config_dir"].rstrip("/"), "admin_port": s["envoy_admin_port"],
-                       "run_dir": triton.RUN_DIR, "drain_seconds": s["envoy_drain_seconds"],
-                       "ready_timeout": s["triton_ready_timeout"]}, indent=1, sort_keys=True) + "\n"
-
-
-def local_models() -> dict[str, bytes]:
-    """The local model repository: relative path -> content (caches skipped)."""
-    return _models_at(str(repo_path(settings()["triton_model_repository"])))
-
-
-@lru_cache(maxsize=8)
-def _models_at(path: str) -> dict[str, bytes]:
-    """Read once per run and repository, not once per host."""
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"triton_model_repository {root} is not a directory")
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
-
-
-def models_digest() -> str:
-    return _digest_of(str(repo_path(settings()["triton_model_repository"])))
-
-
-@lru_cache(maxsize=8)
-def _digest_of(path: str) -> str:
-    h = hashlib.sha256()
-    for name, data in sorted(_models_at(path).items()):
-        h.update(name.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode())
-    return h.hexdigest()[:16]
-
-
-_specs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()     # pyinfra State -> {host: specs}
-
-
-def triton_specs() -> list[triton.TritonSpec]:
-    """The Tritons once this run's MIG changes are made, by place."""
-    run = _specs.setdefault(host.state, {})
-    if host.name not in run:
-        run[host.name] = triton.specs_for(layouts_after(), settings(), models_digest())
-    return run[host.name]
-
-
-@dataclass(frozen=True)
-class ServingWork:
-    plan: triton.TritonPlan
-    rolling: tuple[str, ...]        # replaced in place, one at a time
-    at_once: dict[str, tuple[str, ...]]   # GPU uuid -> its Tritons stopped before its MIG change ("" strays)
-    host_drain: bool                # the change takes all of the host's serving capacity
-
-
-_serving: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # pyinfra State -> {host: work}
-
-
-def serving_work() -> ServingWork:
-    run = _serving.setdefault(host.state, {})
-    if host.name not in run:
-        v, work, stable = view(), mig_work(), stable_devices()
-        plan = triton.plan_tritons(triton_specs(), v.containers, stable)
-        tritons = [c for c in v.containers if c.role == triton.ROLE]
-        at_once: dict[str, tuple[str, ...]] = {}
-        for uuid, w in work.items():
-            doomed = sorted(c.name for c in tritons if not w.plan.converged and c.labels.get(LABEL_GPU_UUID) == uuid
-                            and c.labels.get(LABEL_PLACE) not in stable)
-            if doomed:
-                at_once[uuid] = tuple(doomed)
-        gone = {n for names in at_once.values() for n in names} | set(plan.to_remove)
-        running = {c.name for c in tritons if c.alive}
-        rolling = tuple(s.name for s in plan.to_start if s.name in running and s.name not in gone)
-        fresh = [s for s in plan.to_start if s.name not in rolling]
-        left = running - gone
-        reboot = any(a.kind == "reboot" for w in work.values() for a in w.plan.actions)
-        host_drain = bool(running) and (not left or reboot or (bool(rolling) and len(left) + len(fresh) <= 1))
-        run[host.name] = ServingWork(plan, rolling, at_once, host_drain)
-    return run[host.name]

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from pyinfra.api import deploy
 
-from migfleet.deploys import context
+from migfleet.deploys import context, serving_plan
 from migfleet.operations import files, serving
 from migfleet.serving import envoy, metrics, rotation
 
@@ -35,10 +35,10 @@ def deploy_envoy():
         return
     s, v = context.settings(), context.view()
     context.queue(serving.image_present, name="Envoy image", image=s["envoy_image"], present=s["envoy_image"] in v.images)
-    context.queue(files.content, name="Rotation settings", path=rotation.HOST_CONFIG, text=context.rotation_config(),
+    context.queue(files.content, name="Rotation settings", path=rotation.HOST_CONFIG, text=serving_plan.rotation_config(),
                   digest_now=v.files.get(rotation.HOST_CONFIG))
     address = host.data.get("ssh_hostname") or host.name
-    texts = envoy.files(context.triton_specs(), s, host.name, allow_networks(s, address))
+    texts = envoy.files(serving_plan.triton_specs(), s, host.name, allow_networks(s, address))
     context.queue(serving.envoy_files, name="Envoy configuration", files=texts, settings=s, lib_dir=context.LIB_DIR,
                         digests_now={n: v.files[context.envoy_path(n)] for n in context.ENVOY_FILES
                                      if context.envoy_path(n) in v.files},

@@ -13,7 +13,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.context import ctx_host
 
-from migfleet.deploys import context
+from migfleet.deploys import context, serving_plan
 from migfleet.mig import boot, placed
 from migfleet.operations import files, mig, serving
 
@@ -69,7 +69,7 @@ def configure_mig() -> None:
     context.queue(files.unit, name="MIG boot unit", unit=UNIT_NAME, text=unit_text,
                digest_now=v.files.get(f"/etc/systemd/system/{UNIT_NAME}"), enabled_now=v.enabled.get(UNIT_NAME, ""))
 
-    s, serving_work = context.settings(), context.serving_work()
+    s, serving_work = context.settings(), serving_plan.serving_work()
     if serving_work.host_drain:
         host.log("the change takes all of this host's serving capacity: its health endpoint fails first")
         context.queue(serving.host_leaves, name="Host leaves the load balancer", admin_port=s["envoy_admin_port"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from migfleet.deploys import context
+from migfleet.deploys import context, serving_plan
 from migfleet.operations import files, serving
 from migfleet.serving import rotation, triton
 
@@ -32,15 +32,15 @@ def deploy_tritons():
     except context.HostMigError:
         return      # the MIG deploy has failed this host already
     s, v = context.settings(), context.view()
-    context.queue(files.tree, name="Model repository", remote_dir=s["triton_model_dir"], files=context.local_models(),
+    context.queue(files.tree, name="Model repository", remote_dir=s["triton_model_dir"], files=serving_plan.local_models(),
                digests_now=v.trees.get(s["triton_model_dir"]))
     context.queue(serving.image_present, name="Triton image", image=s["triton_image"], present=s["triton_image"] in v.images,
                           registry_user=s["triton_registry_user"], key_env=s["triton_ngc_key_env"])
-    specs = context.triton_specs()
+    specs = serving_plan.triton_specs()
     context.queue(files.tree, name="Triton run files", remote_dir=triton.RUN_DIR,
                files={f"{spec.name}{triton.RUN_SUFFIX}": spec.run_file().encode() for spec in specs},
                digests_now=v.trees.get(triton.RUN_DIR))
-    work = context.serving_work()
+    work = serving_plan.serving_work()
     if work.plan.to_remove:
         host.log(f"Tritons leaving Envoy's rotation, drained, then stopped: {', '.join(work.plan.to_remove)}")
     if work.rolling:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -150,15 +149,3 @@ class HostState(FactBase):
             return parse_host("\n".join(output), self.units, self.services)
         except (ValueError, smi.ParseError, sections.SectionError) as e:
             raise FactProcessError(str(e)) from e
-
-
-# Read once per host per run: every deploy asks, the first call reads, the others (and the
-# operations' execute-time passes) get the same value. Kept per pyinfra State, gone with it.
-_views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def view(host, **args) -> HostView:
-    run = _views.setdefault(host.state, {})
-    if host.name not in run:
-        run[host.name] = host.get_fact(HostState, **args)
-    return run[host.name]
