@@ -6,6 +6,9 @@ host starts them on the MIG device at their place and puts them into rotation on
 """
 from __future__ import annotations
 
+import hashlib
+import json
+
 from pyinfra import host
 from pyinfra.api import deploy
 
@@ -18,8 +21,6 @@ UNIT_NAME = "migfleet-tritons.service"
 
 def _endpoints_differ(v, plan) -> bool:
     """Envoy's endpoint files on the host are not those of the Tritons that stay."""
-    import hashlib
-    import json
     serving_now = [json.loads(s.run_file()) for s in plan.unchanged]
     want = rotation.eds_docs(serving_now)
     return any(v.files.get(context.envoy_path(n)) != hashlib.sha256(t.encode()).hexdigest() for n, t in want.items())

@@ -111,7 +111,7 @@ class Host:
                               capture_output=True, text=True)
         return set(proc.stdout.split())
 
-    def sync(self, leaving: set[str] = frozenset()) -> None:
+    def sync(self, leaving: set[str] = frozenset(), gpus: dict | None = None) -> None:
         """Endpoints = running Tritons that have a run file, less `leaving`; listeners with live ids."""
         running = self.running()
         serving = [rf for rf in self.run_files() if rf["name"] in running and rf["name"] not in leaving]
@@ -119,7 +119,7 @@ class Host:
         template = os.path.join(self.envoy_dir, LDS_TEMPLATE)
         if os.path.exists(template):
             devices = {}
-            for uuid, gpu in read_gpus().items():
+            for uuid, gpu in (gpus if gpus is not None else read_gpus()).items():
                 ids = {g.gi_id: g.start for g in gpu.gpu_instances}
                 for (gi_start, ci_start), mig in live_devices(gpu).items():
                     gi_id = next(i for i, s in ids.items() if s == gi_start)
@@ -177,9 +177,10 @@ class Host:
         down = {rf["name"] for rf in files} - self.running()
         if down:
             self.sync(leaving=down)
-        started, failed = rebind.rebind(files, read_gpus(), self.say)
+        gpus = read_gpus()          # once: the devices do not change while Tritons start
+        started, failed = rebind.rebind(files, gpus, self.say)
         failed += rebind.wait_ready(started, self.ready_s, self.say)
-        self.sync(leaving=set(failed))
+        self.sync(leaving=set(failed), gpus=gpus)
         ready = [rf for rf in started if rf["name"] not in failed]
         unhealthy = self.wait_healthy(ready)
         if unhealthy:

@@ -12,8 +12,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from migfleet.mig import catalog
 from migfleet.mig.geometry import CI_SLICES, Geometry
-from migfleet.mig.placed import GpuLayout
+from migfleet.mig.placed import ENABLED, GpuLayout, live
 from migfleet.mig.state import GpuState
 from migfleet.serving.containers import (
     LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_PLACE, LABEL_ROLE, config_hash,
@@ -201,7 +202,6 @@ def plan_tritons(specs: Sequence[TritonSpec], containers, bound: Mapping[str, st
 def stable_devices(gpu: GpuState, target: GpuLayout) -> dict[str, str]:
     """{place key: MIG UUID} of the devices a GPU keeps through its MIG change (GIs equal in the
     live layout and the target)."""
-    from migfleet.mig.placed import live
     now = live(gpu)
     kept = {g.start for g in target.gis if now.at(g.start) == g} if now.mode == target.mode else set()
     return {f"{gpu.uuid}/{gi}/{ci}": uuid for (gi, ci), uuid in live_devices(gpu).items() if gi in kept}
@@ -209,7 +209,5 @@ def stable_devices(gpu: GpuState, target: GpuLayout) -> dict[str, str]:
 
 def live_specs(gpus: Mapping[str, GpuState], settings: Mapping, models_digest: str = "") -> list[TritonSpec]:
     """The Tritons the GPUs' live placed layouts call for (GPUs whose MIG mode is on and settled)."""
-    from migfleet.mig import catalog
-    from migfleet.mig.placed import ENABLED, live
     return specs_for({u: (g.index, live(g), catalog.lookup(g.name)) for u, g in gpus.items()
                       if live(g).mode == ENABLED}, settings, models_digest)
