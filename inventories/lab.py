@@ -39,5 +39,8 @@ lab = (
         "toolkit_key_url": _apt_repo + "gpgkey",
         "triton_image": f"{_registry}/migfleet-lab/tritonserver:lab",
         "envoy_image": f"{_registry}/migfleet-lab/envoy:lab",
+        # The lab's model repository, absolute so that inventories elsewhere that reuse these hosts
+        # (tests write them in temporary folders) find it too.
+        "triton_model_repository": str(Path(__file__).resolve().parents[1] / "files" / "models"),
     },
 )

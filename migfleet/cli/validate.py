@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from migfleet.inventory import InventoryLoadError, format_errors, load_inventory_data, validate_inventory
+from migfleet.inventory import (InventoryLoadError, format_errors, inventory_folder, load_inventory_data,
+                                validate_inventory)
 
 
 def _read_live(hosts: dict[str, dict]) -> tuple[dict, list]:
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(e.problems), file=sys.stderr)
         return 1
     live, errors = _read_live(hosts) if args.live and hosts else ({}, [])
-    errors += validate_inventory(hosts, live)
+    errors += validate_inventory(hosts, live, inventory_folder(args.inventory))
     if errors:
         print(f"{args.inventory}: {len(errors)} error(s)", file=sys.stderr)
         print(format_errors(errors), file=sys.stderr)

@@ -15,6 +15,7 @@ from pathlib import Path
 from pyinfra import host
 
 from migfleet.facts import host as host_fact
+from migfleet.inventory import paths
 from migfleet.facts.mig import MigGeometry
 from migfleet.mig import boot, catalog
 from migfleet.mig.desired import DesiredGpu, RuleError, resolve
@@ -92,6 +93,16 @@ def queue(op, **kwargs):
     if next(iter(op._inner(**body)), None) is None:
         return _Unchanged()
     return op(**kwargs)
+
+
+def inventory_folder() -> Path:
+    """The folder relative local paths of the inventory data resolve against: the inventory file's,
+    as given to the running pyinfra command (its click argument; the working directory under
+    pyinfra's API or with a host list such as @local)."""
+    import click        # pyinfra's CLI is a click command; its context holds the arguments as given
+    ctx = click.get_current_context(silent=True)
+    inventory = ctx.params.get("inventory") if ctx is not None else None
+    return paths.inventory_folder(inventory if isinstance(inventory, str) else None)
 
 
 @lru_cache(maxsize=1)

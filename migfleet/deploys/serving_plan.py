@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from migfleet.deploys import context
 from migfleet.deploys.context import mig_work, once_per_host, settings, view
 from migfleet.mig import catalog, placed
 from migfleet.mig.geometry import Geometry
 from migfleet.serving import triton
 from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_PLACE
-from migfleet.serving.settings import repo_path
+from migfleet.inventory.paths import local_path
 
 
 def layouts_after() -> dict[str, tuple[int, placed.GpuLayout, Geometry | None]]:
@@ -48,9 +49,14 @@ def rotation_config() -> str:
                        "ready_timeout": s["triton_ready_timeout"]}, indent=1, sort_keys=True) + "\n"
 
 
+def model_repository() -> Path:
+    """The local model repository (validate refused the inventory if it is missing or holds no model)."""
+    return local_path(settings()["triton_model_repository"], context.inventory_folder())
+
+
 def local_models() -> dict[str, bytes]:
     """The local model repository: relative path -> content (caches skipped)."""
-    return _models_at(str(repo_path(settings()["triton_model_repository"])))
+    return _models_at(str(model_repository()))
 
 
 @lru_cache(maxsize=8)
@@ -64,7 +70,7 @@ def _models_at(path: str) -> dict[str, bytes]:
 
 
 def models_digest() -> str:
-    return _digest_of(str(repo_path(settings()["triton_model_repository"])))
+    return _digest_of(str(model_repository()))
 
 
 @lru_cache(maxsize=8)

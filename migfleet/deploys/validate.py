@@ -8,6 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 from migfleet import inventory as inventory_check
+from migfleet.deploys.context import inventory_folder
 
 # Inventory -> its errors. Every host's deploy run asks; the first computes, the others reuse it.
 _checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -21,7 +22,7 @@ def inventory_errors(inventory) -> list:
     """Errors of every host's merged data (host, group and global data, connector keys included)."""
     if inventory not in _checked:
         hosts = {host.name: host.data.dict() for host in inventory}
-        _checked[inventory] = inventory_check.validate_inventory(hosts)
+        _checked[inventory] = inventory_check.validate_inventory(hosts, folder=inventory_folder())
     return _checked[inventory]
 
 

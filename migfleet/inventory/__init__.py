@@ -9,15 +9,18 @@ Every problem is collected as `host: $.path: reason`, so one run shows every mis
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from migfleet.inventory.crosscheck import port_errors, rollout_errors
 from migfleet.inventory.errors import InventoryError, format_errors
 from migfleet.inventory.layout import Fleet, gpu_refs, layout_errors
 from migfleet.inventory.load import InventoryLoadError, load_inventory_data
+from migfleet.inventory.paths import inventory_folder, repository_errors
 from migfleet.inventory.schema import SCHEMA_DIR, TOP_SCHEMA, _schemas, schema_errors
 from migfleet.mig.desired import GpuRef
+from migfleet.serving.settings import defaults as serving_defaults
 
-__all__ = ["InventoryError", "InventoryLoadError", "SCHEMA_DIR", "TOP_SCHEMA", "format_errors",
+__all__ = ["InventoryError", "InventoryLoadError", "SCHEMA_DIR", "TOP_SCHEMA", "format_errors", "inventory_folder",
            "load_inventory_data", "validate_host", "validate_inventory"]
 
 MIG_KEYS = {"mig_layout", "gpu_models", "gpu_uuids", "mig_models"}
@@ -69,12 +72,14 @@ def validate_host(host: str, data: Mapping, live: Sequence[GpuRef] | None = None
     return validate_inventory({host: data}, {host: live} if live is not None else None)
 
 
-def validate_inventory(hosts: Mapping[str, Mapping],
-                       live: Mapping[str, Sequence[GpuRef]] | None = None) -> list[InventoryError]:
+def validate_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]] | None = None,
+                       folder: Path | None = None) -> list[InventoryError]:
     """Every error of every host ({name: merged host data}), host by host, then across hosts.
 
     `live`: GPUs read from hosts ({name: [GpuRef(index, model, uuid)]}), used instead of
     gpu_models/gpu_uuids for those hosts (validate --live).
+    `folder`: the inventory's folder (inventory_folder); given, the local paths in the data (the model
+    repository) are checked too.
     """
     if not hosts:
         return [InventoryError("(inventory)", "$", NO_HOSTS)]
@@ -84,6 +89,8 @@ def validate_inventory(hosts: Mapping[str, Mapping],
     for name, data in hosts.items():
         found, bad[name] = _host(name, data, live.get(name), fleet)
         errors += found
+    if folder is not None:
+        errors += repository_errors(hosts, folder, serving_defaults(), bad)
     return errors + rollout_errors(hosts, bad)
 
 

@@ -9,7 +9,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "serving.v1.json"
 PREFIXES = ("toolkit_", "docker_", "triton_", "envoy_", "metrics_")
 
@@ -36,9 +35,3 @@ def resolve(data: Mapping[str, Any] | Any) -> dict[str, Any]:
     if unknown:
         raise KeyError(f"unknown serving settings {unknown}; known: {sorted(known)}")
     return resolved
-
-
-def repo_path(path: str) -> Path:
-    """A local path from the settings: relative paths are relative to the repository root."""
-    p = Path(path)
-    return p if p.is_absolute() else REPO_ROOT / p

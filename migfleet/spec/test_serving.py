@@ -5,7 +5,7 @@ import pytest
 
 from migfleet.serving import containers
 from migfleet.serving import envoy
-from migfleet.serving import settings as serving_settings
+from migfleet.inventory import paths
 from migfleet.fleet import checks as spec_checks
 from migfleet.serving import triton
 
@@ -73,11 +73,12 @@ def test_envoy_backends_healthy(spec_host):
         "triton_http": {t.http_port: t for t in want}, "triton_grpc": {t.grpc_port: t for t in want}}))
 
 
-def test_inference_through_envoy(spec_host):
+def test_inference_through_envoy(spec_host, request):
     s, want = spec_host.settings, expected_tritons(spec_host)
     if not want:
         pytest.skip(f"{spec_host.name}: no Triton behind Envoy")
-    readme = serving_settings.repo_path(s["triton_model_repository"]) / "README.md"
+    folder = paths.inventory_folder(request.config.getoption("--inventory"))
+    readme = paths.local_path(s["triton_model_repository"], folder) / "README.md"
     if not (readme.parent / MODEL).is_dir():
         pytest.skip(f"model repository {readme.parent} has no {MODEL}")
     address = s["envoy_listen_address"]
