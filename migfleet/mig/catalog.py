@@ -47,6 +47,26 @@ def model_data(model_name: str) -> dict | None:
     return _raw()["models"].get(model_name)
 
 
+@dataclass(frozen=True)
+class DriverMinimum:
+    """The oldest NVIDIA driver with MIG on a model, as NVIDIA's MIG user guide gives it."""
+    version: str            # "550.90.07"
+    source: str             # URL and table row
+
+
+def driver_minimum(model_name: str) -> DriverMinimum | None:
+    """The model's minimum driver for MIG; None for a model not in the catalog or without a published minimum."""
+    data = model_data(model_name)
+    entry = (data or {}).get("mig_driver_minimum") or {}
+    return DriverMinimum(entry["version"], entry["source"]) if entry.get("version") else None
+
+
+def version_key(version: str) -> tuple[int, ...] | None:
+    """"550.90.07" -> (550, 90, 7), compared as numbers; None for text that is not dotted numbers."""
+    parts = version.strip().split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+
+
 def _profile(entry: dict) -> Profile:
     return Profile(
         id=entry["id"], name=entry["name"], slices=entry["slices"], instances=entry["instances"],

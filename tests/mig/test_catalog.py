@@ -95,3 +95,39 @@ def test_compute_profiles_of_a_3g_instance():
         (0, "1c.3g.40gb", 3, False), (1, "2c.3g.40gb", 1, False), (2, "3g.40gb", 1, True)]
     assert catalog.compute_profile("NVIDIA H100 80GB HBM3", 9, None).id == 2
     assert [p.id for p in catalog.compute_profiles("NVIDIA A100-SXM4-80GB", 0)] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("model", catalog.all_models())
+def test_every_model_has_a_cited_mig_driver_minimum_or_says_why_not(model):
+    entry = catalog.model_data(model)["mig_driver_minimum"]
+    assert entry["source"].startswith("https://docs.nvidia.com/datacenter/tesla/mig-user-guide/")
+    minimum = catalog.driver_minimum(model)
+    if entry["version"] is None:
+        assert minimum is None and "no minimum is checked" in entry["source"]
+    else:
+        assert catalog.version_key(minimum.version) is not None and minimum.version in entry["source"]
+
+
+def test_mig_driver_minimums_follow_the_guides_table():
+    """MIG user guide, Deployment Considerations: A100 R450 (>= 450.80.02), A30 R460 (>= 460.73.01),
+    H100 R525 (>= 525.85.12), H200 R550 (>= 550.90.07), B200/GB200 R570 (>= 570.133.20)."""
+    def minimum(model):
+        return catalog.driver_minimum(model).version
+    assert minimum("NVIDIA A100-SXM4-40GB") == minimum("NVIDIA A100-SXM4-80GB") == "450.80.02"
+    assert minimum("NVIDIA A30") == "460.73.01"
+    assert minimum("NVIDIA H100 80GB HBM3") == minimum("NVIDIA H100 PCIe") == "525.85.12"
+    assert minimum("NVIDIA H200") == "550.90.07"
+    assert minimum("NVIDIA B200") == minimum("NVIDIA GB200") == "570.133.20"
+    assert catalog.driver_minimum("NVIDIA T4") is None
+
+
+def test_the_captured_drivers_meet_their_minimums():
+    for model, folder in CAPTURES.items():
+        driver = (FIXTURES / folder / "query.csv").read_text().splitlines()[1].split(", ")[-1]
+        assert catalog.version_key(driver) >= catalog.version_key(catalog.driver_minimum(model).version)
+
+
+def test_driver_versions_compare_as_numbers():
+    assert catalog.version_key("550.90.07") == (550, 90, 7)
+    assert catalog.version_key("550.100") > catalog.version_key("550.90.07")
+    assert catalog.version_key("N/A") is None and catalog.version_key("") is None
