@@ -59,6 +59,21 @@ def bootstrap(settings: Mapping, node: str) -> dict:
     }
 
 
+def health_filter(settings: Mapping) -> dict:
+    """The host's own health for a fleet-level balancer, answered by Envoy itself: 503 while the
+    host drains (admin POST /healthcheck/fail), and while fewer than envoy_min_healthy_percent of
+    the endpoints of either Triton cluster pass their health checks (an empty cluster counts as
+    none healthy unless the percentage is 0); 200 otherwise. Envoy applies the percentages only
+    outside pass-through mode.
+    https://www.envoyproxy.io/docs/envoy/latest/api-v3/extensions/filters/http/health_check/v3/health_check.proto
+    """
+    percent = {"value": float(settings["envoy_min_healthy_percent"])}
+    return {"name": "envoy.filters.http.health_check", "typed_config": {
+        "@type": _HEALTH, "pass_through_mode": False,
+        "headers": [{"name": ":path", "string_match": {"exact": settings["envoy_health_path"]}}],
+        "cluster_min_healthy_percentages": {HTTP_CLUSTER: percent, GRPC_CLUSTER: percent}}}
+
+
 def _listener(name: str, settings: Mapping, port: int, cluster: str, http2: bool) -> dict:
     retry = {
         "retry_on": RETRY_ON,
@@ -69,11 +84,7 @@ def _listener(name: str, settings: Mapping, port: int, cluster: str, http2: bool
     }
     filters = [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}]
     if not http2:
-        # The host's own health for a fleet-level balancer: 503 while the host drains
-        # (admin POST /healthcheck/fail), 200 otherwise.
-        filters.insert(0, {"name": "envoy.filters.http.health_check", "typed_config": {
-            "@type": _HEALTH, "pass_through_mode": False,
-            "headers": [{"name": ":path", "string_match": {"exact": settings["envoy_health_path"]}}]}})
+        filters.insert(0, health_filter(settings))
     hcm: dict[str, Any] = {
         "@type": _HCM, "stat_prefix": name, "codec_type": "HTTP2" if http2 else "AUTO",
         "route_config": {"name": name, "virtual_hosts": [{

@@ -42,6 +42,7 @@ def test_listeners_and_eds_clusters(settings):
     http = listeners["triton_http"]["filter_chains"][0]["filters"][0]["typed_config"]
     health = http["http_filters"][0]["typed_config"]
     assert health["headers"][0]["string_match"] == {"exact": "/migfleet/healthz"} and not health["pass_through_mode"]
+    assert health["cluster_min_healthy_percentages"] == {"triton_http": {"value": 50.0}, "triton_grpc": {"value": 50.0}}
     grpc = listeners["triton_grpc"]["filter_chains"][0]["filters"][0]["typed_config"]
     assert grpc["codec_type"] == "HTTP2"
     route = grpc["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
@@ -99,3 +100,13 @@ def test_ports_must_differ_and_a_new_bootstrap_restarts_envoy(settings):
 def test_listener_ids_are_filled_on_the_host():
     text = '{"a": "@MIG_UUID:GPU-1/0/0@", "b": "@GI:GPU-1/0/0@", "c": "@MIG_UUID:GPU-1/4/0@"}'
     assert rotation.lds_doc(text, {"GPU-1/0/0": ("MIG-x", 7)}) == '{"a": "MIG-x", "b": "7", "c": "none"}'
+
+
+@pytest.mark.parametrize("percent", [0, 75, 100])
+def test_the_health_endpoint_wants_a_share_of_healthy_tritons(settings, percent):
+    files = envoy.files(_specs(settings), dict(settings, envoy_min_healthy_percent=percent), "lab-h1", NETS)
+    http = _resources(files[envoy.LDS_TEMPLATE])["triton_http"]["filter_chains"][0]["filters"][0]["typed_config"]
+    health = http["http_filters"][0]["typed_config"]
+    assert health["cluster_min_healthy_percentages"] == {c: {"value": float(percent)}
+                                                         for c in ("triton_http", "triton_grpc")}
+    assert [f["name"] for f in http["http_filters"]] == ["envoy.filters.http.health_check", "envoy.filters.http.router"]

@@ -243,3 +243,32 @@ def test_the_host_health_endpoint_drains_for_a_fleet_balancer(lab_envoy):
     assert infer(s["envoy_http_port"])["backend"]        # requests still served while the balancer moves off
     urllib.request.urlopen(urllib.request.Request(f"{admin}/ok", method="POST"), timeout=2)
     assert status() == 200
+
+
+def health_status(s) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{s['envoy_http_port']}{s['envoy_health_path']}", timeout=2) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_the_host_health_endpoint_fails_below_the_share_of_healthy_tritons(lab_envoy):
+    """envoy_min_healthy_percent (50 by default) of each Triton cluster must pass Envoy's checks."""
+    s, (a, b, c) = lab_envoy.settings, lab_envoy.list
+    admin, interval = s["envoy_admin_port"], s["envoy_health_interval_s"]
+    bound = (s["envoy_unhealthy_threshold"] + 3) * interval   # threshold failures, plus slack
+    assert s["envoy_min_healthy_percent"] == 50 and health_status(s) == 200
+    a.stop()
+    wait_for(lambda: not host_health(admin, "triton_http")[a.port], 5, "a down")
+    assert health_status(s) == 200                      # 2 of 3 healthy
+    b.stop()
+    stopped_at = time.monotonic()
+    wait_for(lambda: health_status(s) == 503, bound, "503 with 1 of 3 healthy")
+    took = time.monotonic() - stopped_at
+    print(f"health endpoint 503 {took:.2f} s after the second of 3 backends stopped "
+          f"({took / interval:.1f} health-check intervals of {interval} s)")
+    lab_envoy.serve([c.name])                           # only the one that serves stays in rotation
+    wait_for(lambda: health_status(s) == 200, bound, "200 with 1 of 1 healthy")
+    lab_envoy.serve([])                                 # nothing in rotation: nothing serves
+    wait_for(lambda: health_status(s) == 503, bound, "503 with no endpoint")
