@@ -15,6 +15,8 @@ from dataclasses import field as dataclass_field
 from migfleet.mig import desired, placed
 from migfleet.mig.placed import GpuLayout
 from migfleet.mig.plan import LayoutError, target_layout
+from migfleet.serving import triton
+from migfleet.serving.rotation import GRPC_CLUSTER, HTTP_CLUSTER
 from migfleet.serving.containers import LABEL_MIG_UUID, LABEL_ROLE, Container
 from migfleet.mig.geometry import Geometry
 from migfleet.mig.state import GpuState
@@ -88,6 +90,16 @@ class ExpectedTriton:
     http_port: int
     grpc_port: int
     metrics_port: int
+
+
+def expected_tritons(gpus: Mapping[str, GpuState], settings: Mapping) -> list[ExpectedTriton]:
+    """One Triton per MIG device of the live placed layouts, named and numbered by place."""
+    out = []
+    for s in triton.live_specs(gpus, settings):
+        uuid = triton.live_devices(gpus[s.place.gpu_uuid]).get((s.place.gi_start, s.place.ci_start), "none")
+        out.append(ExpectedTriton(s.name, s.place.gpu_index, s.place.gpu_uuid, uuid, s.ports.http, s.ports.grpc,
+                                  s.ports.metrics))
+    return out
 
 
 def compare_tritons(host: str, expected: Sequence[ExpectedTriton], containers: Sequence[Container],
@@ -220,6 +232,20 @@ def check_envoy_backends(host: str, clusters_text: str,
                 miss(t, f"Envoy cluster {cluster} backend {ep}" + (f" ({t.name})" if t else ""), "healthy",
                      health[(cluster, ep)])
     return out
+
+
+def compare_serving(host: str, expected: Sequence[ExpectedTriton], containers: Sequence[Container],
+                    clusters: tuple[int, str], admin: str) -> list[Mismatch]:
+    """What the spec suite checks of serving, from one read: a Triton per MIG device, running and
+    bound to it, and Envoy's two Triton clusters holding exactly those Tritons, each healthy.
+    `clusters` is (exit code, text) of fetching Envoy's admin `/clusters` at `admin`."""
+    found = compare_tritons(host, expected, containers)
+    rc, text = clusters
+    if rc != 0:
+        return found + [Mismatch(host, None, None, "Envoy admin", f"answering at {admin}",
+                                 f"no answer (exit code {rc}{': ' + text.strip()[:200] if text.strip() else ''})")]
+    return found + check_envoy_backends(host, text, {
+        HTTP_CLUSTER: {t.http_port: t for t in expected}, GRPC_CLUSTER: {t.grpc_port: t for t in expected}})
 
 
 # ---------------------------------------------------------------- inference

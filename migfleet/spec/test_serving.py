@@ -14,14 +14,8 @@ MODEL_INPUT, MODEL_OUTPUT = "INPUT", "PROBABILITIES"
 
 
 def expected_tritons(spec_host) -> list[spec_checks.ExpectedTriton]:
-    """One Triton per MIG device of the live placed layouts, named and numbered by place."""
-    gpus = spec_host.live
-    out = []
-    for s in triton.live_specs(gpus, spec_host.settings):
-        uuid = triton.live_devices(gpus[s.place.gpu_uuid]).get((s.place.gi_start, s.place.ci_start), "none")
-        out.append(spec_checks.ExpectedTriton(s.name, s.place.gpu_index, s.place.gpu_uuid, uuid, s.ports.http,
-                                              s.ports.grpc, s.ports.metrics))
-    return out
+    """One Triton per MIG device of the live placed layouts (the same list drift compares)."""
+    return spec_checks.expected_tritons(spec_host.live, spec_host.settings)
 
 
 def listeners(spec_host):
