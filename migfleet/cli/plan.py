@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deploy", metavar="FILE",
                     help=f"a pyinfra deploy file to plan instead of migfleet's own ({PYINFRA_TARGET})")
     args = ap.parse_args(argv)
-    if not os.path.exists(args.inventory) and "," not in args.inventory:
+    # pyinfra also takes "h1,h2" and "@local" (this machine) in place of a file
+    if not os.path.exists(args.inventory) and "," not in args.inventory and args.inventory != "@local":
         print(f"plan: inventory {args.inventory!r} not found", file=sys.stderr)
         return 2
     return subprocess.run(command(args.inventory, args.deploy, args.limit, extra),

@@ -1,17 +1,18 @@
 """`python -m migfleet rollout INVENTORY [--limit HOST ...] [--trust-state] [--state-dir DIR] [-- PYINFRA ARGS]`
 
 Canary, then batches (rollout_* data, migfleet/schemas/rollout.v1.json): each batch is deployed with
-`pyinfra -y INVENTORY deploy.py --limit ...` and proven with `pytest migfleet/spec`. Progress and
+`pyinfra -y INVENTORY migfleet.deploys.all.deploy_all --limit ...` (or `--deploy FILE`) and proven
+with `pytest migfleet/spec`. `@local` in the inventory is this machine, deployed and checked here. Progress and
 per-host results are printed; the state file (.migfleet/rollout-<inventory>.json) lets a re-run
 resume. Exit 0 when every host converged, 1 otherwise, 2 on a bad inventory.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 
+from migfleet.cli.plan import pyinfra_executable
+from migfleet.deploys.all import PYINFRA_TARGET
 from migfleet.fleet import ssh as fleet
 from migfleet.fleet import rollout
 
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
                                  description="Canary then batches, with a failure threshold.")
     ap.add_argument("inventory")
     ap.add_argument("--limit", action="append", metavar="HOST", help="only these hosts (repeatable)")
-    ap.add_argument("--deploy", default="deploy.py", help="pyinfra deploy file (default deploy.py)")
+    ap.add_argument("--deploy", default=PYINFRA_TARGET,
+                    help=f"pyinfra deploy file (default: migfleet's own, {PYINFRA_TARGET})")
     ap.add_argument("--state-dir", default=".migfleet")
     ap.add_argument("--trust-state", action="store_true",
                     help="skip hosts recorded converged without running their spec again")
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     state_file = rollout.state_path(args.inventory, args.state_dir)
     if args.restart:
         state_file.unlink(missing_ok=True)
-    pyinfra = shutil.which("pyinfra") or os.path.join(os.path.dirname(sys.executable), "pyinfra")
+    pyinfra = pyinfra_executable()
     runner = rollout.Rollout(inventory=args.inventory, hosts=[h.name for h in hosts], settings=settings,
                              state_file=state_file, deploy_file=args.deploy, pyinfra=(pyinfra,),
                              pyinfra_args=tuple(extra), report_dir=state_file.parent,

@@ -1,5 +1,6 @@
 """`migfleet validate INVENTORY [--live]`: schema + MIG geometry of every host, no host contacted
-(with --live: each host's GPUs read over SSH, read-only). Exit 0: valid; 1: errors, all listed."""
+(with --live: each host's GPUs read, read-only, over SSH or, for `@local`, here). Exit 0: valid;
+1: errors, all listed."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ from migfleet.inventory import (InventoryLoadError, format_errors, inventory_fol
 
 
 def _read_live(hosts: dict[str, dict]) -> tuple[dict, list]:
-    """GPUs of every host, read-only, one SSH round trip each (the MIG snapshot)."""
+    """GPUs of every host, read-only, one round trip each (the MIG snapshot; `@local` runs it here)."""
     from migfleet.fleet import ssh as fleet
     from migfleet.fleet.drift import read_all
     from migfleet.inventory import InventoryError
@@ -33,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
                     "unless --live.")
     parser.add_argument("inventory", help="pyinfra inventory file, e.g. inventories/production.py")
     parser.add_argument("--live", action="store_true",
-                        help="read each host's GPU models and UUIDs over SSH (read-only, one round trip per "
-                             "host) instead of gpu_models/gpu_uuids")
+                        help="read each host's GPU models and UUIDs over SSH, or here for @local (read-only, "
+                             "one round trip per host) instead of gpu_models/gpu_uuids")
     args = parser.parse_args(argv)
     try:
         hosts = load_inventory_data(args.inventory)

@@ -284,7 +284,9 @@ class Rollout:
         return [*self.pyinfra, "-y", self.inventory, self.deploy_file, *limits, *self.pyinfra_args]
 
     def spec_argv(self, hosts: Sequence[str], junit: Path) -> list[str]:
-        return [*self.pytest, SPEC_SUITE, "--inventory", self.inventory, "--hosts-limit", ",".join(hosts),
+        # Values joined to their options: pytest reads a lone argument starting with "@" (@local) as
+        # a file of arguments.
+        return [*self.pytest, SPEC_SUITE, f"--inventory={self.inventory}", f"--hosts-limit={','.join(hosts)}",
                 f"--junitxml={junit}", "-o", "junit_family=xunit1", "-q", "--tb=no", "-p", "no:cacheprovider"]
 
     def verify(self, hosts: Sequence[str], label: str) -> dict[str, tuple[int, list[str]]]:

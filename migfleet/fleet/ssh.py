@@ -4,18 +4,23 @@ Used by the spec suite, export, drift and rollout: they read the same inventory 
 `pyinfra INVENTORY deploy.py` (same group_data lookup: `./group_data` and the inventory's
 own folder), and connect with the inventory's `ssh_*` data. Host keys are always checked
 against the known_hosts file (`ssh_known_hosts_file`, else ~/.ssh/known_hosts); an unknown
-or changed key refuses the connection.
+or changed key refuses the connection. `@local` is this machine, as for pyinfra: its commands
+run here (migfleet.fleet.local), through the same `session`.
 """
 from __future__ import annotations
 
 import os
 import shlex
 import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
+from migfleet.fleet import local
+from migfleet.fleet.local import LocalTarget
 from migfleet.mig import smi as parsers
 from migfleet.mig.state import GpuState
 
@@ -78,6 +83,29 @@ def ssh_target(host: FleetHost) -> SshTarget:
                      known_hosts=os.path.expanduser(known))
 
 
+Target = SshTarget | LocalTarget
+# run(command, timeout) -> (exit code, stdout, stderr), on the host a session is open to
+RunCommand = Callable[..., tuple[int, str, str]]
+
+
+def target_of(host: FleetHost) -> Target:
+    """Where the host's commands run: `@local` here, any other host over SSH."""
+    return LocalTarget() if local.is_local(host.name) else ssh_target(host)
+
+
+@contextmanager
+def session(t: Target) -> Iterator[RunCommand]:
+    """A command runner on the target: one SSH connection for the session, or this machine."""
+    if isinstance(t, LocalTarget):
+        yield local.run
+        return
+    client = connect(t)
+    try:
+        yield lambda command, timeout=60.0: run(client, command, timeout)
+    finally:
+        client.close()
+
+
 def ssh_config_text(targets: list[SshTarget]) -> str:
     """An ssh_config (OpenSSH syntax) for the targets, host key checking on."""
     blocks = []
@@ -132,13 +160,10 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = 60.0) -> tupl
     return stdout.channel.recv_exit_status(), out, err
 
 
-def read_snapshot(target: SshTarget, timeout: float = 60.0) -> dict[str, GpuState]:
+def read_snapshot(target: Target, timeout: float = 60.0) -> dict[str, GpuState]:
     """One round trip: parsers.SNAPSHOT_COMMAND on the host, parsed."""
-    client = connect(target)
-    try:
-        rc, out, err = run(client, parsers.SNAPSHOT_COMMAND, timeout)
-    finally:
-        client.close()
+    with session(target) as run_on_host:
+        rc, out, err = run_on_host(parsers.SNAPSHOT_COMMAND, timeout)
     if rc != 0:
         raise FleetError(f"{target.name}: snapshot command exited {rc}: {(err or out).strip()[:300]!r}")
     try:
@@ -147,13 +172,10 @@ def read_snapshot(target: SshTarget, timeout: float = 60.0) -> dict[str, GpuStat
         raise FleetError(f"{target.name}: {exc}") from None
 
 
-def read_geometry(target: SshTarget, gpu: GpuState, timeout: float = 60.0):
+def read_geometry(target: Target, gpu: GpuState, timeout: float = 60.0):
     """Geometry of a GPU model the catalog lacks, read off the GPU (`mig -lgip` / `-lgipp`)."""
-    client = connect(target)
-    try:
-        rc, out, err = run(client, parsers.geometry_command(gpu.index), timeout)
-    finally:
-        client.close()
+    with session(target) as run_on_host:
+        rc, out, err = run_on_host(parsers.geometry_command(gpu.index), timeout)
     try:
         return parsers.parse_geometry(out)
     except parsers.ParseError as exc:

@@ -6,12 +6,17 @@ Each host is its own target group, labelled `host` (the inventory name, the same
 endpoint puts on every series, so the scrape job sets honor_labels: true) and, when the host
 data names its groups under "groups", `groups` as ",a,b," (Prometheus' convention for a list in
 one label, as in __meta_consul_tags: match one with =~".*,a100_40,.*").
+
+`@local` is the machine the command runs on (as for pyinfra): its target is this machine's name
+(migfleet.fleet.local.machine_name), unless its data sets `ssh_hostname`.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
 from typing import Mapping
+
+from migfleet.fleet import local
 
 DEFAULT_METRICS_PORT = 8002
 
@@ -22,7 +27,10 @@ class TargetsError(ValueError):
 
 def _address(name: str, data: Mapping) -> str:
     # The address the deploy reaches the host at is the one its Envoy listens on.
-    address = str(data.get("ssh_hostname") or name).strip()
+    address = str(data.get("ssh_hostname") or (local.machine_name() if local.is_local(name) else name)).strip()
+    if local.is_local(name) and address in local.LOCALHOST_NAMES:
+        raise TargetsError(f"{name}: this machine calls itself {address!r}, which a Prometheus elsewhere cannot "
+                           "reach; set ssh_hostname in its data to the name or address to scrape")
     if not address or any(c.isspace() or c in "/@" for c in address):
         raise TargetsError(f"{name}: address {address!r} cannot be a scrape target")
     try:

@@ -81,17 +81,64 @@ def parse_networks(networks: Iterable[str]) -> list[ipaddress.IPv4Network | ipad
     return out
 
 
+# Loopback is always allowed where the deploy runs on the host itself: a scraper there (node-local
+# Prometheus or agent) reaches the endpoint from it.
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
+
+class NetworkLookupError(ValueError):
+    """This machine's addresses or a route could not be read; the message says why."""
+
+
 def source_network(route: list[dict], links: list[dict]) -> str:
     """The network (CIDR) of the local address a route leaves from, from `ip -j route get ADDRESS`
     and `ip -j addr show dev DEV` output: the default allow list is the deploy machine's network."""
     if not route or "prefsrc" not in route[0]:
-        raise ValueError(f"no source address in the route {route!r}")
+        raise NetworkLookupError(f"no source address in the route {route!r}")
     src = ipaddress.ip_address(route[0]["prefsrc"])
     for link in links:
         for info in link.get("addr_info", []):
             if ipaddress.ip_address(info["local"]) == src:
                 return str(ipaddress.ip_interface(f"{src}/{info['prefixlen']}").network)
-    raise ValueError(f"source address {src} is on no interface of {[l.get('ifname') for l in links]}")
+    raise NetworkLookupError(f"source address {src} is on no interface of {[l.get('ifname') for l in links]}")
+
+
+def parse_links(text: str) -> list[dict]:
+    """`ip -j addr` output -> its list of links (each with `ifname` and `addr_info`)."""
+    try:
+        links = json.loads(text)
+    except ValueError:
+        links = None
+    if not isinstance(links, list) or not all(isinstance(l, dict) for l in links):
+        raise NetworkLookupError(f"`ip -j addr` printed something else than a list of links: {text.strip()[:200]!r}")
+    return links
+
+
+def interface_networks(links: list[dict]) -> list[str]:
+    """Loopback, then the network (CIDR) of every address of every link, from `ip -j addr` output.
+
+    Link-local addresses (fe80::/64, 169.254.0.0/16) are left out: the same prefix sits on every
+    link, so it names no network a scraper could be told apart by.
+    """
+    out = list(LOOPBACK_NETWORKS)
+    for link in links:
+        for info in link.get("addr_info") or []:
+            if info.get("scope") == "link":
+                continue
+            try:
+                network = str(ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}").network)
+            except (KeyError, TypeError, ValueError):
+                raise NetworkLookupError(f"`ip -j addr`: address of {link.get('ifname')!r} is not an address "
+                                         f"with a prefix: {info!r}") from None
+            if network not in out:
+                out.append(network)
+    return out
+
+
+def local_networks() -> list[str]:
+    """Loopback plus the networks of this machine's interfaces: the default allow list where the
+    deploy runs on the host itself (pyinfra's `@local`)."""
+    return interface_networks(_local_links())
 
 
 def deploy_source_network(address: str) -> str:
@@ -100,17 +147,29 @@ def deploy_source_network(address: str) -> str:
     The kernel picks the source address for a datagram socket connected to `address` (no packet
     is sent); its prefix comes from one `ip -j addr` of this machine, read once per process.
     """
-    family, _, _, _, sockaddr = socket.getaddrinfo(address, 9, proto=socket.IPPROTO_UDP)[0]
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        s.connect(sockaddr)
-        src = s.getsockname()[0]
+    try:
+        family, _, _, _, sockaddr = socket.getaddrinfo(address, 9, proto=socket.IPPROTO_UDP)[0]
+    except (OSError, UnicodeError) as exc:      # socket.gaierror is an OSError
+        raise NetworkLookupError(f"{address!r} does not resolve on this machine "
+                                 f"({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect(sockaddr)
+            src = s.getsockname()[0]
+    except OSError as exc:
+        raise NetworkLookupError(f"no route from this machine to {address} ({exc.strerror or exc})") from None
     return source_network([{"prefsrc": src}], _local_links())
 
 
 @lru_cache(maxsize=1)
 def _local_links() -> list[dict]:
-    return json.loads(subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True,
-                                     timeout=10).stdout)
+    try:
+        done = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NetworkLookupError(f"cannot read this machine's addresses with `ip -j addr` ({exc})") from None
+    if done.returncode != 0:
+        raise NetworkLookupError(f"`ip -j addr` exited {done.returncode}: {done.stderr.strip()[:200]!r}")
+    return parse_links(done.stdout)
 
 
 def _check(sources: Sequence[MetricsSource]) -> None:

@@ -6,6 +6,7 @@
 Without --inventory or --hosts every test here is skipped, so the repository's plain `pytest`
 (unit tests) passes without hosts. Hosts are reached with testinfra's paramiko backend through
 an ssh_config written from the inventory's ssh_* data, host keys checked (never accepted blindly).
+`@local` (or `--hosts local://`) is this machine: testinfra's local backend, no SSH.
 Each test case records a `host` property (junit XML), which the rollout reads.
 """
 from __future__ import annotations
@@ -18,8 +19,10 @@ from dataclasses import dataclass, field
 
 import pytest
 import testinfra.host
+from testinfra.backend.local import LocalBackend
 from testinfra.backend.paramiko import ParamikoBackend
 
+from migfleet.fleet import local
 from migfleet.fleet import ssh as fleet
 from migfleet.mig import smi as parsers
 from migfleet.serving import settings as serving_settings
@@ -57,7 +60,7 @@ class StrictParamikoBackend(ParamikoBackend):
 class SpecHost:
     name: str
     data: dict | None           # merged inventory data; None with --hosts alone
-    target: fleet.SshTarget
+    target: fleet.Target
     host: testinfra.host.Host
     _live: dict | None = field(default=None, repr=False)
 
@@ -99,23 +102,33 @@ class Fleet:
         limit = [h for h in (_opt(config, "hosts_limit") or "").split(",") if h]
         self.hosts: dict[str, SpecHost] = {}
         if inventory:
-            names = limit or [h.split("://", 1)[-1] for h in (hosts_opt or [])]
+            names = limit or [local.NAME if h == "local://" else h.split("://", 1)[-1] for h in (hosts_opt or [])]
             chosen = fleet.select(fleet.load_inventory(inventory), names or None)
-            targets = {h.name: fleet.ssh_target(h) for h in chosen}
+            targets = {h.name: fleet.ssh_target(h) for h in chosen if not local.is_local(h.name)}
             ssh_config = os.path.join(tmpdir, "ssh_config")
             with open(ssh_config, "w") as fh:
                 fh.write(fleet.ssh_config_text(list(targets.values())))
             for h in chosen:
-                self._add(h.name, dict(h.data), targets[h.name], ssh_config)
+                if local.is_local(h.name):
+                    self._add_local(h.name, dict(h.data))
+                else:
+                    self._add(h.name, dict(h.data), targets[h.name], ssh_config)
         elif hosts_opt:
             ssh_config = _opt(config, "ssh_config") or os.path.expanduser("~/.ssh/config")
             for spec in hosts_opt:
+                if spec in ("local://", local.NAME):
+                    self._add_local(local.NAME, None)
+                    continue
                 name = spec.split("://", 1)[-1]
                 self._add(name, None, fleet.target_from_ssh_config(name, ssh_config), ssh_config)
 
     def _add(self, name, data, target, ssh_config):
         backend = StrictParamikoBackend(target, ssh_config)
         self.hosts[name] = SpecHost(name, data, target, testinfra.host.Host(backend))
+
+    def _add_local(self, name, data):
+        """This machine: testinfra's local backend (`local://`), commands run here."""
+        self.hosts[name] = SpecHost(name, data, local.LocalTarget(), testinfra.host.Host(LocalBackend()))
 
     @property
     def active(self) -> bool:

@@ -43,7 +43,7 @@ class FakeFleet:
                         self.converged.add(h)
             rc = self.deploy_rc if self.deploy_rc is not None else (1 if set(hosts) & self.unreachable else 0)
             return CommandResult(rc, "\n".join(lines) + "\n")
-        hosts = argv[argv.index("--hosts-limit") + 1].split(",")
+        hosts = next(a.split("=", 1)[1] for a in argv if a.startswith("--hosts-limit=")).split(",")
         report = next(a.split("=", 1)[1] for a in argv if a.startswith("--junitxml="))
         results = {h: ({} if h in self.converged else
                        {"test_mig_layout": f"{h} GPU 0 (GPU-x): instance at slice 0: expected 1g.10gb, found none"})

@@ -38,7 +38,7 @@ def test_deploy_command_line(tmp_path):
     assert first[4:] == ["--limit", "lab-h1", "--limit", "lab-h2"]
     spec = fleet.calls[1]
     at = next(i for i, a in enumerate(spec) if a.endswith("migfleet/spec"))
-    assert spec[at + 1:at + 5] == ["--inventory", "inventories/lab.py", "--hosts-limit", "lab-h1,lab-h2"]
+    assert spec[at + 1:at + 3] == ["--inventory=inventories/lab.py", "--hosts-limit=lab-h1,lab-h2"]
 
 
 def test_failed_canary_stops_everything(tmp_path):
@@ -84,8 +84,9 @@ def test_resume_skips_converged_hosts_after_checking_them(tmp_path):
     assert make(tmp_path, fleet, RolloutSettings(canary=1, batch_size=2), lines).run()
     # first run: h1 (canary), h2+h3, h4+h5 with h4 failing -> stopped before h6
     assert deploy_calls(fleet)[3:] == [["lab-h4"], ["lab-h6"]]
-    resume_check = [a for a in fleet.calls if "--hosts-limit" in a][3]   # first spec run of the 2nd rollout
-    assert resume_check[resume_check.index("--hosts-limit") + 1] == "lab-h1,lab-h2,lab-h3,lab-h5"
+    spec_runs = [a for a in fleet.calls if any(x.startswith("--hosts-limit=") for x in a)]
+    resume_check = spec_runs[3]             # first spec run of the 2nd rollout
+    assert "--hosts-limit=lab-h1,lab-h2,lab-h3,lab-h5" in resume_check
     assert any("skipping 4 converged host(s)" in ln for ln in lines)
 
 

@@ -54,6 +54,44 @@ def test_default_allow_list_is_the_network_the_deploy_leaves_from():
     assert metrics.deploy_source_network("127.0.0.2") == "127.0.0.0/8"
 
 
+def test_a_name_that_does_not_resolve_is_a_clear_error():
+    with pytest.raises(metrics.NetworkLookupError, match="'no-such-host.invalid' does not resolve on this machine"):
+        metrics.deploy_source_network("no-such-host.invalid")     # .invalid never resolves (RFC 6761)
+
+
+IP_ADDR = [  # `ip -j addr`, trimmed: loopback, a host with v4 + v6, docker's bridge, a link with no address
+    {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8, "scope": "host"},
+                                   {"family": "inet6", "local": "::1", "prefixlen": 128, "scope": "host"}]},
+    {"ifname": "eno1", "addr_info": [
+        {"family": "inet", "local": "10.20.30.41", "prefixlen": 22, "scope": "global"},
+        {"family": "inet6", "local": "2001:db8:5::41", "prefixlen": 64, "scope": "global"},
+        {"family": "inet6", "local": "fe80::1e34:daff:fe00:41", "prefixlen": 64, "scope": "link"}]},
+    {"ifname": "docker0", "addr_info": [{"family": "inet", "local": "172.17.0.1", "prefixlen": 16, "scope": "global"}]},
+    {"ifname": "eno2", "addr_info": []},
+]
+
+
+def test_local_allow_list_is_loopback_and_the_hosts_own_networks():
+    assert metrics.interface_networks(IP_ADDR) == [
+        "127.0.0.0/8", "::1/128", "10.20.28.0/22", "2001:db8:5::/64", "172.17.0.0/16"]
+    assert metrics.interface_networks([]) == ["127.0.0.0/8", "::1/128"]
+    with pytest.raises(metrics.NetworkLookupError, match="'eno1'.*'local': '10.0.0.300'"):
+        metrics.interface_networks([{"ifname": "eno1", "addr_info": [{"local": "10.0.0.300", "prefixlen": 8}]}])
+    # every entry is one the allow list accepts
+    metrics.parse_networks(metrics.interface_networks(IP_ADDR))
+
+
+@pytest.mark.parametrize("text", ["", "Object \"addr\" is unknown, try \"ip help\".", '{"ifname": "lo"}'])
+def test_ip_output_that_is_no_list_of_links_is_quoted(text):
+    with pytest.raises(metrics.NetworkLookupError, match="something else than a list of links"):
+        metrics.parse_links(text)
+
+
+def test_local_networks_of_this_machine():
+    found = metrics.local_networks()        # the real `ip -j addr`
+    assert found[:2] == ["127.0.0.0/8", "::1/128"] and len(found) == len(set(found))
+
+
 def _rbac_policies(listener: dict) -> dict:
     rbac = listener["filter_chains"][0]["filters"][0]
     assert rbac["name"] == "envoy.filters.network.rbac"
