@@ -18,12 +18,12 @@ from migfleet.mig.state import GpuState
 Snapshot = dict[str, GpuState]
 
 
-def read_all(hosts: Sequence[fleet.FleetHost], read: Callable[[fleet.SshTarget], Snapshot] = fleet.read_snapshot,
+def read_all(hosts: Sequence[fleet.FleetHost], read: Callable[[fleet.Target], Snapshot] = fleet.read_snapshot,
              workers: int = 16) -> dict[str, Snapshot | Exception]:
     """{host: snapshot, or the error that prevented reading it}, in inventory order."""
     def one(host: fleet.FleetHost):
         try:
-            return read(fleet.ssh_target(host))
+            return read(fleet.target_of(host))
         except (fleet.FleetError, OSError) as exc:
             return exc
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts)))) as pool:
@@ -32,7 +32,7 @@ def read_all(hosts: Sequence[fleet.FleetHost], read: Callable[[fleet.SshTarget],
 
 
 def geometry_reader(host: fleet.FleetHost) -> Callable[[GpuState], Geometry | None]:
-    """Catalog geometry, else read off the GPU over SSH (once per model)."""
+    """Catalog geometry, else read off the GPU on the host (once per model)."""
     cache: dict[str, Geometry | None] = {}
 
     def geometry_for(gpu: GpuState) -> Geometry | None:
@@ -40,7 +40,7 @@ def geometry_reader(host: fleet.FleetHost) -> Callable[[GpuState], Geometry | No
             known = catalog.lookup(gpu.name)
             if known is None:
                 try:
-                    known = fleet.read_geometry(fleet.ssh_target(host), gpu)
+                    known = fleet.read_geometry(fleet.target_of(host), gpu)
                 except fleet.FleetError:
                     known = None
             cache[gpu.name] = known
