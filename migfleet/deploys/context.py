@@ -15,6 +15,7 @@ from pathlib import Path
 from pyinfra import host
 
 from migfleet.facts import host as host_fact
+from migfleet.facts import preflight
 from migfleet.inventory import paths
 from migfleet.facts.mig import MigGeometry
 from migfleet.mig import boot, catalog
@@ -27,6 +28,7 @@ from migfleet.serving.settings import resolve as serving_settings
 PACKAGE = Path(__file__).resolve().parents[1]
 LIB_DIR = "/usr/local/lib/migfleet"          # migfleet's host-side code (boot replay, re-bind)
 UNITS = ("migfleet-mig.service", "migfleet-tritons.service")
+HOST_PACKAGES = ("python3", "curl", "gnupg", "ca-certificates")     # what the toolkit deploy installs first
 # The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind).
 HOST_CODE = ("__init__.py", "sections.py", "mig/**/*.py", "mig/catalog.json", "serving/__init__.py",
              "serving/containers.py", "serving/triton.py", "serving/rebind.py", "serving/rotation.py")
@@ -41,6 +43,15 @@ ENVOY_FILES = (envoy.BOOTSTRAP, envoy.CDS, envoy.LDS_TEMPLATE, rotation.LDS,
 
 class HostMigError(Exception):
     """Why this host's MIG layout cannot be planned; the host fails, untouched."""
+
+
+class HostLacks(HostMigError):
+    """The host lacks prerequisites (`lines`: one per lack, with its fix); it fails untouched. The
+    MIG plans (`work`, None where they could not be made) are still shown."""
+
+    def __init__(self, lines: list[str], work: dict | None):
+        super().__init__("; ".join(lines))
+        self.lines, self.work = lines, work
 
 
 def once_per_host(fn):
@@ -136,7 +147,7 @@ def view() -> host_fact.HostView:
                s["toolkit_keyring"], "/etc/apt/sources.list.d/nvidia-container-toolkit.list"),
         trees=(LIB_DIR, s["triton_model_dir"], triton.RUN_DIR),
         units=(*UNITS, s["docker_service"]),
-        packages=("python3", "curl", "gnupg", "ca-certificates", s["docker_package"], s["toolkit_package"]),
+        packages=(*HOST_PACKAGES, s["docker_package"], s["toolkit_package"]),
         images=(s["triton_image"], s["envoy_image"]),
         daemon_json=s["docker_daemon_config"],
         services=tuple(dict.fromkeys((*GPU_HOLDERS, *(mig_setting("mig_reset_services") or ())))))
@@ -158,10 +169,29 @@ class HostMig:
 
 @once_per_host
 def mig_plans() -> HostMig:
-    """Every selected GPU's plan, and the services to stop for them; raises HostMigError."""
+    """Every selected GPU's plan, and the services to stop for them; raises HostMigError, or
+    HostLacks (every lack, a planning error among them, and the plans made) before any change."""
     v = view()
-    work = _plan_all(v)
-    return HostMig(work, _holders(v, work))
+    lines = lacks(v)
+    if not lines:
+        work = _plan_all(v)
+        return HostMig(work, _holders(v, work))
+    work = None
+    try:
+        work = _plan_all(v)
+        _holders(v, work)
+    except HostMigError as e:
+        lines.append(str(e))
+    raise HostLacks(lines, work)
+
+
+def lacks(v: host_fact.HostView | None) -> list[str]:
+    """What the host lacks before migfleet may change it (migfleet.facts.preflight)."""
+    if v is None:       # the read failed; _plan_all says so
+        return []
+    s = settings()
+    return preflight.problems(v, packages=(*HOST_PACKAGES, s["toolkit_package"]), docker_package=s["docker_package"],
+                              docker_service=s["docker_service"])
 
 
 def mig_work() -> dict[str, GpuWork]:

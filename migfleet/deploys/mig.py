@@ -1,7 +1,7 @@
 """MIG layouts: plan every GPU of the host from the run's one host read, then converge each GPU.
 
-A host whose layout cannot be planned, or with a blocked GPU, is failed before anything is
-queued for it. The boot record (the planned target layouts) and the unit replaying it at boot
+A host whose layout cannot be planned, with a blocked GPU, or lacking a prerequisite
+(migfleet.facts.preflight: its plan is still shown) is failed before anything is queued for it. The boot record (the planned target layouts) and the unit replaying it at boot
 are written before any GPU changes, so a host that reboots mid-change comes back as planned.
 """
 from __future__ import annotations
@@ -47,10 +47,24 @@ def _log(work) -> None:
             host.log(f"    {action.command}")
 
 
+def _fail_lacking(e: context.HostLacks) -> None:
+    """A host that lacks a prerequisite: its MIG plan is still shown, then one line per lack."""
+    changing = [w for w in (e.work or {}).values() if not w.plan.converged]
+    if changing:
+        host.log("MIG plan, not applied while the host lacks what follows:")
+        for w in changing:
+            _log(w)
+    for line in e.lines[:-1]:
+        host.log_styled(line, fg="red", log_func=logger.error)
+    _fail_host(e.lines[-1])
+
+
 @deploy("Configure MIG")
 def configure_mig() -> None:
     try:
         work = context.mig_work()
+    except context.HostLacks as e:
+        return _fail_lacking(e)
     except context.HostMigError as e:
         return _fail_host(str(e))
     blocked = [w for w in work.values() if w.plan.blocked]

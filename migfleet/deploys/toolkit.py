@@ -20,13 +20,13 @@ def install_toolkit():
     try:
         context.mig_work()
     except context.HostMigError:
-        return
+        return      # nothing for a host that lacks a prerequisite or cannot be planned; Configure MIG says why
     s, v = context.settings(), context.view()
     context.queue(serving.docker_engine, name="Docker engine", docker_now=v.docker, installed=v.packages,
                           package=s["docker_package"])
     context.queue(serving.service_running, name="Docker running", service=s["docker_service"],
                             active_now=v.active.get(s["docker_service"], ""))
-    context.queue(serving.packages_present, name="Host tools", packages=["python3", "curl", "gnupg", "ca-certificates"],
+    context.queue(serving.packages_present, name="Host tools", packages=list(context.HOST_PACKAGES),
                              installed=v.packages)
     # migfleet's own host-side code (boot replay, Triton start and Envoy rotation): stdlib Python.
     context.queue(files.tree, name="migfleet host code", remote_dir=context.LIB_DIR, files=context.host_code(),
