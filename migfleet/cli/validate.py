@@ -21,7 +21,8 @@ def _read_live(hosts: dict[str, dict]) -> tuple[dict, list]:
     live, errors = {}, []
     for name, got in read.items():
         if isinstance(got, Exception):
-            errors.append(InventoryError(name, "$", f"cannot read the host's GPUs: {got}"))
+            # the error names the host already; the listing names it once, in front
+            errors.append(InventoryError(name, "$", f"cannot read the host's GPUs: {str(got).removeprefix(name + ': ')}"))
         else:
             live[name] = [GpuRef(s.index, s.name, s.uuid, s.pci_bus_id) for s in sorted(got.values(), key=lambda s: s.index)]
     return live, errors

@@ -101,7 +101,7 @@ def test_without_nvidia_smi_each_command_says_so_in_one_line(tmp_path):
         assert run.returncode in (1, 2), run
         assert "Traceback" not in run.stderr and "known_hosts" not in run.stderr
         lines = [ln for ln in run.stderr.splitlines() if "nvidia-smi" in ln]
-        assert len(lines) == 1 and "@local" in lines[0] and "nvidia-smi not found" in lines[0], run.stderr
+        assert len(lines) == 1 and lines[0].count("@local") == 1 and "nvidia-smi not found" in lines[0], run.stderr
 
 
 def test_targets_name_this_machine(tmp_path):
