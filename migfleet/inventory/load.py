@@ -90,7 +90,8 @@ def load_inventory_data(inventory_file: str) -> dict[str, dict]:
     from pyinfra_cli.inventory import make_inventory
 
     shown = _relative(inventory_file)
-    if not Path(inventory_file).is_file() and "," not in inventory_file:     # pyinfra also takes "h1,h2"
+    # pyinfra also takes "h1,h2", and "@local": this machine, its data from ./group_data
+    if not Path(inventory_file).is_file() and "," not in inventory_file and inventory_file != "@local":
         raise InventoryLoadError([f"{shown}: no such inventory file"])
     state = State(check_for_changes=False)
     state.cwd = os.getcwd()

@@ -112,3 +112,14 @@ def test_targets_name_this_machine(tmp_path):
     host, port = group["targets"][0].rsplit(":", 1)
     assert group["labels"] == {"host": "@local"} and port == "9102"
     assert host not in ("@local", "localhost", "") and "@" not in host
+
+
+def test_at_local_in_place_of_an_inventory_file(tmp_path, sim):
+    """As `pyinfra @local deploy.py`: the host's data comes from ./group_data."""
+    write_inventory(tmp_path, {})
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "all.py").write_text(f"mig_layout = {LAYOUT_3G!r}\n")
+    args = dict(cwd=tmp_path, path=sim["PATH"], nvsim_root=sim["NVSIM_ROOT"])
+    run = migfleet("validate", "--live", "@local", **args)
+    assert run.returncode == 0 and "@local: 1 host(s), no errors (GPUs read from the hosts)" in run.stdout, run.stderr
+    assert mig_drift(migfleet("drift", "@local", "--json", **args)) == {("@local", 0, "MIG mode")}
