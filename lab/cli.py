@@ -1,4 +1,4 @@
-"""python -m lab up|down|status|ssh|reboot"""
+"""python -m lab up|down|status|ssh|reboot|bare"""
 from __future__ import annotations
 
 import argparse
@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     p_ssh.add_argument("cmd", nargs=argparse.REMAINDER)
     p_reboot = sub.add_parser("reboot", help="power a host off (systemd poweroff) and boot it again")
     p_reboot.add_argument("host")
+    p_bare = sub.add_parser("bare", help="a host without systemd (netns + sshd only): bare up|down")
+    p_bare.add_argument("action", choices=("up", "down"))
+    p_bare.add_argument("--gpus", metavar="MODEL[:COUNT],...", help="its simulated GPUs (default H100)")
     args = parser.parse_args(argv)
 
     if os.geteuid() != 0 and args.command != "status":
@@ -56,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise LabError(f"the lab is not up ({hosts.SSH_CONFIG} is missing); run `python -m lab up`")
             argv_ssh = hosts.ssh_argv(host_number(args.host), cmd, batch=False)
             os.execvp(argv_ssh[0], argv_ssh)
+        elif args.command == "bare":
+            from . import bare
+            if args.action == "up":
+                print(json.dumps(bare.up(args.gpus), indent=2))
+            else:
+                bare.down()
         elif args.command == "reboot":
             n = host_number(args.host)
             took = hosts.reboot(n)

@@ -315,7 +315,8 @@ def _own_state() -> list[Path]:
     """What `up` writes in the state dir; lab.services keeps its own files (and caches) there."""
     if not STATE_DIR.exists():
         return []
-    names = ("hosts", "nvml", "lab.json", "lab.tmp", LAB_KEY.name, LAB_KEY.name + ".pub")
+    # "bare": lab.bare's host (its processes, netns and link go with the sweeps by prefix above)
+    names = ("hosts", "bare", "nvml", "lab.json", "lab.tmp", LAB_KEY.name, LAB_KEY.name + ".pub")
     own = [STATE_DIR / name for name in names]
     for path in (KNOWN_HOSTS, SSH_CONFIG, INVENTORY):
         own += [path, path.with_name(path.name + ".tmp")]
