@@ -90,7 +90,8 @@ def configure_mig() -> None:
                             drain_seconds=s["envoy_drain_seconds"])
     holders = context.services_to_stop()
     if holders:
-        host.log(f"MIG: {', '.join(holders)} hold the GPUs: stopped for the reset, started again after")
+        host.log(f"MIG: {', '.join(holders)} hold the GPUs: stopped for the MIG mode change or reset, "
+                 "started again after")
         context.queue(serving.services_stopped, name="Stop the services holding the GPUs", services=holders)
     for uuid, w in work.items():
         name = mig.operation_name(w.plan, w.geometry)

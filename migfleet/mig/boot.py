@@ -4,7 +4,9 @@ MIG instances never survive a reboot (Hopper also loses MIG mode). The deploy wr
 GPU's target layout to RECORD_PATH; at boot `migfleet-mig.service` runs
 `python3 -m migfleet.mig.boot`, which puts every GPU instance back at its recorded place with its
 compute instances (never re-fitted), as mig-parted's checkpoint/restore does. The replay is the
-planner's: it plans from the live GPU to the record and runs the actions until they agree.
+planner's: it plans from the live GPU to the record and runs the actions until they agree. A MIG
+mode change follows the planner's rule by architecture: Ampere resets the GPU; Hopper and later
+(whose mode is lost at every boot) set it, read it again and reset only if it is still pending.
 """
 from __future__ import annotations
 
@@ -97,7 +99,7 @@ def replay(record: Mapping[str, RecordedGpu], say=print, run=_sh, read=read_gpus
                 say(plan.blocked)
                 ok = False
                 break
-            if not _run_actions(gpu.index, plan.actions, say, run):
+            if not _run_actions(gpu.index, plan.actions, say, run, plan.target.mig):
                 ok = False
                 break
         else:
@@ -106,7 +108,22 @@ def replay(record: Mapping[str, RecordedGpu], say=print, run=_sh, read=read_gpus
     return ok
 
 
-def _run_actions(idx: int, actions, say, run) -> bool:
+def _mode_in_effect(idx: int, action, say, run, want: bool) -> bool | None:
+    """settle_mig: the MIG mode read again. True: in effect; False: still pending; None: unreadable."""
+    say(f"+ {action.command}")
+    rc, out = run(action.command)
+    word = "Enabled" if want else "Disabled"
+    try:
+        current, pending = smi.parse_mig_mode(out)
+    except smi.ParseError as e:
+        say(f"{action.description}: {e}")
+        return None
+    say(f"GPU {idx}: MIG mode {word} " + ("in effect at once; no GPU reset" if current == want
+                                          else "still pending; resetting the GPU"))
+    return current == want
+
+
+def _run_actions(idx: int, actions, say, run, want_mig: bool = True) -> bool:
     for action in actions:
         command = action.command
         if action.gi_start is not None:         # a new GPU instance: its ID is known only now
@@ -116,6 +133,13 @@ def _run_actions(idx: int, actions, say, run) -> bool:
             except smi.ParseError as e:
                 say(f"{action.description}: {e}")
                 return False
+        if action.kind == "settle_mig":
+            effective = _mode_in_effect(idx, action, say, run, want_mig)
+            if effective is None:
+                return False
+            if effective:
+                continue
+            command = smi.reset_gpu(idx)
         say(f"+ {command}")
         rc, out = run(command)
         if rc != 0:

@@ -3,6 +3,19 @@
 Instances that already match stay where they are; only what differs is destroyed or created.
 The GPU is converged exactly when its live layout equals the target (`placed.GpuLayout`), the
 same equality the spec suite, drift and the boot record use.
+
+A MIG mode change goes by architecture (NVIDIA MIG user guide,
+https://docs.nvidia.com/datacenter/tesla/mig-user-guide/deployment-considerations.html: "Setting MIG
+mode on the A100/A30 requires a GPU reset"; Getting Started with MIG > Enable MIG Mode,
+https://docs.nvidia.com/datacenter/tesla/mig-user-guide/getting-started-with-mig.html#enable-mig-mode:
+from Hopper on, the change takes effect without a reset and is not kept across a reboot):
+- Ampere: set the mode, then reset the GPU (`reset_gpu`);
+- Hopper and later (any other architecture): set the mode, read it again and reset only if it is
+  still pending (`settle_mig`, resolved where it runs: the operation, the boot replay). The mode is
+  set again even when it is pending already: the driver switches an idle GPU at once, and one held
+  when the mode was first set is to be retried once idle (NVML nvmlDeviceSetMigMode,
+  https://docs.nvidia.com/deploy/nvml-api/group__nvmlMultiInstanceGPU.html: "The caller of this API
+  is expected to idle the device and retry setting the mode").
 """
 from __future__ import annotations
 
@@ -17,7 +30,7 @@ from migfleet.mig.geometry import Geometry, ci_name, default_ci
 from migfleet.mig.placed import DISABLED, ENABLED, GpuLayout, PlacedGi
 from migfleet.mig.state import GpuInstance, GpuProcess, GpuState
 
-__all__ = ["Action", "GpuPlan", "LayoutError", "Policy", "plan_gpu", "target_layout"]
+__all__ = ["Action", "GpuPlan", "LayoutError", "Policy", "plan_gpu", "resets_for_mode", "target_layout"]
 
 
 @dataclass(frozen=True)
@@ -30,9 +43,10 @@ class Policy:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str   # enable_mig | disable_mig | reset_gpu | reboot | stop_process | destroy_ci | destroy_gi
-                #   | create_gi | create_ci
-    command: str        # create_ci on a new GPU instance: "{gi}" stands for its ID, known once created
+    kind: str   # enable_mig | disable_mig | settle_mig | reset_gpu | reboot | stop_process | destroy_ci
+                #   | destroy_gi | create_gi | create_ci
+    command: str        # create_ci on a new GPU instance: "{gi}" stands for its ID, known once created;
+                        # settle_mig: the MIG mode query, then smi.reset_gpu only if still pending
     description: str
     gi_start: int | None = None     # create_ci on a new GPU instance: where that instance starts
 
@@ -43,7 +57,7 @@ class GpuPlan:
     target: GpuLayout
     actions: tuple[Action, ...] = ()
     blocked: str | None = None
-    needs_reset: bool = False
+    needs_reset: bool = False         # a reset planned for sure (Ampere); settle_mig resets only if pending
     needs_reboot: bool = False
     created: tuple[PlacedGi, ...] = ()      # GPU instances the actions create
 
@@ -68,6 +82,10 @@ class _Steps:
     def __init__(self, gpu: GpuState, geometry: Geometry | None):
         self.gpu, self.geometry, self.actions = gpu, geometry, []
         self.idx, self.head = gpu.index, f"GPU {gpu.index} ({gpu.name})"
+
+    @property
+    def resets(self) -> bool:
+        return any(a.kind == "reset_gpu" for a in self.actions)
 
     def add(self, kind: str, command: str, what: str, gi_start: int | None = None) -> None:
         self.actions.append(Action(kind, command, f"{self.head}: {what}", gi_start))
@@ -117,6 +135,22 @@ class _Steps:
         prof = self.geometry.profile(g.profile_id)
         return placed.ci_words([ci_name(prof, c) for c in g.cis])
 
+    def mode_change(self, policy: Policy, enable: bool, pending: bool) -> str | None:
+        """Sets MIG mode by architecture (module docstring); returns why it is blocked, if it is.
+        `pending`: the wanted mode is pending already."""
+        word = "Enabled" if enable else "Disabled"
+        kind, command = ("enable_mig", smi.enable_mig(self.idx)) if enable else ("disable_mig", smi.disable_mig(self.idx))
+        verb = "enable" if enable else "disable"
+        if resets_for_mode(self.geometry) or policy.reset_refused:
+            if not pending:
+                self.add(kind, command, f"{verb} MIG mode")
+            return self.reset(policy, f"make MIG mode {word} effective")
+        again = " again (it is pending: the GPU was busy)" if pending else ""
+        self.add(kind, command, f"{verb} MIG mode{again}; in effect at once when nothing holds the GPU")
+        self.add("settle_mig", smi.mig_mode(self.idx),
+                 f"read MIG mode again; reset the GPU only if {word} is still pending")
+        return None
+
     def reset(self, policy: Policy, why: str) -> str | None:
         """Adds the reset (or the reboot); returns why it is blocked, if it is."""
         if not policy.reset_refused:
@@ -127,6 +161,12 @@ class _Steps:
                     f"reboot the host to {why}")
         self.add("reboot", "systemctl reboot", f"reboot the host to {why} (GPU reset was refused)")
         return None
+
+
+def resets_for_mode(geometry: Geometry | None) -> bool:
+    """Whether a MIG mode change takes a GPU reset: Ampere (A100, A30). Hopper and later (and a model
+    whose architecture is unknown) are read again instead, and reset only if still pending."""
+    return geometry is not None and geometry.architecture == "Ampere"
 
 
 def _foreign(gpu: GpuState, gis: set[int] | None, policy: Policy) -> list[GpuProcess]:
@@ -205,17 +245,15 @@ def plan_gpu(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None, poli
         created = () if blocked or reboot else tuple(new)
         return GpuPlan(gpu, target, () if blocked else tuple(steps.actions), blocked, reset, reboot, created)
 
-    if not gpu.mig_current:     # mode change: enable, reset, then build on the empty GPU
+    if not gpu.mig_current:     # mode change (by architecture), then build on the empty GPU
         blocked = steps.blocked_by(_foreign(gpu, None, policy), "MIG mode must change but the GPU is", policy)
         if blocked:
             return done(blocked)
-        if not gpu.mig_pending:
-            steps.add("enable_mig", smi.enable_mig(steps.idx), "enable MIG mode")
-        blocked = steps.reset(policy, "make MIG mode Enabled effective")
+        blocked = steps.mode_change(policy, True, gpu.mig_pending)
         if blocked or policy.reset_refused:
             return done(blocked, reset=True, reboot=not blocked)
         steps.create(new)
-        return done(reset=True)
+        return done(reset=steps.resets)
 
     if not gpu.mig_pending:
         steps.add("enable_mig", smi.enable_mig(steps.idx), "cancel the pending MIG disable")
@@ -250,7 +288,6 @@ def _plan_disable(steps: _Steps, gpu: GpuState, policy: Policy) -> GpuPlan:
     if blocked:
         return done(blocked)
     steps.destroy(gpu.gpu_instances)
-    if gpu.mig_pending:
-        steps.add("disable_mig", smi.disable_mig(steps.idx), "disable MIG mode")
-    blocked = steps.reset(policy, "make MIG mode Disabled effective")
-    return done(blocked, reset=True, reboot=bool(policy.reset_refused and not blocked))
+    blocked = steps.mode_change(policy, False, not gpu.mig_pending)
+    return done(blocked, reset=steps.resets or policy.reset_refused,
+                reboot=bool(policy.reset_refused and not blocked))

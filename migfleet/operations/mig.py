@@ -2,7 +2,9 @@
 
 The plan is made once per run from the one host read; the operation yields its commands at
 prepare time (what --dry shows) and the same ones at execute time. The GPU is read again only
-where it did something other than planned: a refused reset, or after a reboot.
+where it did something other than planned: a refused reset, or after a reboot; and its MIG mode
+right after a Hopper (or later) mode change, which needs a reset only if it stays pending
+(mig.plan's docstring cites NVIDIA's guide).
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ from migfleet.mig import placed, smi
 from migfleet.mig.geometry import Geometry
 from migfleet.mig.plan import GpuPlan, plan_gpu
 from migfleet.mig.state import GpuState
-
 
 
 # ---------------------------------------------------------------- words (pure)
@@ -40,10 +41,9 @@ def change_words(plan: GpuPlan, geometry: Geometry | None) -> str:
     if kinds["stop_process"]:
         n = kinds["stop_process"]
         words.append(f"stop {n} process" if n == 1 else f"stop {n} processes")
-    for kind, word in (("enable_mig", "enable MIG"), ("disable_mig", "disable MIG"), ("reset_gpu", "reset"),
-                       ("reboot", "reboot")):
-        if kinds[kind]:
-            words.append(word)
+    words += mode_words(kinds, geometry)
+    if kinds["reboot"]:
+        words.append("reboot")
     if kinds["destroy_ci"]:
         words.append("destroy " + _count(kinds["destroy_ci"], "CI"))
     if kinds["destroy_gi"]:
@@ -53,6 +53,19 @@ def change_words(plan: GpuPlan, geometry: Geometry | None) -> str:
     elif kinds["create_ci"]:
         words.append("create " + _count(kinds["create_ci"], "CI set"))
     return ", ".join(words) or "no change"
+
+
+def mode_words(kinds: Counter, geometry: Geometry | None) -> list[str]:
+    """How the MIG mode changes, in words: "enable MIG, then reset the GPU (Ampere)", or "enable MIG
+    (Hopper: effective at once when idle; reset only if it stays pending)"."""
+    arch = geometry.architecture if geometry is not None and geometry.architecture != "unknown" else ""
+    mode = "enable MIG" if kinds["enable_mig"] else "disable MIG" if kinds["disable_mig"] else ""
+    if kinds["settle_mig"]:
+        return [f"{mode} ({arch + ': ' if arch else ''}effective at once when idle; reset only if it stays pending)"]
+    if kinds["reset_gpu"]:
+        reset = f"reset the GPU ({arch})" if arch else "reset the GPU"
+        return [f"{mode}, then {reset}" if mode else reset]
+    return [mode] if mode else []
 
 
 def operation_name(plan: GpuPlan, geometry: Geometry | None) -> str:
@@ -125,33 +138,66 @@ def _check_after_reboot(plan: GpuPlan, geometry: Geometry, label: str) -> Functi
     return FunctionCommand(check, (), {})
 
 
+def _run_reset(state, host, command: str, plan: GpuPlan, desired, geometry: Geometry, policy,
+               outcome: dict) -> bool:
+    """Runs a reset; a refused one is recorded (the generator then plans a reboot where the policy
+    allows) or fails with the planner's reason."""
+    ok, output = host.run_shell_command(StringCommand(command), print_output=state.print_output,
+                                        print_input=state.print_input)
+    if ok:
+        return True
+    outcome["refused"] = "\n".join(output.stderr_lines or output.stdout_lines).strip()
+    gpu = _read(host).get(plan.gpu.uuid)
+    again = plan_gpu(gpu, desired, geometry, replace(policy, reset_refused=True)) if gpu else None
+    if again is not None and again.converged:     # the mode change took effect without it
+        host.log(f"MIG GPU {plan.gpu.uuid}: reset refused ({outcome.pop('refused')}), and not needed: "
+                 "the GPU is already as planned")
+        return True
+    outcome["plan"] = again
+    if again is not None and again.needs_reboot and not again.blocked:
+        host.log_styled(f"MIG GPU {plan.gpu.uuid}: reset refused ({outcome['refused']}); rebooting",
+                        fg="yellow", log_func=logger.warning)
+        return True
+    why = again.blocked if again is not None else "the GPU is no longer listed"
+    host.log_styled(f"MIG {why} [{plan.gpu.uuid}; nvidia-smi said: {outcome['refused']}]",
+                    fg="red", log_func=logger.error)
+    return False
+
+
 def _reset(action, plan: GpuPlan, desired, geometry: Geometry, policy, outcome: dict) -> FunctionCommand:
-    """Runs the reset; a refused one is recorded (the generator then plans a reboot where the
-    policy allows) or fails with the planner's reason."""
+    """The planned reset (Ampere): refused, it goes as `_run_reset` says."""
 
     def reset(state, host):
-        ok, output = host.run_shell_command(StringCommand(action.command), print_output=state.print_output,
-                                            print_input=state.print_input)
-        if ok:
-            return True
-        outcome["refused"] = "\n".join(output.stderr_lines or output.stdout_lines).strip()
-        gpu = _read(host).get(plan.gpu.uuid)
-        again = plan_gpu(gpu, desired, geometry, replace(policy, reset_refused=True)) if gpu else None
-        if again is not None and again.converged:     # the mode change took effect without it (Hopper)
-            host.log(f"MIG GPU {plan.gpu.uuid}: reset refused ({outcome.pop('refused')}), and not needed: "
-                     "the GPU is already as planned")
-            return True
-        outcome["plan"] = again
-        if again is not None and again.needs_reboot and not again.blocked:
-            host.log_styled(f"MIG GPU {plan.gpu.uuid}: reset refused ({outcome['refused']}); rebooting",
-                            fg="yellow", log_func=logger.warning)
-            return True
-        why = again.blocked if again is not None else "the GPU is no longer listed"
-        host.log_styled(f"MIG {why} [{plan.gpu.uuid}; nvidia-smi said: {outcome['refused']}]",
-                        fg="red", log_func=logger.error)
-        return False
+        return _run_reset(state, host, action.command, plan, desired, geometry, policy, outcome)
 
     fc = FunctionCommand(reset, (), {})
+    fc.command = action.command
+    return fc
+
+
+def _settle(action, plan: GpuPlan, desired, geometry: Geometry, policy, outcome: dict) -> FunctionCommand:
+    """Hopper and later, right after `-mig`: the MIG mode read again; in effect, nothing more is
+    done; still pending, the GPU is reset (refused, it goes as `_run_reset` says)."""
+    want = plan.target.mig
+    word = "Enabled" if want else "Disabled"
+
+    def settle(state, host):
+        ok, out = host.run_shell_command(StringCommand(action.command), print_output=state.print_output,
+                                         print_input=state.print_input)
+        try:
+            current, pending = smi.parse_mig_mode("\n".join(out.stdout_lines))
+        except smi.ParseError as e:
+            said = " ".join(out.stderr_lines).strip()
+            host.log_styled(f"MIG GPU {plan.gpu.uuid}: reading MIG mode again: {e}{'; ' + said if said else ''}",
+                            fg="red", log_func=logger.error)
+            return False
+        if current == want:
+            host.log(f"MIG GPU {plan.gpu.uuid}: MIG mode {word} in effect at once; no GPU reset")
+            return True
+        host.log(f"MIG GPU {plan.gpu.uuid}: MIG mode {word} still pending; resetting the GPU")
+        return _run_reset(state, host, smi.reset_gpu(plan.gpu.index), plan, desired, geometry, policy, outcome)
+
+    fc = FunctionCommand(settle, (), {})
     fc.command = action.command
     return fc
 
@@ -161,7 +207,8 @@ def _reset(action, plan: GpuPlan, desired, geometry: Geometry, policy, outcome: 
 def plan_commands(plan: GpuPlan, desired, geometry: Geometry, policy, reboot_args: dict | None = None,
                   leave_first: str | None = None) -> Iterator:
     """The commands of one GPU's plan: our own containers on what changes leave first; a reset that
-    is refused reboots (where allowed); custom compute instances go into the new GPU instances."""
+    is refused reboots (where allowed), as does a Hopper mode change that stays pending and whose
+    reset is refused; custom compute instances go into the new GPU instances."""
     label = gpu_label(plan.gpu)
     if plan.blocked:
         yield _fail(blocked_message(plan))
@@ -175,9 +222,10 @@ def plan_commands(plan: GpuPlan, desired, geometry: Geometry, policy, reboot_arg
                 yield from server.reboot._inner(**(reboot_args or {}))
                 yield _check_after_reboot(plan, geometry, label)
                 return
-            if action.kind == "reset_gpu":
+            if action.kind in ("reset_gpu", "settle_mig"):
                 outcome: dict = {}
-                yield _reset(action, plan, desired, geometry, policy, outcome)
+                yield (_reset if action.kind == "reset_gpu" else _settle)(action, plan, desired, geometry, policy,
+                                                                          outcome)
                 if outcome.get("plan") is not None:     # refused, and allowed to reboot instead
                     yield from plan_commands(outcome["plan"], desired, geometry,
                                              replace(policy, reset_refused=True), reboot_args)

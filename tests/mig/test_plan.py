@@ -1,9 +1,11 @@
 """plan_gpu(): the target placed layout and the actions from the current state to it."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from migfleet.mig.desired import ComputeSpec, DesiredGpu
 from migfleet.mig.desired import DesiredInstance as D
-from migfleet.mig.plan import Policy, plan_gpu
+from migfleet.mig.plan import Policy, plan_gpu, resets_for_mode
 from migfleet.mig.state import ComputeInstance, GpuInstance, GpuProcess, GpuState
 
 UUID = "GPU-e86cb44c-6756-fd30-cd4a-1e6da3caf9b0"
@@ -53,6 +55,52 @@ def test_mig_disabled_gpu_enable_reset_create(a100):
     assert [a.kind for a in plan.actions] == ["enable_mig", "reset_gpu", "create_gi"]
     assert cmds(plan)[:2] == ["nvidia-smi -i 0 -mig 1", "nvidia-smi --gpu-reset -i 0"]
     assert plan.needs_reset and not plan.needs_reboot
+
+
+H100 = "NVIDIA H100 80GB HBM3"
+TWO_3G40 = DesiredGpu(True, (D("3g.40gb", 2),))
+MODE_QUERY = "nvidia-smi -i 0 --query-gpu=mig.mode.current,mig.mode.pending --format=csv,noheader"
+
+
+def test_hopper_mode_change_is_read_again_not_reset(h100):
+    # NVIDIA's MIG guide: from Hopper on, an idle GPU switches MIG mode at once (no reset).
+    assert h100.architecture == "Hopper"
+    plan = plan_gpu(gpu(mig=(False, False), name=H100), TWO_3G40, h100)
+    assert [a.kind for a in plan.actions] == ["enable_mig", "settle_mig", "create_gi"]
+    assert cmds(plan) == ["nvidia-smi -i 0 -mig 1", MODE_QUERY, "nvidia-smi mig -i 0 -cgi 9:0,9:4 -C"]
+    assert not any("--gpu-reset" in c for c in cmds(plan)) and not plan.needs_reset
+    assert plan.actions[1].description == ("GPU 0 (NVIDIA H100 80GB HBM3): read MIG mode again; reset the GPU only "
+                                           "if Enabled is still pending")
+    done = plan_gpu(gpu([(1, 9, 4), (2, 9, 0)], name=H100), TWO_3G40, h100)
+    assert done.converged and done.actions == ()
+
+
+def test_hopper_pending_enable_sets_the_mode_again(h100):
+    # pending on Hopper: the GPU was held when the mode was set; set again once idle (NVML docs)
+    plan = plan_gpu(gpu(mig=(False, True), name=H100), TWO_3G40, h100)
+    assert cmds(plan)[:2] == ["nvidia-smi -i 0 -mig 1", MODE_QUERY]
+    assert "again (it is pending: the GPU was busy)" in plan.actions[0].description
+
+
+def test_hopper_refused_reset_follows_the_reboot_policy(h100):
+    state = gpu(mig=(False, True), name=H100)
+    plan = plan_gpu(state, TWO_3G40, h100, Policy(reset_refused=True))
+    assert plan.blocked and "GPU reset was refused and mig_reboot_policy is 'never'" in plan.blocked
+    plan = plan_gpu(state, TWO_3G40, h100, Policy(reboot="if_reset_fails", reset_refused=True))
+    assert [a.kind for a in plan.actions] == ["reboot"] and plan.needs_reboot
+
+
+def test_hopper_disable_reads_the_mode_again(h100):
+    plan = plan_gpu(gpu([(1, 9, 0)], name=H100), DesiredGpu(False), h100)
+    assert [a.kind for a in plan.actions] == ["destroy_ci", "destroy_gi", "disable_mig", "settle_mig"]
+    assert cmds(plan)[2:] == ["nvidia-smi -i 0 -mig 0", MODE_QUERY]
+
+
+def test_unknown_architecture_is_read_again_and_ampere_resets(a100, h100):
+    unknown = replace(h100, architecture="unknown")
+    assert [a.kind for a in plan_gpu(gpu(mig=(False, False), name=H100), TWO_3G40, unknown).actions][:2] == \
+        ["enable_mig", "settle_mig"]
+    assert resets_for_mode(a100) and not resets_for_mode(h100) and not resets_for_mode(None)
 
 
 def test_pending_enable_needs_only_the_reset(a100):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -329,3 +330,39 @@ def test_instances_on_a_gpu_whose_mig_mode_is_disabled_are_refused():
     sections["query"] = (0, smigen.query([(uuid, name, False, gis)]))
     with pytest.raises(p.ParseError, match="whose MIG mode --query-gpu reports disabled"):
         p.parse_snapshot(doc.snapshot(sections))
+
+
+def test_mig_mode_query_reads_current_and_pending():
+    assert p.mig_mode(0) == "nvidia-smi -i 0 --query-gpu=mig.mode.current,mig.mode.pending --format=csv,noheader"
+    (row,) = p.parse_query_gpu(_read(H200_DIR, "query.csv"))       # the real H200: Disabled, Disabled
+    assert p.parse_mig_mode("Disabled, Disabled\n") == (row.mig_current, row.mig_pending) == (False, False)
+    assert p.parse_mig_mode("Disabled, Enabled\n") == (False, True)      # pending enable
+    assert p.parse_mig_mode("Enabled, Enabled") == (True, True)
+
+
+@pytest.mark.parametrize("text, quoted", [
+    ("No devices were found\n", "No devices were found"),
+    ("[N/A], [N/A]\n", "[N/A], [N/A]"),
+    ("Enabled, Enabled\nEnabled, Enabled\n", "Enabled, Enabled"),
+    ("", ""),
+])
+def test_mig_mode_query_rejects_other_output_quoting_it(text, quoted):
+    with pytest.raises(p.ParseError) as e:
+        p.parse_mig_mode(text)
+    assert repr(quoted) in str(e.value)
+
+
+
+def test_the_read_only_guard_passes_the_mode_query_and_refuses_every_change(tmp_path):
+    """The device's read-only runs put bench/h100/nvidia-smi-guard in front of nvidia-smi: the mode
+    query read after a Hopper mode change is a query it passes; changes stay refused (exit 97)."""
+    guard = Path(__file__).resolve().parents[2] / "bench" / "h100" / "nvidia-smi-guard"
+    env = {"PATH": "/usr/bin:/bin", "REAL_NVIDIA_SMI": "/bin/true", "GUARD_LOG": str(tmp_path / "calls.log")}
+
+    def rc(command: str) -> int:
+        return subprocess.run(["sh", str(guard), *command.split()[1:]], env=env, capture_output=True).returncode
+
+    assert rc(p.mig_mode(0)) == 0
+    for change in (p.enable_mig(0), p.disable_mig(0), p.reset_gpu(0), p.create_gis(0, [(9, 0)], True),
+                   p.destroy_gi(0, 1), p.destroy_ci(0, 1, 0), p.create_cis(0, 1, [0])):
+        assert rc(change) == 97, change

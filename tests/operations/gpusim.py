@@ -43,9 +43,13 @@ def with_process(state: GpuState, pid: int, name: str, gi_id: int | None = None)
 
 
 class GpuSim:
-    def __init__(self, *gpus: GpuState, reset_refused: bool = False):
+    """MIG mode as NVIDIA's guide describes it: Ampere applies `-mig` at the next reset; Hopper and
+    later at once on an idle GPU (pending_until_reset: as on a GPU the driver could not switch then)."""
+
+    def __init__(self, *gpus: GpuState, reset_refused: bool = False, pending_until_reset: bool = False):
         self.gpus = {g.uuid: g for g in gpus}
         self.reset_refused = reset_refused
+        self.pending_until_reset = pending_until_reset
         self.executed: list[str] = []
 
     def _by_index(self, idx: int) -> GpuState:
@@ -61,7 +65,15 @@ class GpuSim:
             return True, [HOST_TOKEN], []
         self.executed.append(command)
         if m := re.fullmatch(r"nvidia-smi -i (\d+) -mig ([01])", command):
-            self._put(replace(self._by_index(int(m[1])), mig_pending=m[2] == "1"))
+            g = replace(self._by_index(int(m[1])), mig_pending=m[2] == "1")
+            at_once = catalog.lookup(g.name).architecture != "Ampere" and not self.pending_until_reset
+            if at_once and not g.processes and g.mig_current != g.mig_pending:
+                g = replace(g, mig_current=g.mig_pending, gpu_instances=(), compute_instances=())
+            self._put(g)
+        elif m := re.fullmatch(r"nvidia-smi -i (\d+) --query-gpu=mig.mode.current,mig.mode.pending "
+                               r"--format=csv,noheader", command):
+            g = self._by_index(int(m[1]))
+            return True, [", ".join("Enabled" if on else "Disabled" for on in (g.mig_current, g.mig_pending))], []
         elif m := re.fullmatch(r"nvidia-smi --gpu-reset -i (\d+)", command):
             g = self._by_index(int(m[1]))
             if self.reset_refused or g.processes:

@@ -51,7 +51,8 @@ def test_geometry_fact_output_parses_to_the_capture_geometry():
 
 def test_invalid_inventory_stops_before_any_operation_with_every_error():
     good = {"gpu_models": ["NVIDIA A100-SXM4-40GB"],
-            "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 7}]}]}
+            "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 7}]}],
+            "triton_model_repository": str(Path(__file__).resolve().parents[2] / "files" / "models")}
     fleet = Fleet({
         "h1": (GpuSim(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-1")), {"mig_force": "yes"}),
         "h2": (GpuSim(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-2")),

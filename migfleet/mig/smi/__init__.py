@@ -11,7 +11,8 @@ Newer drivers add a `Placement Start:Size` column to `-lci`; both forms are acce
 Anything that does not match raises `ParseError` quoting the offending line.
 """
 from migfleet.mig.smi.commands import (  # noqa: F401
-    create_cis, create_gis, destroy_ci, destroy_gi, disable_mig, enable_mig, gi_id_at, list_gis, reset_gpu,
+    create_cis, create_gis, destroy_ci, destroy_gi, disable_mig, enable_mig, gi_id_at, list_gis, mig_mode,
+    parse_mig_mode, reset_gpu,
 )
 from migfleet.mig.smi.errors import NO_MIG_DEVICES, DriverUnavailable, ParseError  # noqa: F401
 from migfleet.mig.smi.listings import (  # noqa: F401

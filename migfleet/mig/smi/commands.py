@@ -1,4 +1,5 @@
-"""Every nvidia-smi command form migfleet sends to change a GPU, beside the parse it needs."""
+"""Every nvidia-smi command form migfleet sends to change a GPU (and the MIG mode query that follows
+a mode change), beside the parse each needs."""
 from __future__ import annotations
 
 from migfleet.mig.smi.errors import ParseError
@@ -14,6 +15,23 @@ def disable_mig(idx: int | str) -> str:
 
 def reset_gpu(idx: int | str) -> str:
     return f"nvidia-smi --gpu-reset -i {idx}"
+
+
+def mig_mode(idx: int | str) -> str:
+    """One GPU's MIG mode read again right after `-mig` (Hopper and later: the change may already
+    be in effect, and a reset is needed only if it is still pending). A query: nothing changes."""
+    return f"nvidia-smi -i {idx} --query-gpu=mig.mode.current,mig.mode.pending --format=csv,noheader"
+
+
+def parse_mig_mode(text: str) -> tuple[bool, bool]:
+    """(current, pending) from `mig_mode` output: one line "Enabled, Disabled"."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if len(lines) != 1:
+        raise ParseError("MIG mode query output", lines[0] if lines else "", "expected one line: current, pending")
+    cells = [c.strip() for c in lines[0].split(",")]
+    if len(cells) != 2 or any(c not in ("Enabled", "Disabled") for c in cells):
+        raise ParseError("MIG mode query output", lines[0], "expected 'Enabled' or 'Disabled', twice")
+    return cells[0] == "Enabled", cells[1] == "Enabled"
 
 
 def destroy_ci(idx: int | str, gi: int, ci: int) -> str:
