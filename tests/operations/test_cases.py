@@ -3,6 +3,9 @@
 Each case in cases/*.json names an operation, its arguments and the commands it must yield, or
 the no-op message when the host is already converged (every operation has such a case).
 Digests are written "sha256:<content>", the digest of that content.
+A case with "host" also runs each yielded call (FunctionCommand) as execution would, against a host
+answering commands from "host" ({command: [ok, stdout]}; others succeed with no output), and lists
+in "ran" the commands those calls ran there.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
+from pyinfra.connectors.util import CommandOutput, OutputLine
 
 from migfleet.mig import catalog
 from migfleet.mig.desired import desired_from_rule
@@ -88,12 +92,46 @@ def _shown(command) -> str:
     return str(command) if isinstance(command, (str, StringCommand)) else repr(command)
 
 
+class AnsweringHost:
+    """The host a call (FunctionCommand) runs against at execute time: answers from the case."""
+
+    print_output = print_input = False
+
+    def __init__(self, answers: dict):
+        self.answers, self.ran, self.said = answers, [], []
+
+    def run_shell_command(self, command, **kwargs):
+        text = str(command)
+        self.ran.append(text)
+        ok, out = self.answers.get(text, [True, ""])
+        return ok, CommandOutput([OutputLine("stdout", line) for line in out.splitlines()])
+
+    def log(self, message: str) -> None:
+        self.said.append(message)
+
+    def log_styled(self, message: str, **kwargs) -> None:
+        self.said.append(message)
+
+
+def _commands(case: dict, answering: AnsweringHost | None) -> list[str]:
+    shown = []
+    for command in OPS[case["op"]]._inner(**_args(case["op"], case["args"])):
+        shown.append(_shown(command))
+        if answering is not None and isinstance(command, FunctionCommand):
+            assert command.function(answering, answering), f"{shown[-1]} failed: {answering.said}"
+    return shown
+
+
 @pytest.mark.parametrize("path, index, case", CASES, ids=[f"{p.stem}: {c['case']}" for p, _, c in CASES])
 def test_operation_case(path, index, case):
+    answering = AnsweringHost(case["host"]) if "host" in case else None
     with on_host({}) as fake:
-        commands = [_shown(c) for c in OPS[case["op"]]._inner(**_args(case["op"], case["args"]))]
+        commands = _commands(case, answering)
     assert commands == case["commands"]
     assert fake.noops == ([case["noop"]] if "noop" in case else [])
+    if answering is not None:
+        assert answering.ran == case["ran"]
+
 
 
 def test_every_operation_has_an_already_converged_case():
