@@ -22,6 +22,7 @@ from migfleet.mig import boot, catalog
 from migfleet.mig.desired import DesiredGpu, RuleError, resolve
 from migfleet.mig.geometry import Geometry
 from migfleet.mig.plan import GpuPlan, LayoutError, Policy, plan_gpu
+from migfleet.operations import files as file_ops
 from migfleet.serving import envoy, rotation, triton
 from migfleet.serving.settings import resolve as serving_settings
 
@@ -104,6 +105,15 @@ def queue(op, **kwargs):
     if next(iter(op._inner(**body)), None) is None:
         return _Unchanged()
     return op(**kwargs)
+
+
+def queue_tree(name: str, remote_dir: str, files):
+    """Queue a tree sync (operations.files.tree) decided from this run's read of that tree; a sync that
+    changes something also logs the files migfleet did not write that it leaves alone or replaces."""
+    now = view().trees.get(remote_dir)
+    for note in file_ops.plan_tree(remote_dir, files, now).notes():
+        host.log(note)
+    return queue(file_ops.tree, name=name, remote_dir=remote_dir, files=files, now=now)
 
 
 def inventory_folder() -> Path:

@@ -16,6 +16,7 @@ from migfleet.mig.geometry import Geometry
 from migfleet.serving import triton
 from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_PLACE
 from migfleet.inventory.paths import local_path
+from migfleet.local_digests import LocalFile, local_files
 
 
 def layouts_after() -> dict[str, tuple[int, placed.GpuLayout, Geometry | None]]:
@@ -54,19 +55,21 @@ def model_repository() -> Path:
     return local_path(settings()["triton_model_repository"], context.inventory_folder())
 
 
-def local_models() -> dict[str, bytes]:
-    """The local model repository: relative path -> content (caches skipped)."""
+def local_models() -> dict[str, LocalFile]:
+    """The local model repository: relative path -> local file and its sha256 (caches skipped)."""
     return _models_at(str(model_repository()))
 
 
 @lru_cache(maxsize=8)
-def _models_at(path: str) -> dict[str, bytes]:
-    """Read once per run and repository, not once per host."""
+def _models_at(path: str) -> dict[str, LocalFile]:
+    """Listed once per run and repository, not once per host; a file is read only when the digest
+    cache (local_digests) has no entry for its size and mtime, and uploaded from its path."""
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"triton_model_repository {root} is not a directory")
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    # (a name holding a newline cannot be a manifest line: facts.trees leaves it out on the host too)
+    return local_files(root, [p for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts
+                              and p.suffix != ".pyc" and "\n" not in p.name])
 
 
 def models_digest() -> str:
@@ -76,8 +79,8 @@ def models_digest() -> str:
 @lru_cache(maxsize=8)
 def _digest_of(path: str) -> str:
     h = hashlib.sha256()
-    for name, data in sorted(_models_at(path).items()):
-        h.update(name.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode())
+    for name, found in sorted(_models_at(path).items()):
+        h.update(name.encode() + b"\0" + found.sha256.encode())
     return h.hexdigest()[:16]
 
 

@@ -29,8 +29,7 @@ def install_toolkit():
     context.queue(serving.packages_present, name="Host tools", packages=list(context.HOST_PACKAGES),
                              installed=v.packages)
     # migfleet's own host-side code (boot replay, Triton start and Envoy rotation): stdlib Python.
-    context.queue(files.tree, name="migfleet host code", remote_dir=context.LIB_DIR, files=context.host_code(),
-               digests_now=v.trees.get(context.LIB_DIR))
+    context.queue_tree("migfleet host code", context.LIB_DIR, context.host_code())
     context.queue(serving.apt_keyring, name="NVIDIA repository key", key_url=s["toolkit_key_url"], keyring=s["toolkit_keyring"],
                         present=s["toolkit_keyring"] in v.files)
     context.queue(files.content, name="NVIDIA container toolkit repository", path=SOURCE_LIST,

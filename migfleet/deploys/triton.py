@@ -33,14 +33,12 @@ def deploy_tritons():
     except context.HostMigError:
         return      # the MIG deploy has failed this host already
     s, v = context.settings(), context.view()
-    context.queue(files.tree, name="Model repository", remote_dir=s["triton_model_dir"], files=serving_plan.local_models(),
-               digests_now=v.trees.get(s["triton_model_dir"]))
+    context.queue_tree("Model repository", s["triton_model_dir"], serving_plan.local_models())
     context.queue(serving.image_present, name="Triton image", image=s["triton_image"], present=s["triton_image"] in v.images,
                           registry_user=s["triton_registry_user"], key_env=s["triton_ngc_key_env"])
     specs = serving_plan.triton_specs()
-    context.queue(files.tree, name="Triton run files", remote_dir=triton.RUN_DIR,
-               files={f"{spec.name}{triton.RUN_SUFFIX}": spec.run_file().encode() for spec in specs},
-               digests_now=v.trees.get(triton.RUN_DIR))
+    context.queue_tree("Triton run files", triton.RUN_DIR,
+                       {f"{spec.name}{triton.RUN_SUFFIX}": spec.run_file().encode() for spec in specs})
     work = serving_plan.serving_work()
     if work.plan.to_remove:
         host.log(f"Tritons leaving Envoy's rotation, drained, then stopped: {', '.join(work.plan.to_remove)}")

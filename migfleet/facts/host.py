@@ -20,6 +20,8 @@ from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
 
 from migfleet import sections
+from migfleet.facts import trees as tree_files
+from migfleet.facts.trees import TreeNow
 from migfleet.mig import smi
 from migfleet.mig.state import GpuState
 from migfleet.serving.containers import INSPECT_COMMAND, Container, parse_inspect
@@ -34,7 +36,7 @@ class HostView:
     # container's main process), which the deploy drains and stops itself.
     own_pids: frozenset[int] = frozenset()
     files: dict[str, str] = field(default_factory=dict)             # path -> sha256, present ones
-    trees: dict[str, dict[str, str]] = field(default_factory=dict)  # dir -> {relative path: sha256}
+    trees: dict[str, TreeNow] = field(default_factory=dict)         # dir -> its files against its manifest
     enabled: dict[str, str] = field(default_factory=dict)           # unit -> is-enabled ("absent" unknown)
     active: dict[str, str] = field(default_factory=dict)            # unit -> is-active
     packages: dict[str, str] = field(default_factory=dict)          # installed package -> version
@@ -92,8 +94,7 @@ def host_command(files: Sequence[str] = (), trees: Sequence[str] = (), units: Se
         # set -e: a docker that does not answer ends the section with its error and exit code
         "containers": f"command -v docker >/dev/null || {{ echo '[]'; exit 0; }}; set -e; {INSPECT_COMMAND}",
         "files": f"for f in {_q(files)}; do [ -f \"$f\" ] && sha256sum \"$f\"; done; true",
-        "trees": (f"for d in {_q(trees)}; do echo \"== $d\"; [ -d \"$d\" ] && (cd \"$d\" && find . -type f "
-                  "! -name '*.pyc' -print0 | sort -z | xargs -0r sha256sum); done; true"),
+        "trees": tree_files.read_command(trees),      # hashes only what differs from each manifest
         # one line per unit from each (in order; "not-found" or "inactive" when absent)
         # (is-enabled stops at the first unknown unit when given several: one call per unit)
         "enabled": f"for u in {_q(units)}; do s=$(systemctl is-enabled \"$u\" 2>/dev/null); echo \"${{s:-absent}}\"; done",
@@ -186,13 +187,7 @@ def parse_host(text: str, units: Sequence[str] = (), services: Sequence[str] = (
         gpus = smi.parse_sections(sec)
     except smi.DriverUnavailable as e:
         driver_error = str(e)
-    trees: dict[str, dict[str, str]] = {}
-    current = None
-    for line in sec["trees"][1].splitlines():
-        if line.startswith("== "):
-            current = trees.setdefault(line[3:], {})
-        elif current is not None and line.strip():
-            current.update({k.removeprefix("./"): v for k, v in _digests(line).items()})
+    trees = tree_files.parse(sec["trees"][1])
     packages = {}
     for line in sec["packages"][1].splitlines():
         parts = line.split()

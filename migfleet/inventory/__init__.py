@@ -13,6 +13,7 @@ from pathlib import Path
 
 from migfleet.inventory.crosscheck import port_errors, rollout_errors
 from migfleet.inventory.errors import InventoryError, format_errors
+from migfleet.inventory.host_dirs import system_dir_errors
 from migfleet.inventory.layout import Fleet, gpu_refs, layout_errors
 from migfleet.inventory.load import InventoryLoadError, load_inventory_data
 from migfleet.inventory.paths import inventory_folder, repository_errors
@@ -51,6 +52,7 @@ def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet)
     if not bad & MIG_KEYS and "$" not in {e.path for e in errors}:
         errors += layout_errors(host, data, gpus, fleet)
     errors += port_errors(host, data, len(gpus) if gpus else None, bad)
+    errors += system_dir_errors(host, data, bad)
     return errors, bad
 
 

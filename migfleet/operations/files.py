@@ -1,5 +1,8 @@
 """Files, trees and systemd units, decided from the run's one host read (facts.host.HostView).
 
+A tree sync writes a manifest of what it put on the host (facts.trees); the next host read hashes
+only what differs from it, and the next sync removes only what it lists.
+
 pyinfra's files.put/files.sync/systemd.service each read the host again (one round trip per
 operation); these take the digest or state the host read already returned, so a converged host
 costs no command here.
@@ -9,19 +12,25 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from io import BytesIO
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
+
+from migfleet.facts import trees
+from migfleet.facts.trees import TreeNow
+from migfleet.local_digests import LocalFile
 
 
 def sha256(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
-def _upload(path: str, data: bytes, mode: str):
-    yield FileUploadCommand(BytesIO(data), path, remote_temp_filename=host.get_temp_filename(path))
+def _upload(path: str, data: bytes | LocalFile, mode: str):
+    src = data.path if isinstance(data, LocalFile) else BytesIO(data)
+    yield FileUploadCommand(src, path, remote_temp_filename=host.get_temp_filename(path))
     yield f"chmod {mode} {shlex.quote(path)}"
 
 
@@ -43,30 +52,99 @@ def content(path: str, text: str | bytes, digest_now: str | None, mode: str = "6
     yield from _upload(path, data, mode)
 
 
+LEFT_ALONE_SHOWN = 10     # file names a message lists, at most
+
+
+@dataclass(frozen=True)
+class TreePlan:
+    """What a tree sync does, from the local files and the tree on the host now (its manifest)."""
+    remote_dir: str
+    upload: tuple[str, ...]         # absent, different or unread on the host
+    stale: tuple[str, ...]          # the previous manifest lists them, the new content lacks them: removed
+    left_alone: tuple[str, ...]     # files migfleet did not write: never removed, never read again
+    replaced: tuple[str, ...]       # of `upload`: files migfleet did not write, at a path the content has
+    manifest: bool                  # the manifest must be written (anything else differs from it)
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.upload or self.stale or self.manifest)
+
+    def left_alone_words(self) -> str:
+        """'N file(s) migfleet did not write, left alone: a, b' ('' without any; names bounded)."""
+        if not self.left_alone:
+            return ""
+        shown = ", ".join(self.left_alone[:LEFT_ALONE_SHOWN])
+        more = f" and {len(self.left_alone) - LEFT_ALONE_SHOWN} more" if len(self.left_alone) > LEFT_ALONE_SHOWN else ""
+        return f"{len(self.left_alone)} file(s) migfleet did not write, left alone: {shown}{more}"
+
+    def notes(self) -> list[str]:
+        """What a changing sync says besides its commands: files it leaves alone or replaces (a sync
+        that changes nothing says it in its no-op message)."""
+        if not self.changes:
+            return []
+        out = [f"{self.remote_dir}: {self.left_alone_words()}"] if self.left_alone else []
+        if self.replaced:
+            out.append(f"{self.remote_dir}: {len(self.replaced)} file(s) migfleet did not write are replaced by "
+                       f"the synced content at the same path: {', '.join(self.replaced[:LEFT_ALONE_SHOWN])}")
+        return out
+
+
+def digest_of(value: bytes | LocalFile) -> str:
+    return value.sha256 if isinstance(value, LocalFile) else sha256(value)
+
+
+def plan_tree(remote_dir: str, files: Mapping[str, bytes | LocalFile], now: TreeNow | None) -> TreePlan:
+    now = now or TreeNow()
+    on_host, want = now.digests(), {p: digest_of(v) for p, v in files.items()}
+    upload = tuple(sorted(p for p, d in want.items() if on_host.get(p) != d))
+    stale = tuple(sorted((set(now.written) | set(now.changed)) - set(want)))
+    manifest = bool(upload or stale or now.gone or (want and not now.manifest)
+                    or any(p not in now.written for p in want))
+    return TreePlan(remote_dir, upload, stale, tuple(sorted(set(now.foreign) - set(want))),
+                    tuple(p for p in upload if p in now.foreign), manifest)
+
+
+def _stale_commands(remote_dir: str, stale: Sequence[str]):
+    """Removes the stale files, then the folders they leave empty (inside the tree only)."""
+    yield f"rm -f -- {' '.join(shlex.quote(posixpath.join(remote_dir, p)) for p in stale)}"
+    parents = sorted({posixpath.dirname(p) for p in stale} - {""}, key=lambda d: (-d.count("/"), d))
+    if parents:
+        yield (f"cd {shlex.quote(remote_dir)} && rmdir -p --ignore-fail-on-non-empty -- "
+               f"{' '.join(shlex.quote(d) for d in parents)} 2>/dev/null; true")
+
+
 @operation()
-def tree(remote_dir: str, files: Mapping[str, bytes], digests_now: Mapping[str, str] | None,
-         mode: str = "644", delete: bool = True):
+def tree(remote_dir: str, files: Mapping[str, bytes | LocalFile], now: TreeNow | None, mode: str = "644",
+         manifest_dir: str = trees.MANIFEST_DIR):
     """
-    A directory holding exactly these files (relative path -> content).
+    A directory holding these files (relative path -> content or local file), and a manifest of them.
+
+    Removes only files that the tree's previous manifest lists and the new content lacks; files
+    migfleet did not write stay (the no-op message names them). Writes the manifest (size and mtime
+    as the host sees them after the upload) last, beside the other trees' manifests.
 
     + remote_dir: the directory on the host
-    + files: relative path -> content
-    + digests_now: relative path -> sha256 on the host now (from the host read), None when absent
-    + delete: remove files not in `files`
+    + files: relative path -> content (bytes) or LocalFile (uploaded from its path)
+    + now: the tree on the host now, against its manifest (from the host read), None when never read
+    + mode: permissions of the files written
+    + manifest_dir: where the manifests live
     """
-    now = digests_now or {}
-    changed = sorted(p for p, data in files.items() if now.get(p) != sha256(data))
-    stale = sorted(set(now) - set(files)) if delete else []
-    if not changed and not stale:
-        host.noop(f"{remote_dir}: {len(files)} file(s) up to date")
+    plan = plan_tree(remote_dir, files, now)
+    if not plan.changes:
+        alone = plan.left_alone_words()
+        host.noop(f"{remote_dir}: {len(files)} file(s) up to date" + (f"; {alone}" if alone else ""))
         return
-    dirs = sorted({posixpath.dirname(posixpath.join(remote_dir, p)) for p in changed})
-    if dirs:
-        yield "mkdir -p " + " ".join(shlex.quote(d) for d in dirs)
-    for p in changed:
+    manifest = trees.manifest_path(remote_dir, manifest_dir)
+    dirs = sorted({remote_dir, posixpath.dirname(manifest)}
+                  | {posixpath.dirname(posixpath.join(remote_dir, p)) for p in plan.upload})
+    yield "mkdir -p " + " ".join(shlex.quote(d) for d in dirs)
+    for p in plan.upload:
         yield from _upload(posixpath.join(remote_dir, p), files[p], mode)
-    if stale:
-        yield "rm -f " + " ".join(shlex.quote(posixpath.join(remote_dir, p)) for p in stale)
+    if plan.stale:
+        yield from _stale_commands(remote_dir, plan.stale)
+    want = "".join(f"{digest_of(files[p])} {p}\n" for p in sorted(files)).encode()
+    yield from _upload(f"{manifest}.want", want, "600")
+    yield trees.write_command(remote_dir, f"{manifest}.want", manifest)
 
 
 @operation()

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from migfleet.facts.host import SYSTEMD_RUNTIME, TOOLKIT_MODULES, host_command, parse_host
+from migfleet.facts.trees import TreeNow
 from migfleet.mig import smi
 from tests.mig import docsamples as doc
 
@@ -63,8 +64,9 @@ def test_one_round_trip_reads_everything_the_operations_decide_from(tmp_path):
     assert [g.name for g in view.gpus.values()] == ["A100-SXM4-40GB"] and view.driver_error is None
     assert len(next(iter(view.gpus.values())).gpu_instances) == 2
     assert view.files == {str(managed): hashlib.sha256(b"{}\n").hexdigest()}
-    assert view.trees == {str(tmp_path / "tree"): {"sub/a.py": hashlib.sha256(b"a").hexdigest()},
-                          str(tmp_path / "none"): {}}
+    # (no manifest of these trees yet: every file read; tests/facts/test_trees.py has the manifest cases)
+    assert view.trees == {str(tmp_path / "tree"): TreeNow(foreign={"sub/a.py": hashlib.sha256(b"a").hexdigest()}),
+                          str(tmp_path / "none"): TreeNow()}
     assert view.enabled == {"migfleet-mig.service": "enabled", "docker": "absent"}
     assert view.active == {"migfleet-mig.service": "inactive", "docker": "active"}
     assert view.packages == {"python3": "3.11.2-1"}             # curl is not installed ("un")
