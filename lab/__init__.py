@@ -15,6 +15,17 @@ PREFIX_LEN = 24
 REGISTRY = f"{BRIDGE_IP}:5000"
 APT_REPO = f"http://{BRIDGE_IP}:8081/"
 STATE_DIR = Path(os.environ.get("MIGFLEET_LAB_DIR", "/var/lib/migfleet-lab"))
+
+# The public names of migfleet's defaults, answered in the lab the way a site's transparent mirror
+# would (lab/public_mirror.py): bridge address -> names, in every host's /etc/hosts.
+PUBLIC_APT_IP = "10.250.0.2"        # https: the toolkit's apt repository and its key
+PUBLIC_REGISTRY_IP = "10.250.0.3"   # https registry: the lab's images under their public names
+PUBLIC_NAMES = {
+    PUBLIC_APT_IP: ("nvidia.github.io",),
+    # Docker Hub: pulls go to registry-1.docker.io; auth.docker.io (tokens) and index.docker.io
+    # (logins) are never asked by an anonymous pull from a registry without auth, but answer here too
+    PUBLIC_REGISTRY_IP: ("nvcr.io", "registry-1.docker.io", "index.docker.io", "auth.docker.io"),
+}
 MAX_HOSTS = 200
 
 # The lab the test suite runs on (bin/test): every model, a two-GPU host (lab-h1 and lab-h4), and

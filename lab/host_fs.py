@@ -8,7 +8,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from . import BRIDGE_IP, STATE_DIR, host_address, host_name
+from . import BRIDGE_IP, PUBLIC_NAMES, STATE_DIR, host_address, host_name
 from .host_run import run
 
 DOCKER_IMAGE_SIZE = "32G"   # sparse: only what dockerd writes takes disk space
@@ -100,8 +100,7 @@ def prepare(n: int, lab_public_key: str) -> Path:
     for hidden in HIDDEN_DIRS:
         _opaque_dir(upper / hidden)
     _write(upper / "etc/hostname", name + "\n")
-    _write(upper / "etc/hosts", f"127.0.0.1\tlocalhost\n{host_address(n)}\t{name}\n{BRIDGE_IP}\tlab-bridge\n"
-                                "::1\tlocalhost ip6-localhost ip6-loopback\n")
+    _write(upper / "etc/hosts", hosts_file(n))
     _write(upper / "etc/machine-id", secrets.token_hex(16) + "\n", 0o444)
     ssh = upper / "etc/ssh"
     ssh.mkdir(parents=True, exist_ok=True)
@@ -127,6 +126,41 @@ def prepare(n: int, lab_public_key: str) -> Path:
     run(["mkfs.ext4", "-q", "-F", "-L", f"{name}-docker", "-E", "lazy_itable_init=1,lazy_journal_init=1,discard",
          str(img)])
     return upper
+
+
+def hosts_file(n: int) -> str:
+    """The host's /etc/hosts: itself, the bridge, and the public names the lab answers for."""
+    public = "".join(f"{ip}\t{' '.join(names)}\n" for ip, names in PUBLIC_NAMES.items())
+    return (f"127.0.0.1\tlocalhost\n{host_address(n)}\t{host_name(n)}\n{BRIDGE_IP}\tlab-bridge\n"
+            f"::1\tlocalhost ip6-localhost ip6-loopback\n{public}")
+
+
+def stale_files(n: int, files: dict[str, bytes]) -> dict[str, bytes]:
+    """Those of `files` (path in the host without the leading / -> content) that host N's disk does
+    not hold with that content."""
+    upper = host_dir(n) / "upper"
+    stale = {}
+    for rel, data in files.items():
+        try:
+            if (upper / rel).read_bytes() == data:
+                continue
+        except OSError:
+            pass
+        stale[rel] = data
+    return stale
+
+
+def write_files(n: int, files: dict[str, bytes]) -> None:
+    """Write files into host N's disk; only while the host is not running (an overlay's upper dir
+    must not change under it)."""
+    upper = host_dir(n) / "upper"
+    for rel, data in files.items():
+        path = upper / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".mflab-tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
 
 
 def mark_prepared(n: int) -> None:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -161,6 +163,34 @@ def _install_parts(n: int, upper: Path, models: list[str], nvml_lib: Path | None
         services.prepare_host(upper, BRIDGE_IP)
 
 
+def host_files(n: int, common: dict[str, bytes]) -> dict[str, bytes]:
+    """Files the lab keeps current in host N on every `up` (path without the leading / -> content)."""
+    return {"etc/hosts": host_fs.hosts_file(n).encode(), **common}
+
+
+def refresh_running(n: int, running, files: dict[str, bytes]) -> list[str]:
+    """Write what differs of `files` into running host N through its own mount namespace (its upper
+    dir must not change under the mounted overlay); returns the paths written."""
+    stale = host_fs.stale_files(n, files)
+    if not stale:
+        return []
+    spid = host_boot.systemd_pid(running)
+    if spid is None:
+        raise LabError(f"{host_name(n)}: no systemd found to refresh {', '.join(stale)} in")
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for rel, data in stale.items():
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    proc = subprocess.run(["nsenter", "--target", str(spid), "--mount", "--root", "--wd",
+                           "tar", "-xf", "-", "-C", "/"], input=archive.getvalue(), capture_output=True, timeout=60)
+    if proc.returncode != 0:
+        raise LabError(f"{host_name(n)}: writing {', '.join(stale)} failed: {proc.stderr.decode(errors='replace')}")
+    log(f"{host_name(n)}: refreshed /{', /'.join(stale)}")
+    return sorted(stale)
+
+
 def _build_nvml() -> Path | None:
     nvml = optional("lab.nvml.build")
     if nvml is None:
@@ -189,6 +219,8 @@ def _up(count: int, gpu_spec: str | None) -> dict:
     raise_limits(state)
     pubkey = ensure_lab_key()
     host_net.ensure_bridge()
+    mirror = optional("lab.public_mirror")
+    common_files = mirror.host_files(STATE_DIR) if mirror is not None else {}
 
     services_result: dict = {}
     services = optional("lab.services")
@@ -197,6 +229,9 @@ def _up(count: int, gpu_spec: str | None) -> dict:
         def _services():
             try:
                 services_result.update(services.ensure_up(BRIDGE_IP, STATE_DIR) or {})
+                if mirror is not None:
+                    services_result["public"] = mirror.ensure_up(STATE_DIR, services_result["registry"],
+                                                                 services_result["images"])
             except Exception as e:          # reported after the hosts are up
                 services_result["error"] = e
         services_thread = threading.Thread(target=_services, daemon=True)
@@ -209,10 +244,11 @@ def _up(count: int, gpu_spec: str | None) -> dict:
         state.forget(n)
 
     wanted = {n: host_gpus.models_for_host(slots, n) for n in range(1, count + 1)}
-    to_boot = []
+    to_boot, kept = [], []
     for n, models in wanted.items():
         running = host_boot.is_running(state.running(n))
         if running and state.host(n).get("models") == models and host_fs.is_prepared(n):
+            kept.append(n)
             continue
         if running:
             log(f"{host_name(n)}: GPU models change to {models}; powering it off")
@@ -229,11 +265,13 @@ def _up(count: int, gpu_spec: str | None) -> dict:
         if fresh or h.get("models") != wanted[n]:
             _install_parts(n, upper, wanted[n], nvml_lib)
             host_fs.mark_prepared(n)
+        host_fs.write_files(n, host_fs.stale_files(n, host_files(n, common_files)))
         state.update(n, models=wanted[n])
         state.set_running(n, host_boot.boot(n, host_fs.host_dir(n)))
 
     t_prep = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda n: refresh_running(n, state.running(n), host_files(n, common_files)), kept))
         list(pool.map(prepare_and_boot, to_boot))
     t_booted = time.monotonic()
     write_ssh_files(state.host_numbers)
@@ -335,6 +373,12 @@ def _down() -> dict:
     for ns in host_net.lab_netns():
         for pid in host_net.netns_pids(ns):
             quiet(["kill", "-9", str(pid)])
+    mirror = optional("lab.public_mirror")
+    if mirror is not None:
+        try:
+            mirror.down(STATE_DIR)
+        except Exception as e:      # the hosts' own cleanup must still run
+            log(f"warning: lab.public_mirror.down failed: {e}")
     services = optional("lab.services")
     if services is not None:
         try:

@@ -93,14 +93,15 @@ def _stop(state_dir: Path, name: str, grace: float = 10) -> bool:
     return rec is not None
 
 
-def _wait_http(url: str, timeout: float, proc_pid: int) -> None:
+def _wait_http(url: str, timeout: float, proc_pid: int, context=None) -> None:
+    """context: an ssl.SSLContext for https (the lab CA, which the machine itself does not trust)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if not _alive(proc_pid):
             raise RuntimeError(f"process {proc_pid} serving {url} exited")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2, context=context) as resp:
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, OSError) as err:
@@ -125,11 +126,12 @@ def _check_free(address: tuple[str, int], name: str, wait: float) -> None:
         time.sleep(0.1)
 
 
-def _start(state_dir: Path, name: str, command: list[str], address: tuple[str, int], ready_url: str) -> None:
+def _start(state_dir: Path, name: str, command: list[str], address: tuple[str, int], ready_url: str,
+           context=None) -> None:
     """Start command unless the same command already runs from our record; wait for ready_url."""
     rec = _running(state_dir, name)
     if rec is not None and rec["command"] == command:
-        _wait_http(ready_url, 10, rec["pid"])
+        _wait_http(ready_url, 10, rec["pid"], context)
         return
     stopped = _stop(state_dir, name)
     _check_free(address, name, wait=5 if stopped else 0)
@@ -140,7 +142,7 @@ def _start(state_dir: Path, name: str, command: list[str], address: tuple[str, i
                                 start_new_session=True)
     _record(state_dir, name).write_text(json.dumps({"pid": proc.pid, "command": command}))
     try:
-        _wait_http(ready_url, 30, proc.pid)
+        _wait_http(ready_url, 30, proc.pid, context)
     except RuntimeError as err:
         _stop(state_dir, name)
         tail = (state_dir / "logs" / f"{name}.log").read_text(errors="replace")[-1500:]
