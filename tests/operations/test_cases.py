@@ -2,7 +2,8 @@
 
 Each case in cases/*.json names an operation, its arguments and the commands it must yield, or
 the no-op message when the host is already converged (every operation has such a case).
-Digests are written "sha256:<content>", the digest of that content.
+Digests are written "sha256:<content>", the digest of that content. A tree's `now` is
+facts.trees.TreeNow as JSON: manifest (bool), written, changed, foreign ({path: digest or null}), gone.
 A case with "host" also runs each yielded call (FunctionCommand) as execution would, against a host
 answering commands from "host" ({command: [ok, stdout]}; others succeed with no output), and lists
 in "ran" the commands those calls ran there.
@@ -17,6 +18,8 @@ import pytest
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.connectors.util import CommandOutput, OutputLine
 
+from migfleet.facts import trees
+from migfleet.facts.trees import TreeNow
 from migfleet.mig import catalog
 from migfleet.mig.desired import desired_from_rule
 from migfleet.mig.geometry import default_ci
@@ -81,10 +84,19 @@ def _args(op: str, args: dict) -> dict:
     out = {k: _digest(v) if k.startswith("digest") else v for k, v in args.items()}
     if op == "files.tree":
         out["files"] = {k: v.encode() for k, v in args["files"].items()}
+        now = args["now"]
+        out["now"] = None if now is None else TreeNow(
+            manifest=now.get("manifest", False), written=_digest(now.get("written", {})),
+            changed=_digest(now.get("changed", {})), foreign=_digest(now.get("foreign", {})),
+            gone=frozenset(now.get("gone", ())))
     return out
 
 
-def _shown(command) -> str:
+def _shown(command, case: dict) -> str:
+    if case["op"] == "files.tree":        # the manifest's writer, by name (facts.trees tests run it)
+        manifest = trees.manifest_path(case["args"]["remote_dir"])
+        if str(command) == trees.write_command(case["args"]["remote_dir"], f"{manifest}.want", manifest):
+            return f"write manifest {manifest}"
     if isinstance(command, FileUploadCommand):
         return f"upload {command.dest}"
     if isinstance(command, FunctionCommand):
@@ -116,7 +128,7 @@ class AnsweringHost:
 def _commands(case: dict, answering: AnsweringHost | None) -> list[str]:
     shown = []
     for command in OPS[case["op"]]._inner(**_args(case["op"], case["args"])):
-        shown.append(_shown(command))
+        shown.append(_shown(command, case))
         if answering is not None and isinstance(command, FunctionCommand):
             assert command.function(answering, answering), f"{shown[-1]} failed: {answering.said}"
     return shown
@@ -131,7 +143,6 @@ def test_operation_case(path, index, case):
     assert fake.noops == ([case["noop"]] if "noop" in case else [])
     if answering is not None:
         assert answering.ran == case["ran"]
-
 
 
 def test_every_operation_has_an_already_converged_case():
