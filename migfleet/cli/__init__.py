@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("migfleet.cli.plan", "what a deploy would change, per host and GPU (pyinfra --dry)"),
     "rollout": ("migfleet.cli.rollout", "canary, then batches, spec-checked, with a failure threshold"),
     "export": ("migfleet.cli.export", "print the live MIG layouts (inventory form, or a mig-parted config)"),
-    "drift": ("migfleet.cli.drift", "list hosts whose live MIG state differs from the inventory"),
+    "drift": ("migfleet.cli.drift", "list hosts whose live MIG or serving state differs from the inventory"),
     "import": ("migfleet.cli.importer", "turn a mig-parted config into a group_data module (mig_layout)"),
     "targets": ("migfleet.cli.targets", "Prometheus file_sd targets for every host's metrics endpoint"),
 }

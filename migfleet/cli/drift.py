@@ -1,5 +1,8 @@
 """`python -m migfleet drift INVENTORY [--limit HOST ...] [--json]`
 
+MIG drift (each GPU's layout against the inventory) and serving drift (a Triton missing, stopped or
+bound elsewhere; Envoy's endpoints differing from the Tritons, or not healthy), one read per host.
+
 Exit 0: no drift; 1: drift found (listed); 2: a host could not be read or the inventory is wrong.
 """
 from __future__ import annotations
@@ -15,7 +18,7 @@ from migfleet.fleet import ssh as fleet
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m migfleet drift",
-                                 description="List hosts whose live MIG state differs from the inventory.")
+                                 description="List hosts whose live MIG or serving state differs from the inventory.")
     ap.add_argument("inventory")
     ap.add_argument("--limit", action="append", metavar="HOST", help="only these hosts (repeatable)")
     ap.add_argument("--json", action="store_true", help="one JSON object per difference")
@@ -26,14 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"drift: {exc}", file=sys.stderr)
         return 2
     found, unreadable = [], 0
-    snapshots = drift.read_all(hosts)
+    state = drift.read_fleet(hosts)
     for host in hosts:
-        live = snapshots[host.name]
+        live = state[host.name]
         if isinstance(live, Exception):
             print(f"drift: {live}", file=sys.stderr)
             unreadable += 1
             continue
-        found += drift.host_drift(host, live)
+        found += drift.all_drift(host, live)
     if args.json:
         for m in found:
             print(json.dumps(asdict(m)))

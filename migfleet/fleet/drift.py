@@ -1,14 +1,20 @@
-"""Drift: hosts whose live MIG state differs from the inventory, field by field.
+"""Drift: hosts whose live MIG or serving state differs from the inventory, field by field.
 
-One snapshot round trip per host (in parallel); the comparison is spec_checks.compare_host,
-the same one the spec suite's layout test uses.
+One round trip per host (in parallel): the nvidia-smi snapshot, migfleet's containers and Envoy's
+admin `/clusters`. The comparisons are the spec suite's own: spec_checks.compare_host (the layout
+test) and spec_checks.compare_serving (its Triton and Envoy tests).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
-from migfleet.mig import catalog
+from migfleet import sections
+from migfleet.mig import catalog, smi
+from migfleet.serving import settings as serving_settings
+from migfleet.serving.envoy import ADMIN_ADDRESS
+from migfleet.serving.containers import INSPECT_COMMAND, Container, ContainerParseError, parse_inspect
 from migfleet.fleet import ssh as fleet
 from migfleet.fleet import checks as spec_checks
 from migfleet.mig.geometry import Geometry
@@ -48,10 +54,87 @@ def geometry_reader(host: fleet.FleetHost) -> Callable[[GpuState], Geometry | No
     return geometry_for
 
 
+@dataclass(frozen=True)
+class LiveHost:
+    """What drift compares, from one read of a host."""
+    gpus: Snapshot
+    containers: tuple[Container, ...]   # every container labelled migfleet.role
+    clusters: tuple[int, str]           # (exit code, text) of Envoy's admin /clusters
+    admin: str                          # where that was asked
+
+
+LIVE_SECTIONS = (*smi.NAMES, "containers", "clusters")
+
+
+def live_command(admin: str) -> str:
+    return sections.frame({
+        **smi.COMMANDS,
+        "containers": f"command -v docker >/dev/null || {{ echo '[]'; exit 0; }}; {INSPECT_COMMAND}",
+        "clusters": f"curl -sfS -m 5 {admin}/clusters",
+    })
+
+
+def admin_url(settings: Mapping) -> str:
+    return f"http://{ADMIN_ADDRESS}:{settings['envoy_admin_port']}"
+
+
+def parse_live(text: str, admin: str) -> LiveHost:
+    """Output of live_command -> LiveHost (smi.ParseError, sections.SectionError or
+    ContainerParseError quoting what was not expected)."""
+    sec = sections.split(text, LIVE_SECTIONS)
+    rc, inspected = sec["containers"]
+    if rc != 0:
+        raise ContainerParseError(f"docker inspect exited {rc}: {inspected.strip()[:300]!r}")
+    return LiveHost(smi.parse_sections(sec), tuple(parse_inspect(inspected)), sec["clusters"], admin)
+
+
+def read_live(host: fleet.FleetHost, timeout: float = 60.0) -> LiveHost:
+    """One round trip to the host; FleetError naming it when it cannot be read."""
+    try:
+        admin = admin_url(serving_settings.resolve(host.data))
+    except KeyError as exc:
+        raise fleet.FleetError(f"{host.name}: {exc.args[0]}") from None
+    target = fleet.target_of(host)
+    with fleet.session(target) as run_on_host:
+        rc, out, err = run_on_host(live_command(admin), timeout)
+    if rc != 0:
+        raise fleet.FleetError(f"{host.name}: drift read exited {rc}: {(err or out).strip()[:300]!r}")
+    try:
+        return parse_live(out, admin)
+    except (smi.ParseError, smi.DriverUnavailable, sections.SectionError, ContainerParseError) as exc:
+        raise fleet.FleetError(f"{host.name}: {exc}") from None
+
+
+def read_fleet(hosts: Sequence[fleet.FleetHost], read: Callable[[fleet.FleetHost], LiveHost] = read_live,
+               workers: int = 16) -> dict[str, LiveHost | Exception]:
+    """{host: what drift compares, or the error that prevented reading it}, in inventory order."""
+    def one(host: fleet.FleetHost):
+        try:
+            return read(host)
+        except (fleet.FleetError, OSError) as exc:
+            return exc
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts)))) as pool:
+        results = list(pool.map(one, hosts))
+    return {h.name: r for h, r in zip(hosts, results)}
+
+
 def host_drift(host: fleet.FleetHost, live: Snapshot,
                geometry_for: Callable[[GpuState], Geometry | None] | None = None) -> list[Mismatch]:
+    """MIG drift: each GPU's layout against the inventory's rules."""
     return spec_checks.compare_host(host.name, live, host.data.get("mig_layout") or [],
                                     geometry_for or geometry_reader(host))
+
+
+def serving_drift(host: fleet.FleetHost, live: LiveHost) -> list[Mismatch]:
+    """Serving drift: the Tritons the live layout calls for, and Envoy's endpoints."""
+    expected = spec_checks.expected_tritons(live.gpus, serving_settings.resolve(host.data))
+    return spec_checks.compare_serving(host.name, expected, live.containers, live.clusters, live.admin)
+
+
+def all_drift(host: fleet.FleetHost, live: LiveHost,
+              geometry_for: Callable[[GpuState], Geometry | None] | None = None) -> list[Mismatch]:
+    """MIG drift, then serving drift: what `migfleet drift` lists."""
+    return host_drift(host, live.gpus, geometry_for) + serving_drift(host, live)
 
 
 def table(mismatches: Sequence[Mismatch]) -> str:

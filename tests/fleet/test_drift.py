@@ -1,10 +1,18 @@
+import json
 from dataclasses import replace
 
-from migfleet.mig import catalog
-from migfleet.fleet import checks as spec_checks
-from migfleet.fleet.checks import Mismatch
+import pytest
 
-from .captures import snapshot
+from migfleet.fleet import checks as spec_checks
+from migfleet.fleet import drift as fleet_drift
+from migfleet.fleet.checks import Mismatch
+from migfleet.fleet.ssh import FleetError, FleetHost
+from migfleet.mig import catalog
+from migfleet.sections import MARK, SectionError
+from migfleet.serving import settings as serving_settings
+from migfleet.serving.containers import ContainerParseError
+
+from .captures import snapshot, snapshot_text
 
 GPU0 = "GPU-a0d11e01-114d-c41d-cf0d-5741a1004c79"
 GPU1 = "GPU-5b2f7c0e-93a1-4d0b-8c55-0e7d2f6a9b13"
@@ -84,3 +92,98 @@ def test_unknown_model_without_geometry():
     (m,) = spec_checks.compare_host("h1", live, [{"gpus": [1], "instances": [{"profile": 19, "count": 1}]}],
                                     geometry_for)
     assert m.field == "geometry" and "NVIDIA B300" in m.expected
+
+
+# ---------------------------------------------------------------- serving drift, from one read
+
+SAME = [{"gpus": [0], "instances": [{"profile": "3g.40gb", "count": 1}, {"profile": "1g.10gb", "count": 2},
+                                    {"profile": "2g.20gb", "count": 1, "compute": {"profile": "1c.2g.20gb", "count": 2}}]},
+        {"gpus": [1], "mig": False}]
+ADMIN = "http://127.0.0.1:9901"
+
+
+def container(t, status="running"):
+    return {"Name": "/" + t.name, "Id": "id-" + t.name, "State": {"Status": status}, "HostConfig": {"NetworkMode": "host"},
+            "Config": {"Image": "tritonserver", "Env": [f"NVIDIA_VISIBLE_DEVICES={t.mig_uuid}"],
+                       "Labels": {"migfleet.role": "triton", "migfleet.mig_uuid": t.mig_uuid}}}
+
+
+def clusters_text(flags):
+    """Envoy admin /clusters lines for {ExpectedTriton: health flags}."""
+    return "".join(f"triton_http::127.0.0.1:{t.http_port}::health_flags::{f}\n"
+                   f"triton_grpc::127.0.0.1:{t.grpc_port}::health_flags::{f}\n" for t, f in flags.items())
+
+
+def framed(containers, clusters, clusters_rc=0):
+    return (snapshot_text("h100-mixed") + f"{MARK} containers\n{json.dumps(containers)}\n{MARK} rc=0\n"
+            f"{MARK} clusters\n{clusters}\n{MARK} rc={clusters_rc}\n")
+
+
+def host_drift(text, rules=SAME):
+    host = FleetHost("lab-h1", {"mig_layout": rules})
+    return fleet_drift.all_drift(host, fleet_drift.parse_live(text, ADMIN), geometry_for)
+
+
+@pytest.fixture
+def tritons():
+    found = spec_checks.expected_tritons(snapshot("h100-mixed"), serving_settings.defaults())
+    # GPU 0: 4 GIs, one with 2 CIs; GPU 1 has MIG disabled, so no Triton
+    assert len(found) == 5 and {t.gpu_uuid for t in found} == {GPU0} and all(t.mig_uuid.startswith("MIG-") for t in found)
+    return found
+
+
+def test_a_serving_host_has_no_drift(tritons):
+    text = framed([container(t) for t in tritons], clusters_text({t: "healthy" for t in tritons}))
+    assert host_drift(text) == []
+
+
+def test_each_stopped_triton_is_named_with_its_host_and_gpu(tritons):
+    stopped = tritons[:2]
+    text = framed([container(t, "exited" if t in stopped else "running") for t in tritons],
+                  clusters_text({t: "/failed_active_hc" if t in stopped else "healthy" for t in tritons}))
+    found = host_drift(text)
+    assert {m.host for m in found} == {"lab-h1"} and all(m.gpu_index == 0 and m.gpu_uuid == GPU0 for m in found)
+    for t in stopped:
+        assert f"container {t.name} state" in {m.field for m in found}
+        assert [m.found for m in found if m.field == f"Envoy cluster triton_http backend 127.0.0.1:{t.http_port} "
+                                                     f"({t.name})"] == ["/failed_active_hc"]
+    assert len(found) == 2 * 3          # per stopped Triton: its state, and one unhealthy backend per cluster
+
+
+def test_a_removed_triton_and_emptied_endpoints_are_drift_besides_the_mig_change(tritons):
+    gone = tritons[-1]
+    text = framed([container(t) for t in tritons if t is not gone], "")
+    found = host_drift(text)
+    assert f"Triton for {gone.mig_uuid}" in {m.field for m in found}
+    absent = [m for m in found if m.found == "absent"]
+    assert len(absent) == 2 * len(tritons) and {m.host for m in absent} == {"lab-h1"}
+    fewer = [{"gpus": [0], "instances": [{"profile": "3g.40gb", "count": 1}, {"profile": "1g.10gb", "count": 2}]}]
+    assert "GPU instance at slice 0" in {m.field for m in host_drift(text, fewer)}     # MIG drift still there
+
+
+def test_envoy_not_answering_is_drift(tritons):
+    text = framed([container(t) for t in tritons], "curl: (7) Failed to connect to 127.0.0.1 port 9901", 7)
+    (m,) = host_drift(text)
+    assert (m.host, m.field, m.expected) == ("lab-h1", "Envoy admin", f"answering at {ADMIN}")
+    assert m.found.startswith("no answer (exit code 7: curl: (7) Failed to connect")
+
+
+def test_what_drift_cannot_read_is_quoted(tritons):
+    with pytest.raises(ContainerParseError, match="not JSON"):
+        fleet_drift.parse_live(framed([], "").replace("[]", "Cannot connect to the Docker daemon"), ADMIN)
+    with pytest.raises(SectionError, match="clusters"):
+        fleet_drift.parse_live(snapshot_text("h100-mixed"), ADMIN)
+    command = fleet_drift.live_command(fleet_drift.admin_url(dict(serving_settings.defaults(), envoy_admin_port=9911)))
+    assert "curl -sfS -m 5 http://127.0.0.1:9911/clusters" in command and "docker inspect" in command
+
+
+def test_read_fleet_keeps_each_hosts_error():
+    hosts = [FleetHost("a", {}), FleetHost("b", {})]
+
+    def read(host):
+        if host.name == "b":
+            raise FleetError("b: cannot connect to b:22: timed out")
+        return "state of a"
+    found = fleet_drift.read_fleet(hosts, read)
+    assert list(found) == ["a", "b"] and found["a"] == "state of a"
+    assert isinstance(found["b"], FleetError) and str(found["b"]) == "b: cannot connect to b:22: timed out"
