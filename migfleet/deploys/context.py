@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, logger
 
 from migfleet.facts import host as host_fact
+from migfleet.facts import lock as host_lock
 from migfleet.facts import preflight
 from migfleet.inventory import paths
 from migfleet.facts.mig import MigGeometry
@@ -160,7 +161,42 @@ def view() -> host_fact.HostView:
         packages=(*HOST_PACKAGES, s["docker_package"], s["toolkit_package"]),
         images=(s["triton_image"], s["envoy_image"]),
         daemon_json=s["docker_daemon_config"],
-        services=tuple(dict.fromkeys((*GPU_HOLDERS, *(mig_setting("mig_reset_services") or ())))))
+        services=tuple(dict.fromkeys((*GPU_HOLDERS, *(mig_setting("mig_reset_services") or ())))),
+        lock=host_lock.command(controller(), take=not dry_run()))
+
+
+def dry_run() -> bool:
+    """The running pyinfra command was given --dry (its click argument; never under pyinfra's API)."""
+    import click
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx.params.get("dry")) if ctx is not None else False
+
+
+@lru_cache(maxsize=1)
+def controller() -> str:
+    """Who runs this deploy, as the host lock names it: user@machine."""
+    import getpass
+    import socket
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):         # no login name and no passwd entry
+        user = "unknown"
+    return host_lock.controller_name(user, socket.gethostname())
+
+
+def _check_lock(v: host_fact.HostView | None) -> None:
+    """A host another deploy holds fails at once, untouched; a stale lock taken over is logged, and
+    --dry warns of a deploy holding the host."""
+    state = v.lock if v is not None else None
+    message = state.message() if state is not None else None
+    if state is None or message is None:
+        return
+    if state.refuses:
+        raise HostMigError(message)
+    if state.state == "took-over":
+        host.log(message)
+    else:
+        host.log_styled(message, fg="yellow", log_func=logger.warning)
 
 
 @dataclass(frozen=True)
@@ -182,6 +218,7 @@ def mig_plans() -> HostMig:
     """Every selected GPU's plan, and the services to stop for them; raises HostMigError, or
     HostLacks (every lack, a planning error among them, and the plans made) before any change."""
     v = view()
+    _check_lock(v)
     lines = lacks(v)
     if not lines:
         work = _plan_all(v)

@@ -3,8 +3,8 @@
 `HostState` is a single round trip (sections framed by `migfleet.sections`): the nvidia-smi
 snapshot (`smi.SNAPSHOT_SECTIONS`, taken once), migfleet's containers with their labels, the
 PIDs inside its Tritons, digests of the files and trees migfleet manages, unit states, package
-versions, image ids, Docker's daemon.json, and the prerequisites `facts.preflight` checks (PID 1,
-tools, kernel, the toolkit's kernel modules). A host that is merely different (no systemctl,
+versions, image ids, Docker's daemon.json, the prerequisites `facts.preflight` checks (PID 1,
+tools, kernel, the toolkit's kernel modules), and the deploy lock, taken here (`facts.lock`). A host that is merely different (no systemctl,
 docker, dpkg-query or lsmod) reads as "absent" or "unknown"; only malformed output of a tool that
 is there is an error. Operations are handed the parsed `HostView`;
 none reads the host again, and what an operation changes is known from the operation itself.
@@ -20,6 +20,7 @@ from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
 
 from migfleet import sections
+from migfleet.facts import lock as host_lock
 from migfleet.facts import trees as tree_files
 from migfleet.facts.trees import TreeNow
 from migfleet.mig import smi
@@ -54,6 +55,7 @@ class HostView:
     modules_listed: bool = False        # lsmod answered: `modules` is the whole list, not "unknown"
     module_files: dict[str, str] = field(default_factory=dict)      # TOOLKIT_MODULES -> "loaded", file or "(builtin)"
     module_tree: bool = False           # /lib/modules/<kernel> exists: modinfo finding nothing means "not installed"
+    lock: host_lock.LockState | None = None     # the deploy lock (facts.lock), taken or looked at; None: neither
 
     def container(self, name: str) -> Container | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -87,7 +89,9 @@ def _q(items: Sequence[str]) -> str:
 
 def host_command(files: Sequence[str] = (), trees: Sequence[str] = (), units: Sequence[str] = (),
                  packages: Sequence[str] = (), images: Sequence[str] = (),
-                 daemon_json: str = "/etc/docker/daemon.json", services: Sequence[str] = ()) -> str:
+                 daemon_json: str = "/etc/docker/daemon.json", services: Sequence[str] = (),
+                 lock: str = "true") -> str:
+    """`lock`: the lock section's shell (facts.lock.command); the default leaves the lock alone."""
     return sections.frame({
         **smi.COMMANDS,
         "docker": "command -v docker",
@@ -111,11 +115,12 @@ def host_command(files: Sequence[str] = (), trees: Sequence[str] = (), units: Se
                    f"{{{{json .RepoTags}}}}' {_q(images)} 2>/dev/null; true") if images else "true",
         "daemon": f"cat {shlex.quote(daemon_json)} 2>/dev/null; true",
         "prereq": PREREQ_COMMAND,
+        "lock": lock,
     })
 
 
 SECTION_NAMES = (*smi.NAMES, "docker", "containers", "files", "trees", "enabled", "active", "modules", "packages",
-                 "images", "daemon", "prereq")
+                 "images", "daemon", "prereq", "lock")
 
 
 def _digests(body: str) -> dict[str, str]:
@@ -207,6 +212,7 @@ def parse_host(text: str, units: Sequence[str] = (), services: Sequence[str] = (
         active=_per_unit((*units, *services), sec["active"]) if units or services else {}, packages=packages,
         modules=frozenset(sec["modules"][1].split()) if sec["modules"][0] == 0 else frozenset(),
         modules_listed=sec["modules"][0] == 0, docker_error=docker_error, **_prereq(sec["prereq"][1]),
+        lock=host_lock.parse(sec["lock"][1]),
         images=_images(sec["images"][1]), docker=sec["docker"][1].strip() or None, daemon_json=sec["daemon"][1])
 
 
@@ -214,10 +220,10 @@ class HostState(FactBase):
     """Everything migfleet decides from, in one round trip (see the module docstring)."""
 
     def command(self, files=(), trees=(), units=(), packages=(), images=(), daemon_json="/etc/docker/daemon.json",
-                services=()):
+                services=(), lock="true"):
         # process() needs them to read systemctl's per-unit lines
         self.units, self.services = tuple(units), tuple(services)
-        return host_command(files, trees, units, packages, images, daemon_json, services)
+        return host_command(files, trees, units, packages, images, daemon_json, services, lock)
 
     def process(self, output: list[str]) -> HostView:
         try:

@@ -1,0 +1,82 @@
+"""The deploy and the host lock its one read reports: a host another deploy holds fails at prepare
+time with one line naming the holder, nothing queued; a stale lock taken over is logged; --dry warns."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+
+from migfleet.deploys import context
+from migfleet.facts import host as host_fact
+from migfleet.facts import lock as host_lock
+from migfleet.facts.lock import Holder, LockState
+from tests.deploys.test_preflight import DATA, H200, U0, U1, errors, prepare
+from tests.operations.conftest import sim_snapshot  # noqa: F401  (the fixture, used below)
+from tests.operations.gpusim import GpuSim, gpu
+
+ME = Holder(4242, 900, 1796400000, "sshd")
+OTHER = Holder(3131, 700, 1796399000, "sshd", "ops@ctl-2")
+
+
+@pytest.fixture
+def locks(monkeypatch, sim_snapshot):  # noqa: F811
+    """Each host's read as the simulator gives it, with the lock state named for it."""
+    from pyinfra import context as pyinfra_context
+    states: dict[str, LockState] = {}
+    simulated = host_fact.parse_host
+
+    def parse_host(text, *args):
+        view = simulated(text, *args)
+        return replace(view, lock=states.get(pyinfra_context.host.name.removeprefix("@fake/")))
+
+    monkeypatch.setattr(host_fact, "parse_host", parse_host)
+    return states
+
+
+def hosts():
+    return {"h1": (GpuSim(gpu(0, H200, U0)), DATA), "h2": (GpuSim(gpu(0, H200, U1)), DATA)}
+
+
+def test_a_host_another_deploy_holds_fails_at_once_naming_the_holder(locks, caplog):
+    locks["h1"] = LockState("locked", ME, OTHER)
+    locks["h2"] = LockState("taken", ME)
+    with caplog.at_level(logging.INFO):
+        fleet = prepare(hosts())
+    assert fleet.failed == {"h1"}
+    [line] = errors(caplog)
+    assert line == ("[@fake/h1] another migfleet deploy holds this host: PID 3131 (sshd for ops@ctl-2) since "
+                    "2026-12-04 15:43:20 UTC; wait for it or, if that deploy is gone, end its connection on the "
+                    "host (kill 3131) and run again")
+    assert fleet.ops("h1") == [] and fleet.ops("h2")
+    fleet.execute()
+    assert fleet.host("h1").connector.sim.executed == []
+
+
+def test_a_stale_lock_taken_over_is_logged_and_the_deploy_goes_on(locks, caplog):
+    locks["h1"] = LockState("took-over", ME, OTHER)
+    with caplog.at_level(logging.INFO):
+        fleet = prepare(hosts())
+    assert fleet.failed == set() and errors(caplog) == [] and fleet.ops("h1")
+    assert ("took over a stale lock from PID 3131 (sshd for ops@ctl-2) (started 2026-12-04 15:43:20 UTC), "
+            "which has ended") in caplog.text
+
+
+def test_dry_warns_of_a_deploy_holding_the_host(locks, caplog):
+    locks["h1"] = LockState("active", ME, OTHER)
+    with caplog.at_level(logging.INFO):
+        fleet = prepare(hosts())
+    assert fleet.failed == set() and fleet.ops("h1")
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "PID 3131 (sshd for ops@ctl-2)" in warning and warning.endswith("(--dry takes no lock)")
+
+
+def test_the_read_takes_the_lock_unless_dry():
+    import click
+    assert not context.dry_run()            # pyinfra's API: no --dry
+    with click.Context(click.Command("pyinfra")) as ctx:
+        ctx.params["dry"] = True
+        assert context.dry_run()
+    assert "[ 1 = 0 ]" in host_lock.command("a@b", take=True) and "[ 0 = 0 ]" in host_lock.command("a@b", take=False)
+    assert "@@migfleet lock" in host_fact.host_command(lock=host_lock.command("a@b", take=True))
+    assert "@" in context.controller() and " " not in context.controller()
