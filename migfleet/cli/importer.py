@@ -29,11 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", metavar="FILE", help="write the module here instead of stdout")
     args = ap.parse_args(argv)
     try:
-        with open(args.file, encoding="utf-8") as fh:
-            text = fh.read()
+        text = migparted.read(args.file)
     except OSError as exc:
         print(f"import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
+    except migparted.MigPartedError as exc:
+        print(f"import: {exc}", file=sys.stderr)
+        return 1
     try:
         spec = migparted.load(text, args.file)
         imported = migparted.import_config(spec, args.config, args.file, args.gpu_model)
@@ -46,4 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"import: {len(imported.rules)} rule(s) written to {args.output}", file=sys.stderr)
     for note in imported.notes:
         print(f"import: left out {note}", file=sys.stderr)
+    for warning in imported.warnings:
+        print(f"import: warning: {warning}", file=sys.stderr)
     return 0

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from migfleet.inventory import (InventoryLoadError, format_errors, inventory_folder, load_inventory_data,
-                                validate_inventory)
+from migfleet.inventory import InventoryLoadError, check_inventory, format_errors, inventory_folder, load_inventory
 
 
 def _read_live(hosts: dict[str, dict]) -> tuple[dict, list]:
@@ -39,13 +38,17 @@ def main(argv: list[str] | None = None) -> int:
                              "one round trip per host) instead of gpu_models/gpu_uuids")
     args = parser.parse_args(argv)
     try:
-        hosts = load_inventory_data(args.inventory)
+        loaded = load_inventory(args.inventory)
     except InventoryLoadError as e:         # a broken inventory file: where and why, no traceback
         print(f"{args.inventory}: {len(e.problems)} error(s)", file=sys.stderr)
         print("\n".join(e.problems), file=sys.stderr)
         return 1
-    live, errors = _read_live(hosts) if args.live and hosts else ({}, [])
-    errors += validate_inventory(hosts, live, inventory_folder(args.inventory))
+    hosts = loaded.hosts
+    live, errors = _read_live(hosts) if args.live and hosts and not loaded.errors else ({}, [])
+    report = check_inventory(hosts, live, inventory_folder(args.inventory))
+    errors = loaded.errors + errors + report.errors
+    if report.warnings:         # legal, but probably not meant: said, and validation goes on
+        print("\n".join("warning: " + line for line in format_errors(report.warnings).splitlines()), file=sys.stderr)
     if errors:
         print(f"{args.inventory}: {len(errors)} error(s)", file=sys.stderr)
         print(format_errors(errors), file=sys.stderr)

@@ -8,6 +8,11 @@ its profile while it has room. Device filters become `{"model": ...}` selectors 
 catalog's `pci_device_id`. Every imported rule is checked with the planner's fit against the GPU
 models it can reach.
 
+A config file is read with limits, as it may come from anywhere: its size, UTF-8, the YAML's
+nesting and expanded size (aliases are followed once each, so an alias bomb is refused before it
+is built), a key given twice in one mapping (YAML keeps the last one silently), and counts beyond
+what any GPU holds are refused before anything is expanded. Values quoted in messages are cut short.
+
 Export (the other way) is migparted_export.
 """
 from __future__ import annotations
@@ -18,11 +23,17 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from migfleet.inventory.errors import cut, shown
 from migfleet.mig import catalog
 from migfleet.mig import desired as layout
 from migfleet.mig import plan as planner
 
-NVIDIA_VENDOR = 0x10DE
+NVIDIA_VENDOR = layout.NVIDIA_VENDOR
+MAX_BYTES = 1 << 20         # a config file (NVIDIA's default config is 12 kB)
+MAX_NODES = 100_000         # YAML values once every alias is expanded
+MAX_SCALAR = 1000           # characters of one YAML value
+MAX_DEPTH = 64              # nesting of YAML lists and mappings
+BOARD_GPUS = 8              # GPUs of an HGX board: a device index past it selects no GPU of most hosts
 SPEC_VERSION = "v1"
 ENTRY_KEYS = {"device-filter", "devices", "mig-enabled", "mig-devices"}
 # [<C>c.]<G>g.<N>gb[+attr...|-attr...], as mig-parted (go-nvlib) parses a profile
@@ -38,6 +49,7 @@ class Imported:
     rules: list[dict]                       # mig_layout rules, in the config's order
     checked: list[tuple[str, ...]]          # per rule: the GPU models its layout was fitted to
     notes: list[str] = field(default_factory=list)   # entries left out, and why
+    warnings: list[str] = field(default_factory=list)   # legal, but probably not meant
 
 
 # ---------------------------------------------------------------- catalog: PCI IDs and models
@@ -67,7 +79,10 @@ def resolve_model(name: str) -> str:
 
 
 def _canonical_id(text: str) -> str:
-    raw = int(str(text).strip(), 0)
+    text = str(text).strip()
+    if len(text) > 18:
+        raise ValueError(f"{shown(text)} is not a 32-bit <device><vendor> PCI ID")
+    raw = int(text, 0)
     if not 0 <= raw <= 0xFFFFFFFF:
         raise ValueError(f"{text} is not a 32-bit <device><vendor> PCI ID")
     return f"0x{raw:08X}"
@@ -75,24 +90,108 @@ def _canonical_id(text: str) -> str:
 
 # ---------------------------------------------------------------- reading a config
 
+def read(path: str) -> str:
+    """A config file's text: at most MAX_BYTES, UTF-8. OSError when it cannot be read at all."""
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise MigPartedError(f"{path}: larger than {MAX_BYTES // 1024} KiB; a mig-parted config is a few kB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise MigPartedError(f"{path}: line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8; "
+                             "a mig-parted config is UTF-8 text") from None
+
+
+def _yaml_path(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (("." if out else "") + cut(str(p), 40))
+    return out or "(top)"
+
+
+def _check_nodes(root, source: str) -> None:
+    """Refuse a composed YAML document that is too deep, too big once aliases are expanded, holds an
+    oversized value, or repeats a key in one mapping; each node is looked at once."""
+    sizes: dict[int, int] = {}
+
+    def size(node, parts, depth: int) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if depth > MAX_DEPTH:
+            raise MigPartedError(f"{source}: line {node.start_mark.line + 1}: {_yaml_path(parts)}: nests more than "
+                                 f"{MAX_DEPTH} levels deep")
+        sizes[id(node)] = MAX_NODES + 1      # a node that contains itself is past any limit
+        total = 1
+        if isinstance(node, yaml.ScalarNode):
+            if len(node.value) > MAX_SCALAR:
+                raise MigPartedError(f"{source}: line {node.start_mark.line + 1}: {_yaml_path(parts)}: a value of "
+                                     f"{len(node.value)} characters is too long")
+        elif isinstance(node, yaml.SequenceNode):
+            for i, child in enumerate(node.value):
+                total += size(child, parts + [i], depth + 1)
+                if total > MAX_NODES:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, child in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        raise MigPartedError(f"{source}: line {line}: {_yaml_path(parts)}: key {shown(key.value)} "
+                                             f"is also on line {seen[key.value]}; YAML would keep only the last")
+                    seen[key.value] = line
+                total += size(key, parts, depth + 1) + size(child, parts + [getattr(key, "value", "?")], depth + 1)
+                if total > MAX_NODES:
+                    break
+        if total > MAX_NODES:
+            raise MigPartedError(f"{source}: line {node.start_mark.line + 1}: {_yaml_path(parts)}: more than "
+                                 f"{MAX_NODES} values once its aliases are expanded (an alias bomb?)")
+        sizes[id(node)] = total
+        return total
+
+    size(root, [], 0)
+
+
+def _parse(text: str, source: str):
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_nodes(root, source)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
 def load(text: str, source: str) -> dict:
     """A parsed mig-parted config; the shape checks mig-parted itself makes, worded for people."""
+    if len(text) > MAX_BYTES:
+        raise MigPartedError(f"{source}: larger than {MAX_BYTES // 1024} KiB; a mig-parted config is a few kB")
     try:
-        spec = yaml.safe_load(text)
+        spec = _parse(text, source)
     except yaml.YAMLError as exc:
-        raise MigPartedError(f"{source}: not YAML: {exc}") from None
+        raise MigPartedError(f"{source}: not YAML: {cut(str(exc), 400)}") from None
+    except RecursionError:
+        raise MigPartedError(f"{source}: not YAML migfleet can read: it nests too deeply") from None
+    except MigPartedError:
+        raise
+    except ValueError as exc:       # a value YAML's own constructors refuse (an int of 5000 digits)
+        raise MigPartedError(f"{source}: a value cannot be read: {cut(str(exc), 200)}") from None
     if not isinstance(spec, Mapping) or spec.get("version") != SPEC_VERSION:
         raise MigPartedError(f"{source}: not a mig-parted config (wants `version: {SPEC_VERSION}` and `mig-configs`)")
     configs = spec.get("mig-configs")
     extra = sorted(set(spec) - {"version", "mig-configs"})
     if extra or not isinstance(configs, Mapping) or not configs:
         raise MigPartedError(f"{source}: wants only `version` and a non-empty `mig-configs`"
-                             + (f" (unexpected: {', '.join(extra)})" if extra else ""))
+                             + (f" (unexpected: {cut(', '.join(map(str, extra)), 200)})" if extra else ""))
     return dict(spec)
 
 
 def _where(source: str, name: str, index: int | None = None) -> str:
-    return f"{source}: config {name!r}" + ("" if index is None else f", entry {index}")
+    return f"{source}: config {shown(name)}" + ("" if index is None else f", entry {index}")
 
 
 def _filter_ids(entry: Mapping, where: str) -> list[str] | None:
@@ -103,16 +202,20 @@ def _filter_ids(entry: Mapping, where: str) -> list[str] | None:
     # An unquoted 0x20B010DE is a number to YAML; taken as the ID it spells.
     values = [f"0x{v:08X}" if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
     if not all(isinstance(v, str) for v in values):
-        raise MigPartedError(f"{where}: device-filter must be a PCI ID or a list of them, not {raw!r}")
+        raise MigPartedError(f"{where}: device-filter must be a PCI ID or a list of them, not {shown(raw)}")
     out = []
     for v in values:
         if ":" in v:
             raise MigPartedError(f"{where}: device-filter {v} names a PCI subsystem; migfleet selects GPUs "
                                  "by model only")
         try:
-            out.append(_canonical_id(v))
+            pid = _canonical_id(v)
         except ValueError:
-            raise MigPartedError(f"{where}: device-filter {v!r} is not a PCI ID such as 0x20B010DE") from None
+            raise MigPartedError(f"{where}: device-filter {shown(v)} is not a PCI ID such as 0x20B010DE") from None
+        if layout.device_id_of(pid) is None:
+            raise MigPartedError(f"{where}: device-filter {pid}: vendor ID 0x{int(pid, 16) & 0xFFFF:04X} is not "
+                                 f"NVIDIA's (0x{NVIDIA_VENDOR:04X})")
+        out.append(pid)
     return out
 
 
@@ -120,25 +223,37 @@ def _devices(entry: Mapping, where: str):
     devices = entry.get("devices")
     if devices == "all":
         return "all"
-    if isinstance(devices, list) and devices and all(isinstance(d, int) and d >= 0 for d in devices):
-        return sorted(set(devices))
-    raise MigPartedError(f"{where}: devices must be `all` or a list of GPU indexes, not {devices!r}")
+    if isinstance(devices, list) and devices and all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2 ** 31 for d in devices):
+        if len(set(devices)) != len(devices):
+            raise MigPartedError(f"{where}: devices lists a GPU index twice: {shown(devices)}")
+        return sorted(devices)
+    raise MigPartedError(f"{where}: devices must be `all` or a list of GPU indexes, not {shown(devices)}")
 
 
 def _gpu_instances(mig_devices: Mapping, where: str) -> list[tuple[str, tuple[int, ...]]]:
     """GPU instances mig-parted creates for `mig-devices`: (GI profile, compute slices of its CIs)."""
     units = []
+    most = max(p.instances for m in catalog.all_models() for p in catalog.lookup(m).profiles)
+    most_cis = 8        # compute instances of one GPU instance (at most its compute slices, 7)
     for text, count in mig_devices.items():
-        m = PROFILE.match(str(text))
+        m = PROFILE.match(str(text)) if isinstance(text, str) and text.isascii() else None
         if not m:
-            raise MigPartedError(f"{where}: {text!r} is not a MIG profile such as 1g.10gb, 1g.10gb+me or 1c.3g.40gb")
+            raise MigPartedError(f"{where}: {shown(text)} is not a MIG profile such as 1g.10gb, 1g.10gb+me or 1c.3g.40gb")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise MigPartedError(f"{where}: count of {text} must be a whole number >= 0, not {count!r}")
+            raise MigPartedError(f"{where}: count of {text} must be a whole number >= 0, not {shown(count)}")
         g = int(m["g"])
         c = int(m["c"]) if m["c"] else g
         if not 1 <= c <= g:
             raise MigPartedError(f"{where}: {text}: a compute instance of {c} slices does not fit a {g}-slice GPU instance")
+        # Refused before the list below is built: 10**12 instances must not be expanded.
+        if count > (most * most_cis if m["c"] else most):
+            raise MigPartedError(f"{where}: {count if count < 10 ** 18 else shown(count)} x {text} is more than any "
+                                 f"GPU migfleet knows holds (at most {most} GPU instances of a profile)")
         units += [(g, c, m["gi"])] * count
+    if mig_devices and not units:
+        raise MigPartedError(f"{where}: every count of mig-devices is 0, so mig-parted would create no instance; "
+                             "write `mig-devices: {}` if MIG enabled with no instances is meant")
     # mig-parted's creation order (MigConfig.Flatten): more GPU slices first, then bigger CIs, then
     # attributes in descending order (1g.10gb+me before 1g.10gb); stable sorts, last key first.
     units.sort(key=lambda u: u[2].partition("+")[2] or u[2].partition("-")[2], reverse=True)
@@ -205,7 +320,8 @@ def import_config(spec: Mapping, name: str, source: str, gpu_models: Sequence[st
     """
     configs = spec["mig-configs"]
     if name not in configs:
-        raise MigPartedError(f"{source}: no config {name!r}; it has {', '.join(sorted(configs))}")
+        raise MigPartedError(f"{source}: no config {shown(name)}; it has "
+                             f"{cut(', '.join(sorted(map(str, configs))), 400)}")
     entries = configs[name]
     if not isinstance(entries, list) or not entries:
         raise MigPartedError(f"{_where(source, name)}: wants a non-empty list of entries")
@@ -216,11 +332,16 @@ def import_config(spec: Mapping, name: str, source: str, gpu_models: Sequence[st
         where = _where(source, name, i)
         if not isinstance(entry, Mapping) or set(entry) - ENTRY_KEYS or not {"devices", "mig-enabled"} <= set(entry):
             raise MigPartedError(f"{where}: an entry holds `devices`, `mig-enabled`, and optionally "
-                                 f"`device-filter` and `mig-devices`; got {entry!r}")
+                                 f"`device-filter` and `mig-devices`; got {shown(entry)}")
         devices = _devices(entry, where)
+        past = [d for d in devices if d >= BOARD_GPUS] if devices != "all" else []
+        if past:
+            result.warnings.append(f"{where}: devices {', '.join(map(str, past))}: past the {BOARD_GPUS} GPUs of an "
+                                   "HGX board; a host with fewer GPUs has no such GPU (validate refuses the rule "
+                                   "for hosts whose gpu_models are shorter)")
         enabled, mig_devices = entry["mig-enabled"], entry.get("mig-devices")
         if not isinstance(enabled, bool):
-            raise MigPartedError(f"{where}: mig-enabled must be true or false, not {enabled!r}")
+            raise MigPartedError(f"{where}: mig-enabled must be true or false, not {shown(enabled)}")
         if enabled and not isinstance(mig_devices, Mapping):
             raise MigPartedError(f"{where}: mig-enabled is true, so mig-devices (a profile -> count map) is required")
         if not enabled and mig_devices:

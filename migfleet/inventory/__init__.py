@@ -1,28 +1,40 @@
 """Validation of every host's merged data before anything runs.
 
 Every problem is collected as `host: $.path: reason`, so one run shows every mistake:
+- limits.py: size limits, checked first (a key past one is left out of every other check);
 - schema.py: JSON Schema of every key (migfleet/schemas/), unknown keys of any name;
+- values.py: addresses, networks, key files and unit names, checked the way the deploy uses them;
+- machines.py: host names, and no machine or GPU under two hosts;
 - layout.py: MIG layouts against the catalog and each GPU model's geometry;
 - crosscheck.py: ports derived from the settings, rollout settings across hosts;
 - load.py: the inventory file loaded as pyinfra loads it, its errors named by file and line.
+Legal but over-broad choices (an allow list open to everyone, a rule that later rules replace
+everywhere) are warnings: check_inventory returns them beside the errors.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from migfleet.inventory.crosscheck import port_errors, rollout_errors
 from migfleet.inventory.errors import InventoryError, format_errors
 from migfleet.inventory.host_dirs import system_dir_errors
-from migfleet.inventory.layout import Fleet, gpu_refs, layout_errors
-from migfleet.inventory.load import InventoryLoadError, load_inventory_data
+from migfleet.inventory.layout import Fleet, geometry_errors, gpu_refs, identity_errors, layout_errors
+from migfleet.inventory.limits import limit_errors
+from migfleet.inventory.load import InventoryLoadError, LoadedInventory, load_inventory, load_inventory_data
+from migfleet.inventory.machines import machine_errors
 from migfleet.inventory.paths import inventory_folder, repository_errors
 from migfleet.inventory.schema import SCHEMA_DIR, TOP_SCHEMA, _schemas, schema_errors
-from migfleet.mig.desired import GpuRef
+from migfleet.inventory.values import value_errors
+from migfleet.mig.desired import GpuRef, shadowed
 from migfleet.serving.settings import defaults as serving_defaults
 
-__all__ = ["InventoryError", "InventoryLoadError", "SCHEMA_DIR", "TOP_SCHEMA", "format_errors", "inventory_folder",
-           "load_inventory_data", "validate_host", "validate_inventory"]
+__all__ = ["InventoryError", "InventoryLoadError", "LoadedInventory", "Report", "SCHEMA_DIR", "TOP_SCHEMA",
+           "check_inventory", "format_errors", "inventory_folder", "load_inventory", "load_inventory_data",
+           "validate_host", "validate_inventory"]
 
 MIG_KEYS = {"mig_layout", "gpu_models", "gpu_uuids", "mig_models"}
 NO_HOSTS = "no hosts: the inventory defines no host group (a list of hostnames or (hostname, data) tuples)"
@@ -37,9 +49,27 @@ def _top_keys(errors: list[InventoryError]) -> set[str]:
     return out
 
 
-def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet) -> tuple[list, set[str]]:
-    errors = schema_errors(host, data)
-    bad = _top_keys(errors)
+@dataclass
+class Report:
+    errors: list[InventoryError] = field(default_factory=list)
+    warnings: list[InventoryError] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _known_services() -> frozenset[str]:
+    """The reset services the schema names by default (a close misspelling of one is refused)."""
+    mig = json.loads((SCHEMA_DIR / "mig.v1.json").read_text())
+    return frozenset(mig["properties"]["mig_reset_services"].get("default", ()))
+
+
+def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet, report: Report) -> set[str]:
+    errors, too_big = limit_errors(host, data)
+    data = {k: v for k, v in data.items() if k not in too_big}
+    errors += schema_errors(host, data)
+    bad = _top_keys(errors) | too_big
+    found, warned = value_errors(host, data, bad, _known_services())
+    errors += found
+    report.warnings += warned
     gpus = list(live) if live is not None else gpu_refs(data)
     if live is not None and data.get("gpu_models") is not None and "gpu_models" not in bad:
         for i, (said, ref) in enumerate(zip(data["gpu_models"], live)):
@@ -50,10 +80,16 @@ def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet)
             errors.append(InventoryError(host, "$.gpu_models", f"{len(data['gpu_models'])} GPU(s) here, the host "
                                                                f"has {len(live)}"))
     if not bad & MIG_KEYS and "$" not in {e.path for e in errors}:
-        errors += layout_errors(host, data, gpus, fleet)
+        mine = identity_errors(host, data) + geometry_errors(host, data)
+        errors += mine or layout_errors(host, data, gpus, fleet)
+        if not mine:
+            report.warnings += [
+                InventoryError(host, f"$.mig_layout[{n}]", f"has no effect: later rule(s) {', '.join(map(str, by))} "
+                               "replace it on every GPU it selects") for n, by in shadowed(data.get("mig_layout") or [], gpus)]
     errors += port_errors(host, data, len(gpus) if gpus else None, bad)
     errors += system_dir_errors(host, data, bad)
-    return errors, bad
+    report.errors += errors
+    return bad
 
 
 def _fleet(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]]) -> Fleet:
@@ -76,7 +112,14 @@ def validate_host(host: str, data: Mapping, live: Sequence[GpuRef] | None = None
 
 def validate_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]] | None = None,
                        folder: Path | None = None) -> list[InventoryError]:
-    """Every error of every host ({name: merged host data}), host by host, then across hosts.
+    """Every error of every host ({name: merged host data}), host by host, then across hosts
+    (check_inventory's errors)."""
+    return check_inventory(hosts, live, folder).errors
+
+
+def check_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]] | None = None,
+                    folder: Path | None = None) -> Report:
+    """Every error and warning of every host ({name: merged host data}), host by host, then across hosts.
 
     `live`: GPUs read from hosts ({name: [GpuRef(index, model, uuid)]}), used instead of
     gpu_models/gpu_uuids for those hosts (validate --live).
@@ -84,16 +127,16 @@ def validate_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence
     repository) are checked too.
     """
     if not hosts:
-        return [InventoryError("(inventory)", "$", NO_HOSTS)]
+        return Report([InventoryError("(inventory)", "$", NO_HOSTS)])
     live = live or {}
     fleet = _fleet(hosts, live)
-    errors, bad = [], {}
+    report, bad = Report(), {}
     for name, data in hosts.items():
-        found, bad[name] = _host(name, data, live.get(name), fleet)
-        errors += found
+        bad[name] = _host(name, data, live.get(name), fleet, report)
     if folder is not None:
-        errors += repository_errors(hosts, folder, serving_defaults(), bad)
-    return errors + rollout_errors(hosts, bad)
+        report.errors += repository_errors(hosts, folder, serving_defaults(), bad)
+    report.errors += rollout_errors(hosts, bad) + machine_errors(hosts, bad)
+    return report
 
 
 def _list(value) -> list:

@@ -18,15 +18,16 @@ from migfleet.serving.settings import defaults
 PER_GPU = 1000
 SPAN = 100 * 7 + 10 * 7 + 2
 ASSUMED_GPUS = 8        # an HGX board, when the host does not say how many GPUs it has
-ENVOY_PORTS = ("envoy_http_port", "envoy_grpc_port", "envoy_admin_port")
+ENVOY_PORTS = ("envoy_http_port", "envoy_grpc_port", "envoy_admin_port", "metrics_port")
+SSH_PORT = 22           # pyinfra's (and sshd's) when ssh_port is not set
 
 
 def port_errors(host: str, data: Mapping, gpu_count: int | None, skip: set[str]) -> list[InventoryError]:
-    """Triton ranges within 1..65535 and clear of Envoy's ports; Envoy's ports distinct."""
-    keys = ("triton_port_base",) + ENVOY_PORTS
+    """Triton ranges within 1..65535 and clear of Envoy's ports and SSH's; Envoy's ports distinct and not SSH's."""
+    keys = ("triton_port_base",) + ENVOY_PORTS + ("ssh_port",)
     if skip & set(keys):
         return []       # a port of the wrong type or range is already reported
-    s = {**defaults(), **{k: data[k] for k in keys if k in data}}
+    s = {**defaults(), "ssh_port": SSH_PORT, **{k: data[k] for k in keys if k in data}}
     base = s["triton_port_base"]
     n = gpu_count if gpu_count else ASSUMED_GPUS
     assumed = "" if gpu_count else f" ({ASSUMED_GPUS} GPUs assumed: gpu_models is not set)"
@@ -35,7 +36,7 @@ def port_errors(host: str, data: Mapping, gpu_count: int | None, skip: set[str])
     if top > 65535:
         out.append(InventoryError(host, "$.triton_port_base", f"Triton ports of GPU {n - 1} would reach {top}, "
                                   f"past 65535{assumed}: base + 1000 per GPU + up to {SPAN}"))
-    for key in ENVOY_PORTS:
+    for key in ENVOY_PORTS + ("ssh_port",):
         port = s[key]
         gpu = (port - base) // PER_GPU
         if 0 <= gpu < n and port - base - PER_GPU * gpu <= SPAN:
@@ -49,6 +50,11 @@ def port_errors(host: str, data: Mapping, gpu_count: int | None, skip: set[str])
                 path = f"$.{key}" if key in data or other not in data else f"$.{other}"
                 out.append(InventoryError(host, path, f"{key} {s[key]} is also {other}: each Envoy listener "
                                           "needs a port of its own"))
+    for key in ENVOY_PORTS:
+        if s[key] == s["ssh_port"]:
+            path = f"$.{key}" if key in data or "ssh_port" not in data else "$.ssh_port"
+            out.append(InventoryError(host, path, f"{key} {s[key]} is also ssh_port, where the host's SSH server "
+                                      "listens"))
     return out
 
 
@@ -68,6 +74,11 @@ def rollout_errors(hosts: Mapping[str, Mapping], skip: Mapping[str, set[str]]) -
             out.append(InventoryError(host, "$.rollout_batch_percent",
                                       "set rollout_batch_size or rollout_batch_percent, not both"))
         settings[host] = tuple(data.get(k) for k in keys)
+    over = [h for h, v in settings.items() if isinstance(v[0], int) and v[0] > len(hosts)]
+    if over:
+        # Reported once: every host carries the same setting (or is told it differs below).
+        out.append(InventoryError(over[0], "$.rollout_canary", f"{settings[over[0]][0]} canary host(s), but the "
+                                  f"inventory has {len(hosts)} host(s)"))
     if len(set(settings.values())) > 1:
         # The most common settings are taken as meant; every other host is told how it differs.
         common, count = Counter(settings.values()).most_common(1)[0]

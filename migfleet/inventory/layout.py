@@ -11,9 +11,10 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from migfleet.inventory.errors import InventoryError
+from migfleet.inventory.errors import InventoryError, json_path, shown
 from migfleet.mig import catalog
-from migfleet.mig.desired import selects, DesiredInstance, GpuRef, RuleError, desired_from_rule, resolve_refs
+from migfleet.mig.desired import (DesiredInstance, GpuRef, RuleError, bus_key, desired_from_rule, device_id_of,
+                                  norm_model, resolve_refs, selects)
 from migfleet.mig.geometry import Geometry, Profile
 from migfleet.mig.plan import LayoutError, fit
 
@@ -145,9 +146,13 @@ def layout_errors(host: str, data: Mapping, gpus: list[GpuRef] | None, fleet: Fl
         return out + [InventoryError(host, "$.gpu_models", "required with a mig_layout: list the product names "
                                      "of the host's GPUs in index order, as nvidia-smi prints them (or run "
                                      "validate --live to read them from the hosts)")]
-    uuids = data.get("gpu_uuids")
-    if uuids is not None and len(uuids) != len(gpus):
-        out.append(InventoryError(host, "$.gpu_uuids", f"{len(uuids)} UUID(s) for {len(gpus)} GPU(s) in gpu_models"))
+    if not gpus:
+        return out + [InventoryError(host, "$.gpu_models", f"no GPU, but mig_layout has {len(rules)} rule(s), which "
+                                     "would never be fitted: list the host's GPUs (or leave mig_layout out)")]
+    for key, what in (("gpu_uuids", "UUID(s)"), ("gpu_pci_bus_ids", "PCI bus ID(s)")):
+        said = data.get(key)
+        if said is not None and len(said) != len(gpus):
+            out.append(InventoryError(host, f"$.{key}", f"{len(said)} {what} for {len(gpus)} GPU(s) in gpu_models"))
     out += _selector_errors(host, rules, gpus, fleet, geometries)
     if out:
         return out
@@ -187,6 +192,8 @@ def _selector_errors(host, rules, gpus: list[GpuRef], fleet: Fleet, geometries) 
         where = f"$.mig_layout[{n}].gpus"
         if "uuid" in sel:
             uuid = sel["uuid"].lower()
+            if not have_uuids and rule.get("mig") is False:
+                continue        # turning MIG off needs no geometry, so no model to check it against
             if not have_uuids:
                 out.append(InventoryError(host, where, "a rule by UUID can only be checked against its GPU's "
                                           "model: list the host's gpu_uuids beside gpu_models (or run validate --live)"))
@@ -203,14 +210,18 @@ def _selector_errors(host, rules, gpus: list[GpuRef], fleet: Fleet, geometries) 
                                           f"(its GPUs: {', '.join(g.pci_bus_id or '?' for g in gpus)})"))
         elif "pci_device_id" in sel:
             ids = {m: d["pci_device_id"] for m in catalog.all_models() if (d := catalog.model_data(m)).get("pci_device_id")}
-            if not any(selects(sel, GpuRef(0, m)) for m in ids):
+            if device_id_of(sel["pci_device_id"]) is None:
+                out.append(InventoryError(host, f"{where}.pci_device_id", f"{sel['pci_device_id']}: vendor ID "
+                                          f"0x{int(sel['pci_device_id'], 16) & 0xFFFF:04X} is not NVIDIA's (0x10DE); "
+                                          "write the device ID alone (0x2330) or with NVIDIA's (0x233010DE)"))
+            elif not any(selects(sel, GpuRef(0, m)) for m in ids):
                 known = ", ".join(f"{i} {m}" for m, i in ids.items())
                 out.append(InventoryError(host, where, f"PCI device ID {sel['pci_device_id']} is no GPU model "
                                           f"migfleet knows ({known})"))
         elif "model" in sel:
             model = sel["model"]
             known = set(geometries) | set(fleet.models) | {g.model for g in gpus}
-            if not any(_same_model(model, k) for k in known):
+            if not any(norm_model(model) == norm_model(k) for k in known):
                 close = difflib.get_close_matches(model, sorted(known), n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]}?" if close else ""
                 out.append(InventoryError(host, where, f"selects model {model}, which no host of the inventory "
@@ -218,11 +229,43 @@ def _selector_errors(host, rules, gpus: list[GpuRef], fleet: Fleet, geometries) 
     return out
 
 
-def _same_model(a: str, b: str) -> bool:
-    def norm(s: str) -> str:
-        s = s.strip().lower()
-        return s[len("nvidia "):] if s.startswith("nvidia ") else s
-    return norm(a) == norm(b)
+def identity_errors(host: str, data: Mapping) -> list[InventoryError]:
+    """The same GPU twice in one host's list: UUIDs that differ only in case, bus IDs in two spellings."""
+    out = []
+    for key, norm in (("gpu_uuids", str.lower), ("gpu_pci_bus_ids", bus_key)):
+        seen: dict[str, int] = {}
+        for i, value in enumerate(data.get(key) or ()):
+            k = norm(value)
+            if k in seen:
+                out.append(InventoryError(host, f"$.{key}[{i}]", f"{value} is also entry {seen[k]} "
+                                          f"({data[key][seen[k]]}): one GPU, written twice"))
+            seen.setdefault(k, i)
+    return out
+
+
+def geometry_errors(host: str, data: Mapping) -> list[InventoryError]:
+    """mig_models entries the planner could not use: a profile ID or name twice, a placement past the
+    last memory slice."""
+    out = []
+    for model, extra in (data.get("mig_models") or {}).items():
+        base = json_path(("mig_models", model))
+        slices = extra.get("memory_slices", 8)
+        ids: dict[int, int] = {}
+        names: dict[str, int] = {}
+        for i, p in enumerate(extra["profiles"]):
+            where = f"{base}.profiles[{i}]"
+            if p["id"] in ids:
+                out.append(InventoryError(host, f"{where}.id", f"profile ID {p['id']} is also profile {ids[p['id']]}'s"))
+            if p["name"] in names:
+                out.append(InventoryError(host, f"{where}.name", f"profile {shown(p['name'])} is also profile "
+                                          f"{names[p['name']]}"))
+            ids.setdefault(p["id"], i)
+            names.setdefault(p["name"], i)
+            for j, (start, size) in enumerate(tuple(x) for x in p["placements"]):
+                if start + size > slices:
+                    out.append(InventoryError(host, f"{where}.placements[{j}]", f"slices {start}-{start + size - 1} "
+                                              f"go past the last of the model's {slices} memory slices"))
+    return out
 
 
 def _indexes(ix: list[int]) -> str:

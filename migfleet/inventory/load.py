@@ -3,16 +3,33 @@
 Inventory and group_data files are Python run by pyinfra; anything they raise reaches us wrapped
 (pyinfra's UnexpectedExternalError, whose str() itself fails) or not at all (SystemExit is not an
 Exception). Each is turned into one line naming the file and line of the user's code.
+
+That code runs with a time limit (a loop that never ends is named by file and line), and what it
+prints goes to standard error, so a command's own output (`migfleet targets`) stays clean. What
+pyinfra merges without a word is reported: a host listed twice, and a group with no group data
+whose name is close to a group_data file that no group uses (a misspelt group).
 """
 from __future__ import annotations
 
+import contextlib
+import difflib
 import logging
 import os
+import signal
+import sys
 import sysconfig
+import threading
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from migfleet.inventory.errors import InventoryError, cut
+
 MIGFLEET_DIR = Path(__file__).resolve().parents[1]
+# Seconds inventory and group data code may run (MIGFLEET_LOAD_TIMEOUT overrides: a site whose
+# inventory asks a slow CMDB); well within what any migfleet command may take as a whole.
+LOAD_SECONDS = 5.0
+MESSAGE_CHARS = 300     # of an exception's text quoted in a load error
 
 
 class InventoryLoadError(Exception):
@@ -56,11 +73,49 @@ def _describe(exc: BaseException) -> str:
         return "RecursionError: maximum recursion depth exceeded"
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg}"
+    if isinstance(exc, _TooSlow):
+        return (f"still running after {exc.seconds:g} s: inventory and group data files must only define hosts "
+                "and data (a loop that never ends? MIGFLEET_LOAD_TIMEOUT sets the limit)")
     try:
-        text = str(exc)
+        text = cut(str(exc), MESSAGE_CHARS)
     except Exception:
         text = ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _TooSlow(BaseException):
+    """Raised into inventory code that runs past the time limit (not an Exception: `except Exception`
+    in that code must not swallow it)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(seconds)
+
+
+def _limit() -> float:
+    try:
+        return max(float(os.environ.get("MIGFLEET_LOAD_TIMEOUT", LOAD_SECONDS)), 0.1)
+    except ValueError:
+        return LOAD_SECONDS
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """SIGALRM after `seconds`, and every quarter second after that while the code swallows it."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def ring(signum, frame):
+        raise _TooSlow(seconds)
+
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.25)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 class _Collect(logging.Handler):
@@ -78,12 +133,45 @@ class _Collect(logging.Handler):
         self.problems.append(f"{self.inventory}: {text}")
 
 
+@dataclass
+class LoadedInventory:
+    hosts: dict[str, dict]                                              # merged data by host name
+    errors: list[InventoryError] = field(default_factory=list)          # what pyinfra merged silently
+
+
 def load_inventory_data(inventory_file: str) -> dict[str, dict]:
     """Host data of an inventory file, merged the way the pyinfra CLI does.
 
     group_data is looked up where the pyinfra CLI looks: ./group_data and the inventory's own
-    folder. Raises InventoryLoadError naming file and line of any error in the Python it runs.
+    folder. Raises InventoryLoadError naming file and line of any error in the Python it runs,
+    or naming the hosts pyinfra would merge silently (load_inventory reports those beside the data).
     """
+    loaded = load_inventory(inventory_file)
+    if loaded.errors:
+        raise InventoryLoadError([str(e) for e in loaded.errors])
+    return loaded.hosts
+
+
+@contextlib.contextmanager
+def _recording(calls: list):
+    """pyinfra's CLI builds its Inventory from the groups it read; keep what it was given."""
+    import pyinfra_cli.inventory as cli_inventory
+    real = cli_inventory.Inventory
+
+    class Recording(real):
+        def __init__(self, names_data, override_data=None, **groups):
+            calls.append((names_data, groups))
+            super().__init__(names_data, override_data, **groups)
+
+    cli_inventory.Inventory = Recording
+    try:
+        yield
+    finally:
+        cli_inventory.Inventory = real
+
+
+def load_inventory(inventory_file: str) -> LoadedInventory:
+    """load_inventory_data, with what pyinfra merged silently as errors beside the data."""
     from pyinfra.api import Config, State
     from pyinfra.context import ctx_config, ctx_state
     from pyinfra_cli.exceptions import UnexpectedExternalError
@@ -99,20 +187,64 @@ def load_inventory_data(inventory_file: str) -> dict[str, dict]:
     logger = logging.getLogger("pyinfra")
     logger.addHandler(collect)
     propagate, logger.propagate = logger.propagate, False
+    calls: list = []
     try:
-        # Inventory and group data files run with pyinfra's context set, as under the CLI; nothing connects.
-        with ctx_state.use(state), ctx_config.use(Config()):
+        # Inventory and group data files run with pyinfra's context set, as under the CLI; nothing
+        # connects. What they print is not the command's output.
+        with ctx_state.use(state), ctx_config.use(Config()), _recording(calls), \
+                contextlib.redirect_stdout(sys.stderr), _time_limit(_limit()):
             inventory = make_inventory(inventory_file, cwd=os.getcwd())
-            hosts = {host.name: host.data.dict() for host in inventory}
+        hosts = {host.name: host.data.dict() for host in inventory}
     except UnexpectedExternalError as wrapped:
         real = wrapped.exception
         raise InventoryLoadError([f"{_where(real, wrapped.filename)}: {_describe(real)}"]) from None
-    except (Exception, SystemExit) as exc:      # SystemExit: sys.exit() in inventory code
+    except (Exception, SystemExit, _TooSlow) as exc:      # SystemExit: sys.exit() in inventory code
         raise InventoryLoadError([f"{_where(exc, inventory_file)}: {_describe(exc)}"]) from None
     finally:
         logger.removeHandler(collect)
         logger.propagate = propagate
     if collect.problems:
-        raise InventoryLoadError(collect.problems)
-    return hosts
+        raise InventoryLoadError([cut(p, 400) for p in collect.problems])
+    errors = []
+    if calls and Path(inventory_file).is_file():
+        errors = _merged_silently(calls[-1], Path(inventory_file).name.rsplit(".", 1)[0])
+    return LoadedInventory(hosts, errors)
+
+
+def _names(group) -> list[tuple[object, dict]]:
+    hosts = group[0] if isinstance(group, tuple) else group
+    return [(h[0], h[1]) if isinstance(h, tuple) and len(h) == 2 and isinstance(h[1], dict) else (h, {})
+            for h in hosts]
+
+
+def _merged_silently(call, file_group: str) -> list[InventoryError]:
+    """Hosts listed twice (in one group, or with data of their own in two), and groups whose name is
+    close to a group_data file no group uses while they have no group data themselves."""
+    (all_names, _), groups = call
+    out = []
+    listed: dict[object, list[tuple[str, bool]]] = {}
+    for group, members in [("all", all_names), *((g, v[0]) for g, v in groups.items())]:
+        for name, data in _names(members):
+            if isinstance(name, str):
+                listed.setdefault(name, []).append((group, bool(data)))
+    for name, where in listed.items():
+        in_groups = [g for g, _ in where]
+        with_data = [g for g, has in where if has]
+        twice = sorted({g for g in in_groups if in_groups.count(g) > 1})
+        if twice:
+            out.append(InventoryError(name, "$", f"listed twice in group {', '.join(twice)}: pyinfra merges the "
+                                      "entries silently; list each host once"))
+        elif len(with_data) > 1:
+            out.append(InventoryError(name, "$", f"listed with data of its own in groups {', '.join(with_data)}: "
+                                      "pyinfra merges the entries silently; give its data once"))
+    unused = sorted(g for g, (members, data) in groups.items() if not members and data)
+    for group, (members, data) in groups.items():
+        if group in ("all", file_group) or data or not members:
+            continue
+        close = difflib.get_close_matches(group, unused, n=1, cutoff=0.7)
+        if close:
+            first = next((n for n, _ in _names(members) if isinstance(n, str)), group)
+            out.append(InventoryError(first, "$", f"is in group {group}, which has no group data, while "
+                                      f"group_data/{close[0]}.py applies to no group: did you mean {close[0]}?"))
+    return out
 

@@ -31,7 +31,8 @@ def _is_integer(checker, value) -> bool:
 
 
 def _is_number(checker, value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    # an int is always finite (math.isfinite would overflow converting 10**400 to a float)
+    return isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and math.isfinite(value)
 
 
 @lru_cache(maxsize=None)
@@ -81,15 +82,15 @@ def _reason(err: ValidationError, secret: bool) -> str:
         return f"{value} is not a finite number"
     if err.validator == "type" and isinstance(err.instance, float) and "integer" in str(err.validator_value):
         return f"{value} is not an integer (write {int(err.instance)}, not {err.instance!r})" \
-            if err.instance.is_integer() and not secret else f"{value} is not an integer"
-    if secret or not isinstance(err.instance, (str, int, float, bool, type(None))):
-        # jsonschema quotes the whole value with repr(): bounded and masked here instead.
-        try:
-            text = err.message.replace(repr(err.instance), value, 1)
-        except Exception:
-            text = f"{value} is not valid ({err.validator})"
-        return text if not secret or repr(err.instance) not in text else f"{HIDDEN} is not valid ({err.validator})"
-    return err.message
+            if err.instance.is_integer() and abs(err.instance) < 1e15 and not secret else f"{value} is not an integer"
+    # jsonschema quotes the whole value with repr(): bounded and masked here instead.
+    try:
+        text = err.message.replace(repr(err.instance), value, 1)
+    except Exception:
+        text = f"{value} is not valid ({err.validator})"
+    if value == HIDDEN and HIDDEN not in text:
+        return f"{HIDDEN} is not valid ({err.validator})"
+    return text
 
 
 def _leaves(err: ValidationError) -> list[ValidationError]:

@@ -60,21 +60,28 @@ class GpuRef:
 GPU_UUID = re.compile(r"GPU-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\Z", re.IGNORECASE)
 
 
-def _norm_model(name: str) -> str:
+NVIDIA_VENDOR = 0x10DE
+
+
+def norm_model(name: str) -> str:
+    """A model name as compared: case and the `NVIDIA ` prefix do not matter."""
     name = name.strip().lower()
     return name[len("nvidia "):] if name.startswith("nvidia ") else name
 
 
-def _bus(bus_id: str) -> str:
+def bus_key(bus_id: str) -> str:
     """nvidia-smi prints 00000000:18:00.0, sysfs 0000:18:00.0: compare without the domain's padding."""
     domain, _, rest = bus_id.strip().lower().partition(":")
     return f"{int(domain, 16):x}:{rest}"
 
 
-def _device_id_of(text: str) -> int:
-    """0x2330, or mig-parted's device-filter form 0x233010DE (device, then vendor)."""
+def device_id_of(text: str) -> int | None:
+    """0x2330, or mig-parted's device-filter form 0x233010DE (device, then vendor); None when the
+    vendor half is not NVIDIA's (such an ID selects no GPU)."""
     value = int(text, 16)
-    return value >> 16 if value > 0xFFFF else value
+    if value > 0xFFFF:
+        return value >> 16 if value & 0xFFFF == NVIDIA_VENDOR else None
+    return value
 
 
 def _device_id(model: str) -> int | None:
@@ -93,13 +100,14 @@ def selects(selector, gpu: GpuRef) -> bool:
         if "index" in selector:
             return gpu.index == selector["index"]
         if "model" in selector:
-            return _norm_model(gpu.model) == _norm_model(selector["model"])
+            return norm_model(gpu.model) == norm_model(selector["model"])
         if "uuid" in selector:
             return gpu.uuid is not None and gpu.uuid.lower() == str(selector["uuid"]).lower()
         if "pci_bus_id" in selector:
-            return gpu.pci_bus_id is not None and _bus(gpu.pci_bus_id) == _bus(str(selector["pci_bus_id"]))
+            return gpu.pci_bus_id is not None and bus_key(gpu.pci_bus_id) == bus_key(str(selector["pci_bus_id"]))
         if "pci_device_id" in selector:
-            return _device_id(gpu.model) == _device_id_of(str(selector["pci_device_id"]))
+            wanted = device_id_of(str(selector["pci_device_id"]))
+            return wanted is not None and _device_id(gpu.model) == wanted
     raise RuleError("gpus", f"unknown GPU selector {selector!r}")
 
 
@@ -145,6 +153,35 @@ def resolve_refs(rules: Sequence[Mapping], gpus: Iterable[GpuRef],
                 raise RuleError(f"{where}.gpus", exc.reason) from None
             if hit:
                 out[key(g)] = layout
+    return out
+
+
+def shadowed(rules: Sequence[Mapping], gpus: Sequence[GpuRef] | None) -> list[tuple[int, list[int]]]:
+    """Rules that no GPU keeps, because later rules replace them on every GPU they select:
+    [(rule number, [the later rules that do])]. Without GPUs (None), only a later "all" is known
+    to replace a rule. Rules whose selector is not valid are left out."""
+    out = []
+    for n, rule in enumerate(rules):
+        sel = rule.get("gpus", "all") if isinstance(rule, Mapping) else None
+        later = [(m, r.get("gpus", "all")) for m, r in enumerate(rules) if m > n and isinstance(r, Mapping)]
+        try:
+            if gpus is None:
+                by = [m for m, other in later if other == "all"][:1]
+            else:
+                mine = [g for g in gpus if selects(sel, g)]
+                if not mine:
+                    continue
+                by, left = [], set(g.index for g in mine)
+                for m, other in later:
+                    hit = {g.index for g in mine if g.index in left and selects(other, g)}
+                    if hit:
+                        by.append(m)
+                        left -= hit
+                by = by if not left else []
+        except (RuleError, TypeError, ValueError, KeyError):
+            continue
+        if by:
+            out.append((n, by))
     return out
 
 

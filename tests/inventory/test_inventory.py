@@ -20,8 +20,16 @@ BAD = sorted([p for p in CORPUS.glob("*.py") if p.name != "good.py"] + list(CORP
 A40 = "NVIDIA A100-SXM4-40GB"
 
 
-def expected(path: Path) -> list[str]:
-    return [ln.split("# expect: ", 1)[1] for ln in path.read_text().splitlines() if ln.startswith("# expect: ")]
+def expected(path: Path, tag: str = "expect") -> list[str]:
+    mark = f"# {tag}: "
+    return [ln.split(mark, 1)[1] for ln in path.read_text().splitlines() if ln.startswith(mark)]
+
+
+def warned(err: str) -> tuple[list[str], list[str]]:
+    """(error lines, warning lines without their `warning: ` mark) of validate's standard error."""
+    lines = err.splitlines()
+    return ([ln for ln in lines if not ln.startswith("warning: ")],
+            [ln.removeprefix("warning: ") for ln in lines if ln.startswith("warning: ")])
 
 
 def case_id(path: Path) -> str:
@@ -48,10 +56,11 @@ def test_corpus_rejected_with_exact_messages(path, no_network, monkeypatch, caps
     monkeypatch.chdir(REPO)         # group_data is looked up in the working directory, as pyinfra does
     assert cli.main(["validate", str(path)]) == 1
     out = capsys.readouterr()
-    lines = out.err.splitlines()
+    lines, warnings = warned(out.err)
     assert out.out == ""
     assert lines[0] == f"{path}: {len(want)} error(s)"
     assert lines[1:] == want
+    assert warnings == expected(path, "warn")
 
 
 @pytest.mark.parametrize("name", ["code_sys_exit", "code_recursion", "code_zero_division", "group_not_hosts",
@@ -62,7 +71,7 @@ def test_no_traceback_and_exit_1_from_the_command(name):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
-    assert run.stderr.splitlines()[1:] == expected(path)
+    assert warned(run.stderr)[0][1:] == expected(path)
 
 
 def test_good_inventory_passes(monkeypatch, capsys):
