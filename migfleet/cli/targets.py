@@ -6,7 +6,10 @@ import sys
 
 from migfleet.cli import write_output
 from migfleet.fleet.targets import TargetsError, render_targets
-from migfleet.inventory import InventoryLoadError, load_inventory_data
+from migfleet.inventory import InventoryLoadError, format_errors, load_inventory_data
+from migfleet.inventory.errors import cut
+from migfleet.inventory.limits import limit_errors
+from migfleet.inventory.machines import machine_errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,9 +18,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", help="write here (default: standard output)")
     args = parser.parse_args(argv)
     try:
-        text = render_targets(load_inventory_data(args.inventory))
+        hosts = load_inventory_data(args.inventory)
+        # Values past the size limits, and one machine under two hosts (two targets), before any target.
+        problems = [e for name, data in hosts.items() for e in limit_errors(name, data)[0]] + machine_errors(hosts, {})
+        if problems:
+            print(f"migfleet targets: {args.inventory}: {len(problems)} error(s)\n{format_errors(problems)}",
+                  file=sys.stderr)
+            return 1
+        text = render_targets(hosts)
     except TargetsError as e:
-        print(f"migfleet targets: {e}", file=sys.stderr)
+        print(f"migfleet targets: {cut(str(e), 400)}", file=sys.stderr)
         return 1
     except InventoryLoadError as e:     # an inventory that does not load: say why, no traceback
         print(f"migfleet targets: cannot load {args.inventory}:\n{e}", file=sys.stderr)

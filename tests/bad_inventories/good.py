@@ -1,4 +1,6 @@
 # Passes: catalog models, explicit placements, smaller compute instances, an extra geometry.
+# The first rule of gpu-01 is replaced by later ones on every GPU: a warning, not an error.
+# warn: gpu-01.invalid: $.mig_layout[0]: has no effect: later rule(s) 1, 2, 3 replace it on every GPU it selects
 hosts = [
     ("gpu-01.invalid", {
         "ssh_user": "root",
@@ -19,5 +21,10 @@ hosts = [
             {"id": 1, "name": "1g.10gb", "slices": 1, "instances": 4, "placements": [[0, 2], [2, 2], [4, 2], [6, 2]]},
         ]}},
         "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.10gb", "count": 4}]}],
+    }),
+    # A rule by UUID that only turns MIG off needs no geometry, so no gpu_uuids.
+    ("gpu-03.invalid", {
+        "gpu_models": ["NVIDIA H100 80GB HBM3"],
+        "mig_layout": [{"gpus": {"uuid": "GPU-5c89852c-d268-c3f3-1b07-005d5ae1dc3f"}, "mig": False}],
     }),
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def no_network(monkeypatch):
 
 
 def test_corpus_covers_issue_12():
-    assert len(BAD) >= 60
+    assert len(BAD) >= 110
 
 
 @pytest.mark.parametrize("path", BAD, ids=[case_id(p) for p in BAD])
@@ -54,6 +55,7 @@ def test_corpus_rejected_with_exact_messages(path, no_network, monkeypatch, caps
     want = expected(path)
     assert want, f"{path.name} has no '# expect:' line"
     monkeypatch.chdir(REPO)         # group_data is looked up in the working directory, as pyinfra does
+    monkeypatch.setenv("MIGFLEET_LOAD_TIMEOUT", "2")    # code_never_returns pins "after 2 s"
     assert cli.main(["validate", str(path)]) == 1
     out = capsys.readouterr()
     lines, warnings = warned(out.err)
@@ -64,11 +66,12 @@ def test_corpus_rejected_with_exact_messages(path, no_network, monkeypatch, caps
 
 
 @pytest.mark.parametrize("name", ["code_sys_exit", "code_recursion", "code_zero_division", "group_not_hosts",
-                                  "count_huge", "empty_inventory"])
+                                  "count_huge", "empty_inventory", "int_huge_drain", "list_contains_itself",
+                                  "code_never_returns/inventory"])
 def test_no_traceback_and_exit_1_from_the_command(name):
     path = CORPUS / f"{name}.py"
     run = subprocess.run([sys.executable, "-m", "migfleet", "validate", str(path)], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "MIGFLEET_LOAD_TIMEOUT": "2"})
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     assert warned(run.stderr)[0][1:] == expected(path)
@@ -77,7 +80,26 @@ def test_no_traceback_and_exit_1_from_the_command(name):
 def test_good_inventory_passes(monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     assert cli.main(["validate", str(CORPUS / "good.py")]) == 0, capsys.readouterr().err
-    assert "2 host(s), no errors" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "3 host(s), no errors" in out.out
+    assert warned(out.err) == ([], expected(CORPUS / "good.py", "warn"))
+
+
+def test_secret_looking_values_are_hidden_under_any_key(monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    for name, secret in (("secret_in_docker_args", "nvapi-"), ("secret_key_material_as_path", "b3BlbnNz")):
+        assert cli.main(["validate", str(CORPUS / f"{name}.py")]) == 1
+        err = capsys.readouterr().err
+        assert "(value hidden)" in err and secret not in err
+
+
+def test_a_report_is_bounded_however_many_errors():
+    hosts = {f"gpu-{n:04d}.invalid": {"mig_force": "x" * 4000, "envoy_retries": "y" * 4000} for n in range(500)}
+    errors = validate_inventory(hosts)
+    assert len(errors) == 1000
+    text = format_errors(errors)
+    assert len(text) < 10_000 and text.endswith("more error(s), not shown: fix these first")
+    assert "x" * 49 not in text
 
 
 def test_secrets_are_never_echoed(monkeypatch, capsys):
