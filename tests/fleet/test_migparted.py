@@ -255,3 +255,70 @@ def test_mig_parted_accepts_the_exported_configs(mig_parted_binary, tmp_path):
     run = subprocess.run([str(mig_parted_binary), "assert", "--valid-config", "-f", str(path), "-c", "lab"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "1g.5gx" in run.stderr
+
+
+# ---------------------------------------------------------------- files from the wild: each refused by name
+
+HEAD = "version: v1\nmig-configs:\n  c:\n"
+ENTRY = "    - devices: all\n      mig-enabled: true\n      mig-devices: {devices}\n"
+BOMB = "".join(f"{a}: &{a} [{', '.join([f'*{b}'] * 9)}]\n" for b, a in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("text, message", [
+    # an alias bomb: 9**8 values once expanded; refused from the node graph, before it is built
+    ('a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n' + BOMB,
+     "w.yaml: line 6: f: more than 100000 values once its aliases are expanded (an alias bomb?)"),
+    ("a: &a [*a]\n", "w.yaml: line 1: a: more than 100000 values once its aliases are expanded (an alias bomb?)"),
+    (HEAD + ENTRY.format(devices='{"1g.10gb": 1000000000000}'),
+     "w.yaml: config 'c', entry 0: 1000000000000 x 1g.10gb is more than any GPU migfleet knows holds "
+     "(at most 7 GPU instances of a profile)"),
+    (HEAD + ENTRY.format(devices='{"1g.10gb": 1000000}'),
+     "w.yaml: config 'c', entry 0: 1000000 x 1g.10gb is more than any GPU migfleet knows holds "
+     "(at most 7 GPU instances of a profile)"),
+    (HEAD + ENTRY.format(devices='{"1g.10gb": ' + "9" * 5000 + "}"),
+     "w.yaml: line 6: mig-configs.c[0].mig-devices.1g.10gb: a value of 5000 characters is too long"),
+    (HEAD + ENTRY.format(devices='{"1g.10gb": 1}') + '      mig-devices: {"1g.10gb": 2}\n',
+     "w.yaml: line 7: mig-configs.c[0]: key 'mig-devices' is also on line 6; YAML would keep only the last"),
+    (HEAD + "    - devices: [true]\n      mig-enabled: false\n",
+     "w.yaml: config 'c', entry 0: devices must be `all` or a list of GPU indexes, not [True]"),
+    (HEAD + "    - devices: [1, 1]\n      mig-enabled: false\n",
+     "w.yaml: config 'c', entry 0: devices lists a GPU index twice: [1, 1]"),
+    (HEAD + ENTRY.format(devices='{"1g.10gb": 0, "2g.20gb": 0}'),
+     "w.yaml: config 'c', entry 0: every count of mig-devices is 0, so mig-parted would create no instance; "
+     "write `mig-devices: {}` if MIG enabled with no instances is meant"),
+    (HEAD + "    - device-filter: 0x233010DF\n      devices: all\n      mig-enabled: false\n",
+     "w.yaml: config 'c', entry 0: device-filter 0x233010DF: vendor ID 0x10DF is not NVIDIA's (0x10DE)"),
+    (HEAD + ENTRY.format(devices='{"1g.\uff11\uff10gb": 1}'),
+     "w.yaml: config 'c', entry 0: '1g.\uff11\uff10gb' is not a MIG profile such as 1g.10gb, 1g.10gb+me or 1c.3g.40gb"),
+    ("[" * 3000 + "]" * 3000, "w.yaml: not YAML migfleet can read: it nests too deeply"),
+    (HEAD + "    - devices: all\n      mig-enabled: false\n      device-filter: " + repr("0x" + "f" * 900) + "\n",
+     "w.yaml: config 'c', entry 0: device-filter '0xfffffffffffffffffff...ffffffffffffffffffffff' is not a PCI ID "
+     "such as 0x20B010DE"),
+])
+def test_hostile_configs_are_refused_by_file_and_yaml_path(text, message):
+    with pytest.raises(migparted.MigPartedError) as exc:
+        migparted.import_config(migparted.load(text, "w.yaml"), "c", "w.yaml", [H100])
+    assert str(exc.value) == message
+
+
+def test_file_limits_are_checked_before_parsing(tmp_path):
+    raw = tmp_path / "latin1.yaml"
+    raw.write_bytes((HEAD + "    # caf\xe9\n").encode("latin-1"))
+    with pytest.raises(migparted.MigPartedError, match=r"latin1.yaml: line 4: byte 0xe9 is not UTF-8"):
+        migparted.read(str(raw))
+    big = tmp_path / "big.yaml"
+    big.write_text("#" * (migparted.MAX_BYTES + 1))
+    with pytest.raises(migparted.MigPartedError, match="big.yaml: larger than 1024 KiB"):
+        migparted.read(str(big))
+
+
+def test_a_device_index_past_a_board_is_a_warning(tmp_path, capsys):
+    from migfleet.cli import importer
+    path = tmp_path / "far.yaml"
+    path.write_text(HEAD + "    - devices: [0, 9]\n      mig-enabled: false\n")
+    assert importer.main(["mig-parted", str(path), "--config", "c", "--gpu-model", H100]) == 0
+    out = capsys.readouterr()
+    assert "{'gpus': [0, 9], 'mig': False}" in out.out
+    assert out.err == (f"import: warning: {path}: config 'c', entry 0: devices 9: past the 8 GPUs of an HGX board; "
+                       "a host with fewer GPUs has no such GPU (validate refuses the rule for hosts whose gpu_models "
+                       "are shorter)\n")
