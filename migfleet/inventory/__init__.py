@@ -131,12 +131,53 @@ def check_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[Gp
     live = live or {}
     fleet = _fleet(hosts, live)
     report, bad = Report(), {}
+    seen: dict[str, tuple[list, list, set[str]]] = {}
     for name, data in hosts.items():
+        # Hosts of one group usually carry the same data: checked once, its findings told for each.
+        key = _same_data_key(data, live.get(name))
+        if key is not None and key in seen:
+            errors, warnings, bad[name] = seen[key]
+            report.errors += [InventoryError(name, e.path, e.reason) for e in errors]
+            report.warnings += [InventoryError(name, e.path, e.reason) for e in warnings]
+            continue
+        e0, w0 = len(report.errors), len(report.warnings)
         bad[name] = _host(name, data, live.get(name), fleet, report)
+        if key is not None:
+            seen[key] = (report.errors[e0:], report.warnings[w0:], bad[name])
     if folder is not None:
         report.errors += repository_errors(hosts, folder, serving_defaults(), bad)
     report.errors += rollout_errors(hosts, bad) + machine_errors(hosts, bad)
     return report
+
+
+def _same_data_key(data: Mapping, live) -> str | None:
+    """A key equal for equal host data (repr of plain JSON-like data), or None where it cannot be had
+    cheaply and safely (odd objects, or data past the size limits)."""
+    if live is not None or len(data) > 200:
+        return None
+    stack, nodes = list(data.values()), 0
+    while stack:
+        item = stack.pop()
+        nodes += 1
+        if nodes > 2000:
+            return None
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if len(item) > 4096:
+                return None
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if abs(item) > 2 ** 63:
+                return None
+        elif not (item is None or isinstance(item, (bool, float))):
+            return None
+    try:
+        return repr(sorted(data.items(), key=lambda kv: str(kv[0])))
+    except Exception:
+        return None
 
 
 def _list(value) -> list:

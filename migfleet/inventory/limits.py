@@ -70,6 +70,8 @@ def _first_problem(key: str, value) -> tuple[str, str] | None:
 def limit_errors(host: str, data: Mapping) -> tuple[list[InventoryError], set[str]]:
     """Errors of keys past a size limit, and those keys (left out of every further check)."""
     out, bad = [], set()
+    if len(data) > MAX_ITEMS:
+        return [InventoryError(host, "$", f"{len(data)} keys are too many (at most {MAX_ITEMS})")], set(data)
     for key, value in data.items():
         if not isinstance(key, str):
             continue        # the schema check names keys that are not strings
