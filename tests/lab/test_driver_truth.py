@@ -8,7 +8,8 @@ host, for NVIDIA's named layout). Bring up: `python -m lab up --hosts 4 --gpus H
   on GPU 0 of every lab host, passes mig-parted's `assert`: its device-filter finds the GPU's PCI
   device ID in sysfs and every profile name matches what mig-parted derives from NVML.
 - MIG mode by architecture across `python -m lab reboot`: the H100 enables at once and is disabled
-  again after the reboot; the A100 waits for a reset and keeps its mode.
+  again after the reboot; the A100 waits for a reset and keeps its mode. The mode query migfleet
+  reads after a mode change (mig.smi.mig_mode) tells the two apart.
 - Reset blockers: a GPU service (nvidia-persistenced, DCGM's nvidia-dcgm.service) makes
   `nvidia-smi --gpu-reset` refuse while `systemctl is-active` says active, and stopping it lets the
   reset pass; a loaded nvidia_drm (seen in `lsmod`) does the same until it is unloaded.
@@ -27,6 +28,7 @@ import yaml
 
 from labtools import deploy
 from lab import migparted
+from migfleet.mig import smi
 
 H100 = "NVIDIA H100 80GB HBM3"
 A100 = "NVIDIA A100-SXM4-40GB"
@@ -50,7 +52,8 @@ def sh(lab, host: str, command: str, rc: int = 0) -> str:
 
 
 def modes(lab, host: str) -> str:
-    return sh(lab, host, "nvidia-smi -i 0 --query-gpu=mig.mode.current,mig.mode.pending --format=csv,noheader").strip()
+    """GPU 0's MIG mode, read with the query migfleet sends after a Hopper mode change."""
+    return sh(lab, host, smi.mig_mode(0)).strip()
 
 
 def clean_gpu(lab, host: str) -> None:
@@ -154,9 +157,11 @@ def test_mig_mode_by_architecture_across_reboot(lab, bare, lab_cli_run):
     hopper, ampere = bare(host_with(lab, H100)), bare(host_with(lab, A100))
     assert "Enabled MIG Mode for GPU" in sh(lab, hopper, "nvidia-smi -i 0 -mig 1")
     assert modes(lab, hopper) == "Enabled, Enabled"
+    assert smi.parse_mig_mode(modes(lab, hopper)) == (True, True)     # in effect: migfleet resets nothing
     out = sh(lab, ampere, "nvidia-smi -i 0 -mig 1")
     assert re.search(r"pending enable state for GPU \S+:Not Supported", out), out
     assert modes(lab, ampere) == "Disabled, Enabled"
+    assert smi.parse_mig_mode(modes(lab, ampere)) == (False, True)    # pending: a reset is needed
     sh(lab, ampere, "nvidia-smi -i 0 --gpu-reset >/dev/null")
     sh(lab, hopper, "nvidia-smi mig -i 0 -cgi 9 -C >/dev/null")
     sh(lab, ampere, "nvidia-smi mig -i 0 -cgi 9 -C >/dev/null")

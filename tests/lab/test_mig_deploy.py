@@ -18,6 +18,12 @@ States and messages pinned here:
 - a foreign process on an instance a layout change would destroy: the host fails with "used by
   PID <pid> (<name>); stop them or set mig_force to go ahead" and "host left untouched", nothing
   on the host changes; with mig_force the process is stopped and the layout applied.
+- MIG mode by architecture, from MIG disabled (lab-h3, an H100; lab-h2, an A100-80GB): `--dry`
+  names the H100's change "enable MIG (Hopper: effective at once when idle; reset only if it stays
+  pending)" and the A100's "enable MIG, then reset the GPU (Ampere)"; applied, every nvidia-smi
+  command line the H100 host was given (logged by a wrapper in front of the simulator's nvidia-smi,
+  which keeps no log of its own) has `-mig 1` and the mode query but no `--gpu-reset`, and so has
+  its boot replay after a reboot; the A100 host's has `--gpu-reset`.
 """
 from __future__ import annotations
 
@@ -25,11 +31,13 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from labtools import LAB_INVENTORY, deploy, pyinfra
+from migfleet.mig import smi
 from migfleet.serving import triton
 from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_ROLE
 
@@ -137,7 +145,7 @@ def restore(deployed):
         kill = "".join(f"kill -9 {pid} 2>/dev/null; " for pid in pids)
         deployed.ssh(host, f"{kill}nvsim-ctl reset-policy ok", check=False)
     if touched:
-        deploy("--limit", ",".join(touched))
+        deploy(*(arg for host in touched for arg in ("--limit", host)))     # one --limit per host
 
 
 # ---------------------------------------------------------------- tests
@@ -249,3 +257,63 @@ def test_foreign_process_blocks_the_change_unless_forced(restore, tmp_path):
     assert layout(after[gpu1["uuid"]]) == [(14, 0), (14, 2), (14, 4), (19, 6)]
     assert after[by_index(before, 0)["uuid"]] == by_index(before, 0)
     assert lab.ssh("lab-h4", f"kill -0 {pid}", check=False).returncode != 0, "the foreign process still runs"
+
+
+# ---------------------------------------------------------------- MIG mode by architecture
+
+SMI = "/usr/bin/nvidia-smi"
+SMI_LOG = "/var/log/nvidia-smi-calls.log"
+
+
+@contextmanager
+def smi_calls(lab, host: str):
+    """Every nvidia-smi command line the host runs, from now until the end of the block: a wrapper
+    in front of the lab's nvidia-smi appends it to SMI_LOG, then runs the simulator's as before."""
+    lab.ssh(host, f"cp -p {SMI} {SMI}.lab && rm -f {SMI_LOG} && printf '%s\\n' '#!/bin/sh' "
+                  f"'echo \"$*\" >> {SMI_LOG}' 'exec {SMI}.lab \"$@\"' > {SMI}.new && chmod 755 {SMI}.new && "
+                  f"mv {SMI}.new {SMI}")
+    try:
+        yield lambda: lab.ssh(host, f"cat {SMI_LOG} 2>/dev/null || true").stdout.splitlines()
+    finally:
+        lab.ssh(host, f"mv {SMI}.lab {SMI}; rm -f {SMI_LOG}", check=False)
+
+
+def test_mig_mode_change_resets_only_ampere(restore, lab_cli_run):
+    lab, touched = restore
+    hopper, ampere = "lab-h3", "lab-h2"                     # an H100, an A100-80GB
+    want = {h: layout(next(iter(nvsim_gpus(lab, h).values()))) for h in (hopper, ampere)}
+    for host in (hopper, ampere):
+        touched[host] = []
+        to_mig_disabled(lab, host)
+    limit = ("--limit", hopper, "--limit", ampere)
+    with smi_calls(lab, hopper) as hopper_calls, smi_calls(lab, ampere) as ampere_calls:
+        dry = run("--dry", *limit)
+        assert dry.rc == 0, dry
+        mig_ops = sorted(name for name in dry.changed() if "| MIG GPU" in name)
+        assert mig_ops == [
+            "Configure MIG | MIG GPU 0 (NVIDIA A100-SXM4-80GB): enable MIG, then reset the GPU (Ampere), "
+            "create 1 x 2g.20gb, 2 x 1g.10gb, 1 x 3g.40gb",
+            "Configure MIG | MIG GPU 0 (NVIDIA H100 80GB HBM3): enable MIG (Hopper: effective at once when idle; "
+            "reset only if it stays pending), create 2 x 3g.40gb"], mig_ops
+        assert not any("-mig" in c or "--gpu-reset" in c for c in hopper_calls() + ampere_calls()), \
+            "--dry changed a GPU"
+
+        applied = run(*limit)
+        assert applied.rc == 0, applied
+        calls = hopper_calls()
+        assert "-i 0 -mig 1" in calls and smi.mig_mode(0).removeprefix("nvidia-smi ") in calls, calls
+        assert not any("--gpu-reset" in c for c in calls), calls
+        assert "--gpu-reset -i 0" in ampere_calls(), ampere_calls()
+        for host in (hopper, ampere):
+            gpu = next(iter(nvsim_gpus(lab, host).values()))
+            assert gpu["mig_current"] and layout(gpu) == want[host], (host, gpu)
+            assert len(tritons_on(lab, host, gpu["uuid"])) == len(want[host])
+
+        # Hopper loses MIG mode at every boot: the boot replay sets it again, again without a reset
+        lab_cli_run("reboot", hopper)
+        boot = lab.ssh(hopper, "journalctl -b -o cat -u migfleet-mig.service").stdout
+        assert "MIG mode Enabled in effect at once; no GPU reset" in boot, boot
+        assert "migfleet-boot: MIG layout restored" in boot, boot
+        calls = hopper_calls()
+        assert "-i 0 -mig 1" in calls and not any("--gpu-reset" in c for c in calls), calls
+        assert layout(next(iter(nvsim_gpus(lab, hopper).values()))) == want[hopper]
