@@ -1,0 +1,92 @@
+"""One deploy per host at a time, on one lab host: two deploys started together, one runs and the
+other fails at once naming the lock's holder (the first deploy's sshd on the host); the lock left
+by a deploy that has ended is taken over by the next, which says so."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from labtools import LAB_INVENTORY, REPO
+from migfleet.facts.lock import LOCK_FILE
+from migfleet.serving.containers import LABEL_ROLE
+
+pytestmark = pytest.mark.lab
+
+HOST = "lab-h5"
+PYINFRA = str(Path(sys.executable).parent / "pyinfra")
+HELD = re.compile(r"another migfleet deploy holds this host: PID (\d+) \((sshd\S*) for (\S+)\) since ([^;]+);")
+TOOK_OVER = re.compile(r"took over a stale lock from PID (\d+) \((sshd\S*) for (\S+)\) \(started ([^)]+)\)")
+
+
+def start_deploy() -> subprocess.Popen:
+    return subprocess.Popen([PYINFRA, "-y", str(LAB_INVENTORY), "deploy.py", "--limit", HOST], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+
+
+def finish(procs: list[subprocess.Popen], started: float) -> list[tuple[int, str, float]]:
+    """(exit code, output, seconds from `started` to its end) of each deploy."""
+    outs = [[] for _ in procs]
+    readers = [threading.Thread(target=lambda p=p, o=o: o.append(p.stdout.read()), daemon=True)
+               for p, o in zip(procs, outs)]
+    for r in readers:
+        r.start()
+    ended: dict[int, float] = {}
+    deadline = started + 600
+    while len(ended) < len(procs) and time.monotonic() < deadline:
+        for i, p in enumerate(procs):
+            if i not in ended and p.poll() is not None:
+                ended[i] = time.monotonic() - started
+        time.sleep(0.05)
+    for r in readers:
+        r.join(timeout=30)
+    return [(p.wait(timeout=30), "".join(o), ended[i]) for i, (p, o) in enumerate(zip(procs, outs))]
+
+
+def lock_line(lab) -> dict[str, str]:
+    text = lab.ssh(HOST, f"cat {LOCK_FILE}").stdout.strip()
+    return dict(re.findall(r"(\w+)=(\S+)", text))
+
+
+def test_two_deploys_started_together_one_runs_the_other_fails_naming_the_lock(deployed):
+    lab = deployed
+    # Tritons stopped by hand: the deploy that runs starts them again and waits until Envoy's health
+    # checks pass, so it holds the host for several seconds
+    names = lab.ssh(HOST, f"docker ps -aq --filter label={LABEL_ROLE}=triton").stdout.split()
+    assert names
+    lab.ssh(HOST, "docker stop " + " ".join(names), timeout=120)
+    started = time.monotonic()
+    first, second = start_deploy(), start_deploy()
+    results = finish([first, second], started)
+    ran = [r for r in results if r[0] == 0]
+    refused = [r for r in results if r[0] != 0]
+    assert len(ran) == 1 and len(refused) == 1, "\n\n".join(r[1][-3000:] for r in results)
+    rc, out, took = refused[0]
+    (held,) = HELD.findall(out)
+    pid, name, controller, since = held
+    print(f"refused deploy ended after {took:.2f} s, the deploy that ran after {ran[0][2]:.2f} s; "
+          f"holder PID {pid} ({name} for {controller}) since {since}")
+    assert "Tritons started" not in out                 # nothing planned for it, let alone run
+    # the holder named is the one the lock file on the host records, the running deploy's sshd
+    recorded = lock_line(lab)
+    assert (recorded["pid"], recorded["controller"], recorded["name"]) == (pid, controller, name)
+    for _ in range(50):                                 # the holder ends with its connection
+        if lab.ssh(HOST, f"test -d /proc/{pid}", check=False).returncode != 0:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"{HOST}: PID {pid} still runs after its deploy ended")
+
+    # the next deploy finds that lock stale: taken over, and said
+    started = time.monotonic()
+    [(rc, out, took)] = finish([start_deploy()], started)
+    assert rc == 0, out[-4000:]
+    (over,) = TOOK_OVER.findall(out)
+    assert over[:3] == (pid, name, controller)
+    assert lock_line(lab)["pid"] != pid
+    print(f"took over the stale lock of PID {pid} (started {over[3]}); deploy ended after {took:.2f} s")
