@@ -48,9 +48,11 @@ bt=0; while read -r k v _; do [ "$k" = btime ] && bt=$v; done < /proc/stat
 hz=$(getconf CLK_TCK 2>/dev/null) || hz=100
 since=$((bt + hs / ${hz:-100}))
 echo "holder $hp $hs $since $hn"
-mkdir -p @DIR@ 2>/dev/null || { echo "state error cannot create @DIR@"; exit 0; }
-if command -v flock >/dev/null 2>&1; then
-  exec 9>>@GUARD@ && flock -w 10 9 || { echo "state error cannot lock @GUARD@"; exit 0; }
+if [ @TAKE@ = 1 ]; then
+  mkdir -p @DIR@ 2>/dev/null || { echo "state error cannot create @DIR@"; exit 0; }
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>>@GUARD@ && flock -w 10 9 || { echo "state error cannot lock @GUARD@"; exit 0; }
+  fi
 fi
 old=$(cat @FILE@ 2>/dev/null | head -n 1)
 alive=

@@ -131,7 +131,7 @@ def test_of_deploys_started_together_exactly_one_takes_the_lock(tmp_path, guard)
 
 
 def test_dry_only_looks(tmp_path):
-    assert read(tmp_path, take=False).state == "free" and not (tmp_path / "deploy.lock").exists()
+    assert read(tmp_path / "run", take=False).state == "free" and not (tmp_path / "run").exists()  # writes nothing
     (gone,) = children(tmp_path, 1, tmp_path)
     assert read(tmp_path, take=False).state == "stale"
     assert (tmp_path / "deploy.lock").read_text().startswith(f"pid={gone.me.pid} ")
