@@ -4,15 +4,19 @@ and the default Triton and Envoy images work. Needs a running lab (python -m lab
 import json
 import os
 import shlex
+import socket
 import ssl
 import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from lab import PUBLIC_NAMES
+from conftest import free_port, needs
+from lab import PUBLIC_NAMES, public_mirror
 from lab.images.build import IMAGES, MANIFEST_TYPES
 from lab.public_mirror import split_reference
 from migfleet.operations.serving import toolkit_source_line
@@ -119,3 +123,50 @@ def test_docker_pull_of_the_default_image(lab, key):
 ])
 def test_split_reference_reads_references_as_docker_does(ref, expected):
     assert split_reference(ref) == expected
+
+
+def test_server_certificate_serves_every_public_name_over_https(tmp_path):
+    """The lab CA and server certificate, made in a fresh state dir, with lab/https_server.py: a client
+    that trusts only the lab CA reaches a file under each public name."""
+    needs("openssl")
+    cert, key = public_mirror.ensure_server_cert(tmp_path)
+    assert public_mirror.ensure_server_cert(tmp_path) == (cert, key)
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "gpgkey").write_text("key\n")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(public_mirror.HTTPS_SERVER), str(tmp_path / "www"), "127.0.0.1",
+                               str(port), str(cert), str(key)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        context = ssl.create_default_context(cafile=str(tmp_path / "public-mirror" / "ca.crt"))
+        deadline = time.monotonic() + 10
+        for names in PUBLIC_NAMES.values():
+            for name in names:
+                while True:
+                    try:
+                        with socket_to(port) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
+                            tls.sendall(f"GET /gpgkey HTTP/1.0\r\nHost: {name}\r\n\r\n".encode())
+                            reply = b"".join(iter(lambda: tls.recv(4096), b""))
+                        break
+                    except ConnectionRefusedError:
+                        assert time.monotonic() < deadline, "https_server.py did not listen"
+                        time.sleep(0.1)
+                assert reply.startswith(b"HTTP/1.0 200") and reply.endswith(b"\r\n\r\nkey\n"), (name, reply[:200])
+        with socket_to(port) as raw, pytest.raises(ssl.SSLCertVerificationError):
+            context.wrap_socket(raw, server_hostname="example.com")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def socket_to(port: int):
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+
+
+def test_host_files_add_the_lab_ca_to_the_machines_bundle(tmp_path):
+    needs("openssl")
+    files = public_mirror.host_files(tmp_path)
+    ca = (tmp_path / "public-mirror" / "ca.crt").read_bytes()
+    bundle = files["etc/ssl/certs/ca-certificates.crt"]
+    assert bundle.startswith(public_mirror.MACHINE_BUNDLE.read_bytes().rstrip(b"\n")) and bundle.endswith(ca)
+    assert files["usr/local/share/ca-certificates/migfleet-lab-ca.crt"] == ca
+    assert all(files[f"etc/docker/certs.d/{name}/ca.crt"] == ca for name in PUBLIC_NAMES[public_mirror.PUBLIC_REGISTRY_IP])
