@@ -166,10 +166,11 @@ def view() -> host_fact.HostView:
 
 
 def dry_run() -> bool:
-    """The running pyinfra command was given --dry (its click argument; never under pyinfra's API)."""
-    import click
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx.params.get("dry")) if ctx is not None else False
+    """The running `pyinfra` command was given --dry; never under pyinfra's API. (pyinfra runs deploy
+    code in greenlets, which do not see click's context: the command line is read here.)"""
+    import sys
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    return program in ("pyinfra", "__main__.py") and "--dry" in sys.argv[1:]
 
 
 @lru_cache(maxsize=1)

@@ -51,7 +51,8 @@ echo "holder $hp $hs $since $hn"
 if [ @TAKE@ = 1 ]; then
   mkdir -p @DIR@ 2>/dev/null || { echo "state error cannot create @DIR@"; exit 0; }
   if command -v flock >/dev/null 2>&1; then
-    exec 9>>@GUARD@ && flock -w 10 9 || { echo "state error cannot lock @GUARD@"; exit 0; }
+    exec 9>>@GUARD@ || { echo "state error cannot open @GUARD@"; exit 0; }
+    flock -w 10 9 || { echo "state locked"; exit 0; }
   fi
 fi
 old=$(cat @FILE@ 2>/dev/null | head -n 1)

@@ -71,12 +71,12 @@ def test_dry_warns_of_a_deploy_holding_the_host(locks, caplog):
     assert "PID 3131 (sshd for ops@ctl-2)" in warning and warning.endswith("(--dry takes no lock)")
 
 
-def test_the_read_takes_the_lock_unless_dry():
-    import click
-    assert not context.dry_run()            # pyinfra's API: no --dry
-    with click.Context(click.Command("pyinfra")) as ctx:
-        ctx.params["dry"] = True
-        assert context.dry_run()
+def test_the_read_takes_the_lock_unless_dry(monkeypatch):
+    assert not context.dry_run()            # pyinfra's API (here under pytest): no --dry
+    monkeypatch.setattr("sys.argv", ["/venv/bin/pyinfra", "inventory.py", "deploy.py", "--dry"])
+    assert context.dry_run()
+    monkeypatch.setattr("sys.argv", ["/venv/bin/pyinfra", "inventory.py", "deploy.py", "-y"])
+    assert not context.dry_run()
     assert "[ 1 = 0 ]" in host_lock.command("a@b", take=True) and "[ 0 = 0 ]" in host_lock.command("a@b", take=False)
     assert "@@migfleet lock" in host_fact.host_command(lock=host_lock.command("a@b", take=True))
     assert "@" in context.controller() and " " not in context.controller()

@@ -4,6 +4,7 @@ by a deploy that has ended is taken over by the next, which says so."""
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from labtools import LAB_INVENTORY, REPO
+from labtools import LAB_INVENTORY, REPO, deploy, pyinfra
+from migfleet.facts import lock
 from migfleet.facts.lock import LOCK_FILE
 from migfleet.serving.containers import LABEL_ROLE
 
@@ -90,3 +92,29 @@ def test_two_deploys_started_together_one_runs_the_other_fails_naming_the_lock(d
     assert over[:3] == (pid, name, controller)
     assert lock_line(lab)["pid"] != pid
     print(f"took over the stale lock of PID {pid} (started {over[3]}); deploy ended after {took:.2f} s")
+
+
+def test_dry_takes_no_lock_and_warns_of_a_deploy_holding_the_host(deployed, tmp_path):
+    lab = deployed
+    # a connection that takes the lock, as a deploy's read does, and stays open
+    script = tmp_path / "hold.sh"
+    script.write_text(f"( {lock.command('tester@holder', take=True)}\n)\nsleep 60\n")   # a section, as in the read
+    holder = subprocess.Popen(["ssh", "-F", lab.inventory["ssh_config"], "-o", "BatchMode=yes", HOST,
+                               f"sh -c {shlex.quote(script.read_text())}"], stdout=subprocess.PIPE, text=True)
+    try:
+        said = [holder.stdout.readline() for _ in range(3)]
+        assert any(line.startswith(("state taken", "state took-over")) for line in said), said
+        held = lock_line(lab)
+        assert held["controller"] == "tester@holder" and held["name"] == "sshd"
+        dry = pyinfra("--dry", str(LAB_INVENTORY), "deploy.py", "--limit", HOST)
+        out = dry.stdout + dry.stderr
+        assert dry.returncode == 0, out[-4000:]
+        assert (f"another migfleet deploy holds this host: PID {held['pid']} (sshd for tester@holder) since"
+                in out and "(--dry takes no lock)" in out), out[-4000:]
+        assert lock_line(lab) == held
+        refused = pyinfra("-y", str(LAB_INVENTORY), "deploy.py", "--limit", HOST)
+        assert refused.returncode != 0 and f"PID {held['pid']} (sshd for tester@holder)" in refused.stdout + refused.stderr
+    finally:
+        holder.terminate()
+        holder.wait(timeout=30)
+    deploy("--limit", HOST)             # takes the lock over, and leaves the host converged
