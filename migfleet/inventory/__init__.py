@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from migfleet.inventory.crosscheck import port_errors, rollout_errors
-from migfleet.inventory.errors import InventoryError, format_errors
+from migfleet.inventory.errors import InventoryError, bare, format_errors
 from migfleet.inventory.host_dirs import system_dir_errors
 from migfleet.inventory.layout import Fleet, geometry_errors, gpu_refs, identity_errors, layout_errors
 from migfleet.inventory.limits import limit_errors
@@ -36,7 +36,7 @@ __all__ = ["InventoryError", "InventoryLoadError", "LoadedInventory", "Report", 
            "check_inventory", "format_errors", "inventory_folder", "load_inventory", "load_inventory_data",
            "validate_host", "validate_inventory"]
 
-MIG_KEYS = {"mig_layout", "gpu_models", "gpu_uuids", "mig_models"}
+MIG_KEYS = {"mig_layout", "gpu_models", "gpu_uuids", "gpu_pci_bus_ids", "mig_models"}
 NO_HOSTS = "no hosts: the inventory defines no host group (a list of hostnames or (hostname, data) tuples)"
 
 
@@ -74,7 +74,7 @@ def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet,
     if live is not None and data.get("gpu_models") is not None and "gpu_models" not in bad:
         for i, (said, ref) in enumerate(zip(data["gpu_models"], live)):
             if said != ref.model:
-                errors.append(InventoryError(host, f"$.gpu_models[{i}]", f"{said} here, but GPU {i} of the host "
+                errors.append(InventoryError(host, f"$.gpu_models[{i}]", f"{bare(said)} here, but GPU {i} of the host "
                                                                          f"is {ref.model}"))
         if len(data["gpu_models"]) != len(live):
             errors.append(InventoryError(host, "$.gpu_models", f"{len(data['gpu_models'])} GPU(s) here, the host "

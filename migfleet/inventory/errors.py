@@ -71,6 +71,11 @@ def looks_secret(value) -> bool:
         return False
 
 
+def bare(text: str, limit: int = 60) -> str:
+    """Text from the inventory shown without quotes (a model name, a key): cut, or hidden if it looks secret."""
+    return HIDDEN if looks_secret(text) else cut(text, limit)
+
+
 def cut(text: str, limit: int) -> str:
     """Text of at most `limit` characters: its start, " ... ", its end."""
     if len(text) <= limit:

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from migfleet.inventory.errors import InventoryError, json_path, shown
+from migfleet.inventory.errors import InventoryError, bare, json_path, shown
 from migfleet.mig import catalog
 from migfleet.mig.desired import (DesiredInstance, GpuRef, RuleError, bus_key, desired_from_rule, device_id_of,
                                   norm_model, resolve_refs, selects)
@@ -54,7 +54,7 @@ def _instances(rules: Sequence[Mapping]):
 
 
 def _ref_text(ref) -> str:
-    return str(ref) if isinstance(ref, int) else repr(ref)
+    return str(ref) if isinstance(ref, int) else shown(ref)
 
 
 def catalog_errors(host: str, rules: Sequence[Mapping], geometries: Mapping[str, Geometry],
@@ -167,7 +167,7 @@ def layout_errors(host: str, data: Mapping, gpus: list[GpuRef] | None, fleet: Fl
         model = gpus[index].model
         geometry = geometries.get(model)
         if geometry is None:
-            key = (f"$.gpu_models[{index}]", f"no MIG geometry known for {model}; describe it under mig_models")
+            key = (f"$.gpu_models[{index}]", f"no MIG geometry known for {bare(model)}; describe it under mig_models")
         else:
             err = _counts(geometry, want.instances) or _compute(geometry, want.instances)
             if err is None:
@@ -223,8 +223,8 @@ def _selector_errors(host, rules, gpus: list[GpuRef], fleet: Fleet, geometries) 
             known = set(geometries) | set(fleet.models) | {g.model for g in gpus}
             if not any(norm_model(model) == norm_model(k) for k in known):
                 close = difflib.get_close_matches(model, sorted(known), n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]}?" if close else ""
-                out.append(InventoryError(host, where, f"selects model {model}, which no host of the inventory "
+                hint = f"; did you mean {bare(close[0])}?" if close else ""
+                out.append(InventoryError(host, where, f"selects model {bare(model)}, which no host of the inventory "
                                           f"has and no known geometry describes{hint}"))
     return out
 
@@ -234,7 +234,10 @@ def identity_errors(host: str, data: Mapping) -> list[InventoryError]:
     out = []
     for key, norm in (("gpu_uuids", str.lower), ("gpu_pci_bus_ids", bus_key)):
         seen: dict[str, int] = {}
-        for i, value in enumerate(data.get(key) or ()):
+        values = data.get(key)
+        for i, value in enumerate(values if isinstance(values, list) else ()):
+            if not isinstance(value, str):
+                continue
             k = norm(value)
             if k in seen:
                 out.append(InventoryError(host, f"$.{key}[{i}]", f"{value} is also entry {seen[k]} "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from migfleet.inventory.errors import InventoryError, shown
+from migfleet.inventory.errors import InventoryError, bare, shown
 from migfleet.inventory.values import name_problem
 
 SSH_PORT = 22
@@ -48,7 +48,7 @@ def machine_errors(hosts: Mapping[str, Mapping], skip: Mapping[str, set[str]]) -
         if "ssh_hostname" not in bad and "ssh_port" not in bad and (addr := _address(name, data)):
             if addr in addresses:
                 where = "$.ssh_hostname" if "ssh_hostname" in data else "$"
-                out.append(InventoryError(name, where, f"reaches {addr[0]} port {addr[1]}, as host "
+                out.append(InventoryError(name, where, f"reaches {bare(addr[0])} port {addr[1]}, as host "
                                           f"{addresses[addr]} does: one machine, listed twice"))
             addresses.setdefault(addr, name)
         uuids = data.get("gpu_uuids") if "gpu_uuids" not in bad else None

@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from migfleet.inventory.errors import HIDDEN, InventoryError, is_secret_path, json_path, shown
+from migfleet.inventory.errors import HIDDEN, InventoryError, bare, is_secret_path, json_path, shown
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 TOP_SCHEMA = "https://migfleet.dev/schemas/inventory.v1.json"
@@ -144,4 +144,4 @@ def unknown_key(key: str, declared) -> str:
         folded = "".join(ch if ch.isascii() else "?" for ch in key)
         close = difflib.get_close_matches(folded, sorted(declared), n=1, cutoff=0.75)
     hint = f" (did you mean {close[0]}?)" if close else ""
-    return f"unknown key {key}{hint}"
+    return f"unknown key {bare(key)}{hint}"

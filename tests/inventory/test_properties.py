@@ -10,7 +10,7 @@ import string
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from migfleet.inventory import InventoryError, validate_inventory
+from migfleet.inventory import InventoryError, _schemas, validate_inventory
 from migfleet.mig import smi as p
 
 from tests.mig import docsamples as doc
@@ -107,3 +107,26 @@ def test_parsers_answer_any_mutation_with_a_result_or_parse_error(k, data):
         PARSERS[k](text[:start] + junk + text[end:])
     except p.ParseError:
         pass
+
+
+_loop: list = []
+_loop.append(_loop)
+_shared = [[[["x"] * 30] * 30] * 30] * 30          # 810,000 leaves once expanded, 4 lists in memory
+hostile = st.sampled_from([10 ** 400, -10 ** 5000, 2 ** 63, float("nan"), 1e308, "x" * 100_000, "\u0410" * 5000,
+                           "NGC_API_KEY=nvapi-" + "a" * 40, "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA", _loop, _shared,
+                           [0] * 100_000, {"k" * 10_000: 1}, {10 ** 400: 1}, "fe80::1%eth0/64", "0.0.0.0:8000",
+                           "\uff11\uff19", "GPU-" + "E" * 36, ("t",) * 2000, frozenset(range(5000))])
+hostile_data = st.dictionaries(st.sampled_from(sorted(_schemas()[1]) + ["x" * 5000, "mig_layuot"]),
+                               st.one_of(hostile, anything), max_size=5)
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from(["h1", "h 2", "h" * 5000, "@local"]), hostile_data, min_size=1, max_size=3))
+def test_hostile_values_give_a_bounded_report(hosts):
+    """Huge, deep, shared, secret-looking and look-alike values: a report, and never more than 10 kB."""
+    from migfleet.inventory import check_inventory, format_errors
+    report = check_inventory(hosts)
+    text = format_errors(report.errors) + format_errors(report.warnings)
+    assert len(text.encode()) <= 2 * 8_500
+    assert "nvapi-" not in text and "BEGIN OPENSSH" not in text
+    assert all(len(str(e)) <= 1200 for e in report.errors + report.warnings)
