@@ -63,6 +63,11 @@ def test_validate_an_inventory_with_its_own_group_data(built, tmp_path):
                       '"instances": [{"profile": "1g.5gb", "count": 7}]},\n'
                       '              {"gpus": {"model": "NVIDIA H100 80GB HBM3"}, '
                       '"instances": [{"profile": "3g.40gb", "count": 2}]}]\n')
+    # The default model repository is models/ beside the inventory, not a path inside the package.
+    missing = run_fails([installed.bin("migfleet"), "validate", "inventory.py"], tmp_path, env)
+    assert f"gpu1: $.triton_model_repository: model repository 'models' (resolved against {tmp_path}" in missing.stderr
+    (tmp_path / "models" / "example").mkdir(parents=True)
+    (tmp_path / "models" / "example" / "config.pbtxt").write_text('backend: "python"\n')
     good = run([installed.bin("migfleet"), "validate", "inventory.py"], cwd=tmp_path, env=env)
     assert "2 host(s), no errors" in good.stdout
     layout.write_text(layout.read_text().replace('"count": 7', '"count": 8'))
