@@ -173,6 +173,8 @@ def shadowed(rules: Sequence[Mapping], gpus: Sequence[GpuRef] | None) -> list[tu
                     continue
                 by, left = [], set(g.index for g in mine)
                 for m, other in later:
+                    if not left:
+                        break
                     hit = {g.index for g in mine if g.index in left and selects(other, g)}
                     if hit:
                         by.append(m)
