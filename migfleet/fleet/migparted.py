@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from migfleet.inventory.errors import cut, shown
+from migfleet.inventory.errors import cut, escaped, shown
 from migfleet.mig import catalog
 from migfleet.mig import desired as layout
 from migfleet.mig import plan as planner
@@ -75,7 +75,7 @@ def resolve_model(name: str) -> str:
         return models_by_id()[_canonical_id(name)]
     except (KeyError, ValueError):
         known = ", ".join(f"{m} ({packed_id(m)})" for m in catalog.all_models())
-        raise MigPartedError(f"unknown GPU model {name!r}; migfleet knows {known}") from None
+        raise MigPartedError(f"unknown GPU model {shown(name)}; migfleet knows {known}") from None
 
 
 def _canonical_id(text: str) -> str:
@@ -378,9 +378,15 @@ def import_config(spec: Mapping, name: str, source: str, gpu_models: Sequence[st
     return result
 
 
+def _in_docstring(text: str) -> str:
+    """Text that cannot end the module's docstring early (a config named with \"\"\" would run as code)."""
+    return escaped(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
 def render_group_data(imported: Imported, source: str, name: str) -> str:
     """A group_data module defining `mig_layout`, each rule commented with the models it was fitted to."""
-    lines = [f'"""MIG layouts imported from mig-parted config {name!r} of {source} (migfleet import mig-parted).',
+    lines = [f'"""MIG layouts imported from mig-parted config {_in_docstring(shown(name))} of {_in_docstring(source)} '
+             '(migfleet import mig-parted).',
              "", "Profiles and counts are those mig-parted would create; placements are chosen by migfleet.",
              '"""', "", "mig_layout = ["]
     for rule, models in zip(imported.rules, imported.checked):

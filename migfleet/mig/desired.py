@@ -165,8 +165,9 @@ def shadowed(rules: Sequence[Mapping], gpus: Sequence[GpuRef] | None) -> list[tu
         sel = rule.get("gpus", "all") if isinstance(rule, Mapping) else None
         later = [(m, r.get("gpus", "all")) for m, r in enumerate(rules) if m > n and isinstance(r, Mapping)]
         try:
-            if gpus is None:
-                by = [m for m, other in later if other == "all"][:1]
+            by = [m for m, other in later if other == "all"][-1:]
+            if by or gpus is None:
+                pass        # a later "all" replaces it on every GPU, whichever those are
             else:
                 mine = [g for g in gpus if selects(sel, g)]
                 if not mine:

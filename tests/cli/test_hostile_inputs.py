@@ -111,3 +111,37 @@ def test_import_answers_any_config_plainly(tmp_path_factory, entries, prefix, la
     (folder / "c.yaml").write_bytes(raw)
     answered_plainly(run(["import", "mig-parted", "c.yaml", "--config", "c", "--gpu-model", "NVIDIA H100 80GB HBM3"],
                          folder))
+
+
+def test_targets_output_stays_json_when_inventory_code_prints(tmp_path):
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "all.py").write_text("print('group data talking')\n")
+    (tmp_path / "inventory.py").write_text("print('inventory talking')\nhosts = ['gpu-01.invalid']\n")
+    done = run(["targets", "inventory.py"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"targets": ["gpu-01.invalid:8002"], "labels": {"host": "gpu-01.invalid"}}]
+    assert done.stderr.splitlines() == ["inventory talking", "group data talking"]
+
+
+def test_targets_refuses_one_machine_under_two_hosts(tmp_path):
+    (tmp_path / "inventory.py").write_text("hosts = [('a.invalid', {'ssh_hostname': 'GPU-1.invalid'}), "
+                                           "('b.invalid', {'ssh_hostname': 'gpu-1.invalid.'})]\n")
+    done = run(["targets", "inventory.py"], tmp_path)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines()[1:] == ["b.invalid: $.ssh_hostname: reaches gpu-1.invalid port 22, as host "
+                                            "a.invalid does: one machine, listed twice"]
+
+
+def test_over_broad_choices_warn_and_still_pass(tmp_path):
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    (tmp_path / "models" / "m" / "config.pbtxt").write_text('backend: "python"\n')
+    (tmp_path / "inventory.py").write_text(
+        "hosts = [('gpu-01.invalid', {'metrics_allow_networks': ['0.0.0.0/0'], 'gpu_models': "
+        "['NVIDIA H100 80GB HBM3'], 'mig_layout': [{'gpus': {'uuid': 'GPU-5c89852c-d268-c3f3-1b07-005d5ae1dc3f'}, "
+        "'mig': False}, {'gpus': 'all', 'mig': False}]})]\n")
+    done = run(["validate", "inventory.py"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "inventory.py: 1 host(s), no errors\n"
+    assert done.stderr.splitlines() == [
+        "warning: gpu-01.invalid: $.metrics_allow_networks[0]: 0.0.0.0/0 lets every address scrape the metrics endpoint",
+        "warning: gpu-01.invalid: $.mig_layout[0]: has no effect: later rule(s) 1 replace it on every GPU it selects"]

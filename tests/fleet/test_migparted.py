@@ -3,6 +3,7 @@ compute instances, refusals, and export -> import round trips (checked by mig-pa
 where a Go toolchain can build it)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -322,3 +323,14 @@ def test_a_device_index_past_a_board_is_a_warning(tmp_path, capsys):
     assert out.err == (f"import: warning: {path}: config 'c', entry 0: devices 9: past the 8 GPUs of an HGX board; "
                        "a host with fewer GPUs has no such GPU (validate refuses the rule for hosts whose gpu_models "
                        "are shorter)\n")
+
+
+def test_a_config_name_cannot_write_code_into_the_module(tmp_path):
+    name = 'x"""; import os; raise SystemExit("ran") #\n'
+    text = f"version: v1\nmig-configs:\n  {json.dumps(name)}:\n    - devices: all\n      mig-enabled: false\n"
+    imported = migparted.import_config(migparted.load(text, "n.yaml"), name, "n.yaml", [H100])
+    module = migparted.render_group_data(imported, "n.yaml", name)
+    found: dict = {}
+    exec(compile(module, "group_data.py", "exec"), found)      # runs no code of the config's
+    assert found["mig_layout"] == [{"gpus": "all", "mig": False}]
+    assert found["__doc__"].startswith("MIG layouts imported from mig-parted config 'x\"\"\"; import os;")
