@@ -1,7 +1,9 @@
 """Desired MIG layout per GPU, from the inventory's `mig_layout` rules.
 
 Rules apply in order; a later rule replaces the whole layout of the GPUs it selects.
-Selectors: "all", [indexes], {"index": N}, {"model": "..."}, {"uuid": "GPU-..."}.
+Selectors: "all", [indexes], {"index": N}, {"model": "..."}, {"uuid": "GPU-..."}, {"pci_bus_id": "..."},
+{"pci_device_id": "0x2330"} (another vendor than NVIDIA selects nothing). `shadowed` names rules
+that later rules replace on every GPU they select.
 GPUs that no rule selects are left alone (absent from the result).
 """
 from __future__ import annotations
