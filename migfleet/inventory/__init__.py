@@ -106,8 +106,8 @@ def _fleet(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]]) -
 
 
 def validate_host(host: str, data: Mapping, live: Sequence[GpuRef] | None = None) -> list[InventoryError]:
-    """Every error of one host's data, as if it were the whole inventory."""
-    return validate_inventory({host: data}, {host: live} if live is not None else None)
+    """Every error of one host's data (as one host of an inventory: its size is not known)."""
+    return check_inventory({host: data}, {host: live} if live is not None else None, whole=False).errors
 
 
 def validate_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]] | None = None,
@@ -118,7 +118,7 @@ def validate_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence
 
 
 def check_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]] | None = None,
-                    folder: Path | None = None) -> Report:
+                    folder: Path | None = None, whole: bool = True) -> Report:
     """Every error and warning of every host ({name: merged host data}), host by host, then across hosts.
 
     `live`: GPUs read from hosts ({name: [GpuRef(index, model, uuid)]}), used instead of
@@ -146,7 +146,7 @@ def check_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[Gp
             seen[key] = (report.errors[e0:], report.warnings[w0:], bad[name])
     if folder is not None:
         report.errors += repository_errors(hosts, folder, serving_defaults(), bad)
-    report.errors += rollout_errors(hosts, bad) + machine_errors(hosts, bad)
+    report.errors += rollout_errors(hosts, bad, whole) + machine_errors(hosts, bad)
     return report
 
 

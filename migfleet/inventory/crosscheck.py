@@ -62,8 +62,9 @@ def _value(v) -> str:
     return "unset" if v is None else shown(v)
 
 
-def rollout_errors(hosts: Mapping[str, Mapping], skip: Mapping[str, set[str]]) -> list[InventoryError]:
-    """What `migfleet rollout` refuses: batch size and percent both set; hosts that disagree."""
+def rollout_errors(hosts: Mapping[str, Mapping], skip: Mapping[str, set[str]], whole: bool = True) -> list[InventoryError]:
+    """What `migfleet rollout` refuses: batch size and percent both set; hosts that disagree; and, for
+    a whole inventory (`whole`), more canary hosts than it has."""
     keys = RolloutSettings.KEYS
     out = []
     settings = {}
@@ -74,7 +75,7 @@ def rollout_errors(hosts: Mapping[str, Mapping], skip: Mapping[str, set[str]]) -
             out.append(InventoryError(host, "$.rollout_batch_percent",
                                       "set rollout_batch_size or rollout_batch_percent, not both"))
         settings[host] = tuple(data.get(k) for k in keys)
-    over = [h for h, v in settings.items() if isinstance(v[0], int) and v[0] > len(hosts)]
+    over = [h for h, v in settings.items() if whole and isinstance(v[0], int) and v[0] > len(hosts)]
     if over:
         # Reported once: every host carries the same setting (or is told it differs below).
         out.append(InventoryError(over[0], "$.rollout_canary", f"{settings[over[0]][0]} canary host(s), but the "
