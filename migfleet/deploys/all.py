@@ -9,6 +9,7 @@ It is a plain function, not a nested @deploy, so operation names stay those of t
 """
 from __future__ import annotations
 
+from migfleet.deploys.context import release_lock
 from migfleet.deploys.envoy import deploy_envoy
 from migfleet.deploys.mig import configure_mig
 from migfleet.deploys.toolkit import install_toolkit
@@ -25,3 +26,4 @@ def deploy_all() -> None:
     deploy_envoy()          # before MIG changes: Tritons leave Envoy's rotation before they stop
     configure_mig()
     deploy_tritons()
+    release_lock()          # after the last change: the host lock goes (facts.lock)

@@ -17,13 +17,14 @@ from pyinfra import host, logger
 from migfleet.facts import host as host_fact
 from migfleet.facts import lock as host_lock
 from migfleet.facts import preflight
-from migfleet.inventory import paths
 from migfleet.facts.mig import MigGeometry
+from migfleet.inventory import paths
 from migfleet.mig import boot, catalog
 from migfleet.mig.desired import DesiredGpu, RuleError, resolve
 from migfleet.mig.geometry import Geometry
 from migfleet.mig.plan import GpuPlan, LayoutError, Policy, plan_gpu
 from migfleet.operations import files as file_ops
+from migfleet.operations import lock as lock_ops
 from migfleet.serving import envoy, rotation, triton
 from migfleet.serving.settings import resolve as serving_settings
 
@@ -105,25 +106,90 @@ def queue(op, **kwargs):
     body = {k: v for k, v in kwargs.items() if k != "name" and not k.startswith("_")}
     if next(iter(op._inner(**body)), None) is None:
         return _Unchanged()
+    _lock_changing()        # queued here, so it runs before this host's first change
     return op(**kwargs)
 
 
-def queue_tree(name: str, remote_dir: str, files):
+# pyinfra State -> hosts whose lock this run marked as changing
+_changing: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _own_lock() -> int | None:
+    """The PID holding this run's lock on this host (the read took it), else None (--dry, no lock)."""
+    state = view().lock if not dry_run() else None
+    if state is None or state.state not in ("taken", "took-over", "ours") or state.me is None:
+        return None
+    return state.me.pid
+
+
+def _lock_changing() -> None:
+    """Before this run's first change on the host: its lock says the host is being changed."""
+    marked = _changing.setdefault(host.state, set())
+    if host.name in marked:
+        return
+    marked.add(host.name)
+    pid = _own_lock()
+    if pid is not None:
+        lock_ops.changing(name="Host lock: changing", pid=pid)
+
+
+def release_lock() -> None:
+    """After this run's last change on the host: its lock goes (a run that changed nothing leaves its
+    lock to end with its connection)."""
+    pid = _own_lock() if host.name in _changing.get(host.state, ()) else None
+    if pid is not None:
+        lock_ops.released(name="Host lock: released", pid=pid)
+
+
+def fail_host(message: str) -> None:
+    """Fail this host at prepare time, saying why: nothing queued for it runs, other hosts go on."""
+    from pyinfra.context import ctx_host
+    host.log_styled(message, fg="red", log_func=logger.error)
+    host.state.fail_hosts({ctx_host.get()})       # the Host itself, not the context proxy
+
+
+def queue_tree(name: str, remote_dir: str, files, setting: str | None = None) -> bool:
     """Queue a tree sync (operations.files.tree) decided from this run's read of that tree; a sync that
-    changes something also logs the files migfleet did not write that it leaves alone or replaces."""
+    changes something also logs the files migfleet did not write that it leaves alone. A sync that
+    would overwrite a file migfleet did not write (with other content) fails the host instead, naming
+    the files; `setting` names the data key that chose the folder. Returns whether the host goes on."""
     now = view().trees.get(remote_dir)
-    for note in file_ops.plan_tree(remote_dir, files, now).notes():
+    plan = file_ops.plan_tree(remote_dir, files, now)
+    if plan.replaced:
+        shown = ", ".join(plan.replaced[:file_ops.LEFT_ALONE_SHOWN])
+        more = f" and {len(plan.replaced) - file_ops.LEFT_ALONE_SHOWN} more" \
+            if len(plan.replaced) > file_ops.LEFT_ALONE_SHOWN else ""
+        fail_host(f"{remote_dir}: {len(plan.replaced)} file(s) that migfleet did not write would be overwritten by "
+                  f"{name.lower()}: {shown}{more}. migfleet never overwrites what it did not put there: move them "
+                  "away" + (f", or set {setting} to a folder of migfleet's own" if setting else "")
+                  + "; nothing was changed on this host")
+        return False
+    for note in plan.notes():
         host.log(note)
-    return queue(file_ops.tree, name=name, remote_dir=remote_dir, files=files, now=now)
+    queue(file_ops.tree, name=name, remote_dir=remote_dir, files=files, now=now)
+    return True
+
+
+@lru_cache(maxsize=1)
+def pyinfra_arguments() -> dict:
+    """The running `pyinfra` command's arguments, parsed by pyinfra's own command line parser; {} under
+    pyinfra's API. (pyinfra runs deploy code in greenlets, which do not see click's context.)"""
+    import sys
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    if program not in ("pyinfra", "__main__.py"):
+        return {}
+    from pyinfra_cli.cli import cli
+    try:
+        return dict(cli.make_context("pyinfra", sys.argv[1:], resilient_parsing=True).params)
+    except Exception:       # not pyinfra's command line after all (another program's __main__.py)
+        return {}
 
 
 def inventory_folder() -> Path:
     """The folder relative local paths of the inventory data resolve against: the inventory file's,
-    as given to the running pyinfra command (its click argument; the working directory under
-    pyinfra's API or with a host list such as @local)."""
-    import click        # pyinfra's CLI is a click command; its context holds the arguments as given
-    ctx = click.get_current_context(silent=True)
-    inventory = ctx.params.get("inventory") if ctx is not None else None
+    as given to the running pyinfra command (the working directory under pyinfra's API or with a
+    host list such as @local)."""
+    inventory = pyinfra_arguments().get("inventory")
     return paths.inventory_folder(inventory if isinstance(inventory, str) else None)
 
 
@@ -166,11 +232,8 @@ def view() -> host_fact.HostView:
 
 
 def dry_run() -> bool:
-    """The running `pyinfra` command was given --dry; never under pyinfra's API. (pyinfra runs deploy
-    code in greenlets, which do not see click's context: the command line is read here.)"""
-    import sys
-    program = Path(sys.argv[0]).name if sys.argv else ""
-    return program in ("pyinfra", "__main__.py") and "--dry" in sys.argv[1:]
+    """The running `pyinfra` command was given --dry; never under pyinfra's API."""
+    return bool(pyinfra_arguments().get("dry"))
 
 
 @lru_cache(maxsize=1)

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pyinfra import logger
 from pyinfra.api import deploy
 from pyinfra.connectors.local import LocalConnector
-from pyinfra.context import ctx_host
 
 from migfleet.deploys import context, serving_plan
 from migfleet.operations import files, serving
@@ -56,8 +54,7 @@ def deploy_envoy():
         allowed = allow_networks(s, host.data.get("ssh_hostname") or host.name,
                                  on_host=host.connector_cls is LocalConnector)
     except AllowListError as e:     # this host fails before anything is queued for it; others go on
-        host.log_styled(str(e), fg="red", log_func=logger.error)
-        host.state.fail_hosts({ctx_host.get()})
+        context.fail_host(str(e))
         return
     context.queue(serving.image_present, name="Envoy image", image=s["envoy_image"], present=s["envoy_image"] in v.images)
     context.queue(files.content, name="Rotation settings", path=rotation.HOST_CONFIG, text=serving_plan.rotation_config(),

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.context import ctx_host
 
 from migfleet.deploys import context, serving_plan
 from migfleet.mig import boot, placed
@@ -29,12 +28,6 @@ def shared_slot(key: str):
         yield
     finally:
         host.loop_position.pop()
-
-
-def _fail_host(message: str) -> None:
-    """Fail this host at prepare time: nothing queued for it runs, other hosts go on."""
-    host.log_styled(message, fg="red", log_func=logger.error)
-    host.state.fail_hosts({ctx_host.get()})       # the Host itself, not the context proxy
 
 
 def _log(work) -> None:
@@ -56,7 +49,7 @@ def _fail_lacking(e: context.HostLacks) -> None:
             _log(w)
     for line in e.lines[:-1]:
         host.log_styled(line, fg="red", log_func=logger.error)
-    _fail_host(e.lines[-1])
+    context.fail_host(e.lines[-1])
 
 
 @deploy("Configure MIG")
@@ -66,12 +59,12 @@ def configure_mig() -> None:
     except context.HostLacks as e:
         return _fail_lacking(e)
     except context.HostMigError as e:
-        return _fail_host(str(e))
+        return context.fail_host(str(e))
     blocked = [w for w in work.values() if w.plan.blocked]
     if blocked:
         for w in blocked:
             host.log_styled(mig.blocked_message(w.plan), fg="red", log_func=logger.error)
-        return _fail_host("MIG: host left untouched, no GPU changed; free the GPU or set mig_force "
+        return context.fail_host("MIG: host left untouched, no GPU changed; free the GPU or set mig_force "
                           "(or allow a reboot), then re-run")
     for w in work.values():
         _log(w)

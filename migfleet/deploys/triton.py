@@ -33,7 +33,9 @@ def deploy_tritons():
     except context.HostMigError:
         return      # the MIG deploy has failed this host already
     s, v = context.settings(), context.view()
-    context.queue_tree("Model repository", s["triton_model_dir"], serving_plan.local_models())
+    if not context.queue_tree("Model repository", s["triton_model_dir"], serving_plan.local_models(),
+                              setting="triton_model_dir"):
+        return
     context.queue(serving.image_present, name="Triton image", image=s["triton_image"], present=s["triton_image"] in v.images,
                           registry_user=s["triton_registry_user"], key_env=s["triton_ngc_key_env"])
     specs = serving_plan.triton_specs()

@@ -8,7 +8,10 @@ ancestor that is neither a shell nor sudo). The lock is one line in /run/migflee
 reboot): the holder's PID, its start time (field 22 of /proc/PID/stat, clock ticks after boot, so
 a PID reused later does not match), the same as seconds since the epoch, the controller and the
 holder's name. A lock whose holder still runs with that start time is held; any other is stale,
-and taken over. Nothing releases it: it ends with its holder, when the deploy's connection closes.
+and taken over. It ends with its holder, when the deploy's connection closes. A run that changes
+the host marks its lock `changing=1` before its first change and removes the lock after its last
+(operations.lock): a stale lock still marked is a deploy that ended in the middle of a change, and
+the next run says so; an unmarked one is a run that changed nothing, taken over without a word.
 
 Taking is serialised by flock(1) on a guard file (released by the kernel when the read's shell
 exits, whatever happens to it); without flock, a lock is created with noclobber (O_EXCL).
@@ -107,6 +110,7 @@ class Holder:
     since: int                  # the same, seconds since the epoch
     name: str                   # the process (sshd, pyinfra)
     controller: str = ""        # user@machine that ran the deploy ("" for this run's own holder)
+    changing: bool = False      # its run had begun changing the host (and not finished)
 
     def words(self) -> str:
         who = f"{self.name} for {self.controller}" if self.controller else self.name
@@ -132,8 +136,9 @@ class LockState:
                     f"if that deploy is gone, end its connection on the host (kill {f.pid}) and run again")
         if self.state == "locked":
             return "another migfleet deploy is taking this host's lock right now; run again once it is done"
-        if self.state == "took-over" and f:
-            return f"took over a stale lock from {f.words()} (started {f.since_text}), which has ended"
+        if self.state == "took-over" and f and f.changing:
+            return (f"took over a stale lock from {f.words()} (started {f.since_text}): that deploy ended in the "
+                    "middle of a change; this run converges what it left")
         if self.state == "active" and f:
             return (f"another migfleet deploy holds this host: {f.words()} since {f.since_text} "
                     "(--dry takes no lock)")
@@ -153,7 +158,8 @@ def _lock_line(line: str) -> Holder:
     fields = dict(re.findall(r"(\w+)=(\S*)", line.split(" name=", 1)[0]))
     try:
         return Holder(int(fields["pid"]), int(fields["start"]), int(fields["since"]),
-                      line.split(" name=", 1)[1].strip() if " name=" in line else "?", fields.get("controller", "?"))
+                      line.split(" name=", 1)[1].strip() if " name=" in line else "?", fields.get("controller", "?"),
+                      fields.get("changing") == "1")
     except (KeyError, ValueError):
         raise ValueError(f"unexpected lock file line {line!r} in {LOCK_FILE}") from None
 
@@ -181,3 +187,17 @@ def parse(body: str) -> LockState | None:
     if state is None:
         raise ValueError(f"the lock section ended without a state: {body.strip()[-200:]!r}")
     return LockState(state, me, found, detail)
+
+
+def mark_command(pid: int, lock_file: str = LOCK_FILE) -> str:
+    """Marks this run's lock (held by `pid`) as changing the host; a lock not ours is left alone."""
+    f = shlex.quote(lock_file)
+    return (f"grep -q \"^pid={pid} \" {f} 2>/dev/null && sed 's/ name=/ changing=1 name=/' {f} > {f}.mark "
+            f"&& mv -f {f}.mark {f}; true")
+
+
+def release_command(pid: int, lock_file: str = LOCK_FILE) -> str:
+    """Removes this run's lock (held by `pid`); a lock not ours (a reboot emptied /run, another took it)
+    is left alone."""
+    f = shlex.quote(lock_file)
+    return f"grep -q \"^pid={pid} \" {f} 2>/dev/null && rm -f {f}; true"

@@ -78,15 +78,12 @@ class TreePlan:
         return f"{len(self.left_alone)} file(s) migfleet did not write, left alone: {shown}{more}"
 
     def notes(self) -> list[str]:
-        """What a changing sync says besides its commands: files it leaves alone or replaces (a sync
-        that changes nothing says it in its no-op message)."""
-        if not self.changes:
+        """What a changing sync says besides its commands: the files it leaves alone (a sync that changes
+        nothing says it in its no-op message; one that would replace a foreign file is refused by the
+        deploy, context.queue_tree)."""
+        if not self.changes or not self.left_alone:
             return []
-        out = [f"{self.remote_dir}: {self.left_alone_words()}"] if self.left_alone else []
-        if self.replaced:
-            out.append(f"{self.remote_dir}: {len(self.replaced)} file(s) migfleet did not write are replaced by "
-                       f"the synced content at the same path: {', '.join(self.replaced[:LEFT_ALONE_SHOWN])}")
-        return out
+        return [f"{self.remote_dir}: {self.left_alone_words()}"]
 
 
 def digest_of(value: bytes | LocalFile) -> str:

@@ -53,13 +53,32 @@ def test_a_host_another_deploy_holds_fails_at_once_naming_the_holder(locks, capl
     assert fleet.host("h1").connector.sim.executed == []
 
 
-def test_a_stale_lock_taken_over_is_logged_and_the_deploy_goes_on(locks, caplog):
-    locks["h1"] = LockState("took-over", ME, OTHER)
+def test_a_stale_lock_of_a_deploy_cut_off_mid_change_is_taken_over_and_logged(locks, caplog):
+    locks["h1"] = LockState("took-over", ME, replace(OTHER, changing=True))
+    locks["h2"] = LockState("took-over", ME, OTHER)         # a run that changed nothing: no word
     with caplog.at_level(logging.INFO):
         fleet = prepare(hosts())
     assert fleet.failed == set() and errors(caplog) == [] and fleet.ops("h1")
-    assert ("took over a stale lock from PID 3131 (sshd for ops@ctl-2) (started 2026-12-04 15:43:20 UTC), "
-            "which has ended") in caplog.text
+    assert ("[@fake/h1] took over a stale lock from PID 3131 (sshd for ops@ctl-2) (started 2026-12-04 15:43:20 "
+            "UTC): that deploy ended in the middle of a change; this run converges what it left") in caplog.text
+    assert "h2] took over" not in caplog.text
+
+
+def test_a_changing_run_marks_its_lock_first_and_releases_it_last(locks):
+    locks["h1"] = LockState("taken", ME)
+    locks["h2"] = LockState("ours", ME)
+    fleet = prepare(hosts())
+    for name in ("h1", "h2"):
+        ops = fleet.ops(name)
+        assert ops[0].endswith("| Host lock: changing") and ops[-1] == "Host lock: released", ops
+        assert len(ops) > 2
+
+
+def test_a_run_that_changes_nothing_leaves_the_lock_to_its_connection(locks, monkeypatch):
+    locks["h1"] = LockState("taken", ME)
+    monkeypatch.setattr(context, "queue", lambda op, **kwargs: context._Unchanged())     # nothing to change
+    fleet = prepare({"h1": hosts()["h1"]})
+    assert fleet.ops("h1") == []
 
 
 def test_dry_warns_of_a_deploy_holding_the_host(locks, caplog):
@@ -72,11 +91,15 @@ def test_dry_warns_of_a_deploy_holding_the_host(locks, caplog):
 
 
 def test_the_read_takes_the_lock_unless_dry(monkeypatch):
+    context.pyinfra_arguments.cache_clear()
     assert not context.dry_run()            # pyinfra's API (here under pytest): no --dry
     monkeypatch.setattr("sys.argv", ["/venv/bin/pyinfra", "inventory.py", "deploy.py", "--dry"])
+    context.pyinfra_arguments.cache_clear()
     assert context.dry_run()
     monkeypatch.setattr("sys.argv", ["/venv/bin/pyinfra", "inventory.py", "deploy.py", "-y"])
+    context.pyinfra_arguments.cache_clear()
     assert not context.dry_run()
+    context.pyinfra_arguments.cache_clear()
     assert "[ 1 = 0 ]" in host_lock.command("a@b", take=True) and "[ 0 = 0 ]" in host_lock.command("a@b", take=False)
     assert "@@migfleet lock" in host_fact.host_command(lock=host_lock.command("a@b", take=True))
     assert "@" in context.controller() and " " not in context.controller()

@@ -94,14 +94,34 @@ def test_a_live_holder_refuses_another_deploy_naming_it(tmp_path):
     assert (tmp_path / "deploy.lock").read_text().startswith(f"pid={os.getpid()} ")    # untouched
 
 
-def test_a_lock_whose_holder_is_gone_is_taken_over_and_said(tmp_path):
+def test_a_lock_whose_holder_is_gone_is_taken_over_and_said_when_it_was_changing(tmp_path):
+    lock_file = str(tmp_path / "deploy.lock")
     (gone,) = children(tmp_path, 1, tmp_path)          # its holder, the child, has exited since
     assert gone.state == "taken"
+    quiet = read(tmp_path)                              # a run that changed nothing: taken over silently
+    assert quiet.state == "took-over" and quiet.found.pid == gone.me.pid and not quiet.refuses
+    assert quiet.message() is None
+    subprocess.run(["sh", "-c", lock.release_command(quiet.me.pid, lock_file)], check=True)
+    (cut_off,) = children(tmp_path, 1, tmp_path)        # another run, which marks its lock and then ends
+    subprocess.run(["sh", "-c", lock.mark_command(os.getpid(), lock_file)], check=True)   # not our lock: no mark
+    assert "changing=1" not in (tmp_path / "deploy.lock").read_text()
+    subprocess.run(["sh", "-c", lock.mark_command(cut_off.me.pid, lock_file)], check=True)
     state = read(tmp_path)
-    assert state.state == "took-over" and state.found.pid == gone.me.pid and not state.refuses
-    assert state.message() == (f"took over a stale lock from PID {gone.me.pid} ({gone.me.name} for ops@ctl) "
-                               f"(started {gone.me.since_text}), which has ended")
+    assert state.state == "took-over" and state.found.changing
+    assert state.message() == (f"took over a stale lock from PID {cut_off.me.pid} ({cut_off.me.name} for ops@ctl) "
+                               f"(started {cut_off.me.since_text}): that deploy ended in the middle of a change; "
+                               "this run converges what it left")
     assert (tmp_path / "deploy.lock").read_text().startswith(f"pid={os.getpid()} ")
+
+
+def test_a_run_removes_only_its_own_lock(tmp_path):
+    lock_file = str(tmp_path / "deploy.lock")
+    mine = read(tmp_path)
+    subprocess.run(["sh", "-c", lock.release_command(mine.me.pid + 1, lock_file)], check=True)
+    assert (tmp_path / "deploy.lock").exists()
+    subprocess.run(["sh", "-c", lock.release_command(mine.me.pid, lock_file)], check=True)
+    assert not (tmp_path / "deploy.lock").exists()
+    assert read(tmp_path).state == "taken"
 
 
 def test_a_reused_pid_is_not_the_holder(tmp_path):

@@ -77,3 +77,19 @@ def test_a_host_list_resolves_against_the_working_directory(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert inventory_folder("@local") == tmp_path
     assert inventory_folder(None) == tmp_path
+
+
+def test_the_deploy_resolves_against_the_inventory_given_to_pyinfra(tmp_path, monkeypatch):
+    """Deploy code runs in pyinfra's greenlets, without click's context: the command line is parsed."""
+    from migfleet.deploys import context
+    inventory = project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    try:
+        monkeypatch.setattr("sys.argv", ["/venv/bin/pyinfra", "-y", str(inventory), "deploy.py", "--limit", "gpu1"])
+        context.pyinfra_arguments.cache_clear()
+        assert context.inventory_folder() == inventory.parent
+        monkeypatch.setattr("sys.argv", ["/venv/bin/pyinfra", "@local", "deploy.py"])
+        context.pyinfra_arguments.cache_clear()
+        assert context.inventory_folder() == tmp_path
+    finally:
+        context.pyinfra_arguments.cache_clear()

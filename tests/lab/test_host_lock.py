@@ -1,6 +1,7 @@
 """One deploy per host at a time, on one lab host: two deploys started together, one runs and the
-other fails at once naming the lock's holder (the first deploy's sshd on the host); the lock left
-by a deploy that has ended is taken over by the next, which says so."""
+other fails at once naming the lock's holder (the first deploy's sshd on the host), and the one that
+ran removes its lock after its changes; the lock left by a deploy cut off in the middle of a change
+is taken over by the next, which says so."""
 from __future__ import annotations
 
 import re
@@ -74,24 +75,35 @@ def test_two_deploys_started_together_one_runs_the_other_fails_naming_the_lock(d
     print(f"refused deploy ended after {took:.2f} s, the deploy that ran after {ran[0][2]:.2f} s; "
           f"holder PID {pid} ({name} for {controller}) since {since}")
     assert "Tritons started" not in out                 # nothing planned for it, let alone run
-    # the holder named is the one the lock file on the host records, the running deploy's sshd
-    recorded = lock_line(lab)
-    assert (recorded["pid"], recorded["controller"], recorded["name"]) == (pid, controller, name)
-    for _ in range(50):                                 # the holder ends with its connection
+    for _ in range(50):                                 # the holder named ends with its connection
         if lab.ssh(HOST, f"test -d /proc/{pid}", check=False).returncode != 0:
             break
         time.sleep(0.1)
     else:
         raise AssertionError(f"{HOST}: PID {pid} still runs after its deploy ended")
+    # the deploy that ran changed the host (started the Tritons), then removed its lock
+    assert lab.ssh(HOST, f"test -e {LOCK_FILE}", check=False).returncode != 0
 
-    # the next deploy finds that lock stale: taken over, and said
-    started = time.monotonic()
-    [(rc, out, took)] = finish([start_deploy()], started)
+
+def test_a_deploy_cut_off_mid_change_leaves_a_stale_lock_the_next_takes_over_and_names(deployed, tmp_path):
+    lab = deployed
+    # a connection that takes the lock as a deploy's read does, marks it as changing the host, and
+    # ends without removing it: what a deploy killed in the middle of a change leaves
+    script = tmp_path / "cut.sh"
+    script.write_text(f"( {lock.command('tester@cut', take=True)}\n) > /tmp/lock.out\n"
+                      "pid=$(sed -n 's/^holder \\([0-9]*\\) .*/\\1/p' /tmp/lock.out)\n"
+                      f"{lock.mark_command(0).replace('pid=0 ', 'pid=$pid ')}\n")
+    lab.ssh(HOST, f"sh -c {shlex.quote(script.read_text())}")
+    cut = lock_line(lab)
+    assert cut["controller"] == "tester@cut" and cut["changing"] == "1", cut
+    [(rc, out, took)] = finish([start_deploy()], time.monotonic())
     assert rc == 0, out[-4000:]
     (over,) = TOOK_OVER.findall(out)
-    assert over[:3] == (pid, name, controller)
-    assert lock_line(lab)["pid"] != pid
-    print(f"took over the stale lock of PID {pid} (started {over[3]}); deploy ended after {took:.2f} s")
+    assert over[:3] == (cut["pid"], "sshd", "tester@cut") and "ended in the middle of a change" in out
+    print(f"took over the stale lock of PID {over[0]} (started {over[3]}); deploy ended after {took:.2f} s")
+    # a run that changed nothing is taken over without a word
+    [(rc, out, _)] = finish([start_deploy()], time.monotonic())
+    assert rc == 0 and "took over" not in out, out[-4000:]
 
 
 def test_dry_takes_no_lock_and_warns_of_a_deploy_holding_the_host(deployed, tmp_path):
