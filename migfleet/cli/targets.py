@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migfleet targets: {cut(str(e), 400)}", file=sys.stderr)
         return 1
     except InventoryLoadError as e:     # an inventory that does not load: say why, no traceback
-        print(f"migfleet targets: cannot load {args.inventory}:\n{e}", file=sys.stderr)
+        print(f"migfleet targets: cannot load {args.inventory}:\n{format_errors(e.problems)}", file=sys.stderr)
         return 1
     write_output(text, args.output)
     return 0

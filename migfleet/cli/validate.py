@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_inventory(args.inventory)
     except InventoryLoadError as e:         # a broken inventory file: where and why, no traceback
         print(f"{args.inventory}: {len(e.problems)} error(s)", file=sys.stderr)
-        print("\n".join(e.problems), file=sys.stderr)
+        print(format_errors(e.problems), file=sys.stderr)
         return 1
     hosts = loaded.hosts
     live, errors = _read_live(hosts) if args.live and hosts and not loaded.errors else ({}, [])

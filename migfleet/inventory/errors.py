@@ -130,7 +130,8 @@ class InventoryError:
 
 
 def format_errors(errors, limit: int = REPORT_BYTES) -> str:
-    """One line per error: `host: $.path: reason`; past `limit` characters, how many more there are."""
+    """One line per error: `host: $.path: reason` (or a load problem's text); past `limit` characters,
+    how many more there are."""
     lines, size = [], 0
     errors = list(errors)
     for n, e in enumerate(errors):

@@ -160,33 +160,25 @@ def resolve_refs(rules: Sequence[Mapping], gpus: Iterable[GpuRef],
 
 def shadowed(rules: Sequence[Mapping], gpus: Sequence[GpuRef] | None) -> list[tuple[int, list[int]]]:
     """Rules that no GPU keeps, because later rules replace them on every GPU they select:
-    [(rule number, [the later rules that do])]. Without GPUs (None), only a later "all" is known
-    to replace a rule. Rules whose selector is not valid are left out."""
-    out = []
-    for n, rule in enumerate(rules):
-        sel = rule.get("gpus", "all") if isinstance(rule, Mapping) else None
-        later = [(m, r.get("gpus", "all")) for m, r in enumerate(rules) if m > n and isinstance(r, Mapping)]
+    [(rule number, [the later rules that decide those GPUs])]. Without GPUs (None), only a later
+    "all" is known to replace a rule. Rules whose selector is not valid are left out. One pass over
+    rules and GPUs: each GPU's last rule decides it."""
+    valid = {n: r for n, r in enumerate(rules) if isinstance(r, Mapping)}
+    last_all = max((n for n, r in valid.items() if r.get("gpus", "all") == "all"), default=-1)
+    picks: dict[int, set[int]] = {}
+    last: dict[int, int] = {}
+    for n, rule in valid.items() if gpus is not None else ():
         try:
-            by = [m for m, other in later if other == "all"][-1:]
-            if by or gpus is None:
-                pass        # a later "all" replaces it on every GPU, whichever those are
-            else:
-                mine = [g for g in gpus if selects(sel, g)]
-                if not mine:
-                    continue
-                by, left = [], set(g.index for g in mine)
-                for m, other in later:
-                    if not left:
-                        break
-                    hit = {g.index for g in mine if g.index in left and selects(other, g)}
-                    if hit:
-                        by.append(m)
-                        left -= hit
-                by = by if not left else []
+            picks[n] = {g.index for g in gpus if selects(rule.get("gpus", "all"), g)}
         except (RuleError, TypeError, ValueError, KeyError):
             continue
-        if by:
-            out.append((n, by))
+        last.update((i, n) for i in picks[n])
+    out = []
+    for n in valid:
+        if last_all > n:
+            out.append((n, [last_all]))     # a later "all" replaces it on every GPU, whichever those are
+        elif picks.get(n) and all(last[i] > n for i in picks[n]):
+            out.append((n, sorted({last[i] for i in picks[n]})))
     return out
 
 
