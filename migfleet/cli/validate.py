@@ -9,6 +9,10 @@ import sys
 from migfleet.inventory import InventoryLoadError, check_inventory, format_errors, inventory_folder, load_inventory
 
 
+# Characters of warnings and of errors shown, at most: a report stays under 10 kB however bad the inventory.
+WARNINGS_SHOWN, ERRORS_SHOWN = 1500, 7000
+
+
 def _read_live(hosts: dict[str, dict]) -> tuple[dict, list]:
     """GPUs of every host, read-only, one round trip each (the MIG snapshot; `@local` runs it here)."""
     from migfleet.fleet import ssh as fleet
@@ -48,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     report = check_inventory(hosts, live, inventory_folder(args.inventory))
     errors = loaded.errors + errors + report.errors
     if report.warnings:         # legal, but probably not meant: said, and validation goes on
-        print("\n".join("warning: " + line for line in format_errors(report.warnings).splitlines()), file=sys.stderr)
+        print("\n".join("warning: " + line for line in format_errors(report.warnings, WARNINGS_SHOWN).splitlines()), file=sys.stderr)
     if errors:
         print(f"{args.inventory}: {len(errors)} error(s)", file=sys.stderr)
-        print(format_errors(errors), file=sys.stderr)
+        print(format_errors(errors, ERRORS_SHOWN), file=sys.stderr)
         return 1
     print(f"{args.inventory}: {len(hosts)} host(s), no errors" + (" (GPUs read from the hosts)" if live else ""))
     return 0

@@ -145,3 +145,16 @@ def test_over_broad_choices_warn_and_still_pass(tmp_path):
     assert done.stderr.splitlines() == [
         "warning: gpu-01.invalid: $.metrics_allow_networks[0]: 0.0.0.0/0 lets every address scrape the metrics endpoint",
         "warning: gpu-01.invalid: $.mig_layout[0]: has no effect: later rule(s) 1 replace it on every GPU it selects"]
+
+
+def test_a_report_of_many_errors_and_warnings_stays_under_10_kb(tmp_path):
+    (tmp_path / "inventory.py").write_text(
+        "hosts = [(f'gpu-{n:03d}.invalid', {'mig_force': 'yes', 'metrics_allow_networks': ['0.0.0.0/0', '::/0']})"
+        " for n in range(300)]\n")
+    done = run(["validate", "inventory.py"], tmp_path)
+    answered_plainly(done)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1 and "inventory.py: 600 error(s)" in lines     # mig_force, and no models/ here
+    warnings = [ln for ln in lines if ln.startswith("warning: ")]
+    assert 5 < len(warnings) < 600 and warnings[-1].endswith("more error(s), not shown: fix these first")
+    assert lines[-1].endswith("more error(s), not shown: fix these first")
