@@ -16,7 +16,7 @@ from migfleet.mig import catalog
 from migfleet.mig.desired import (DesiredInstance, GpuRef, RuleError, bus_key, desired_from_rule, device_id_of,
                                   norm_model, resolve_refs, selects)
 from migfleet.mig.geometry import Geometry, Profile
-from migfleet.mig.plan import LayoutError, fit
+from migfleet.mig.fit import LayoutError, fit
 
 
 @dataclass(frozen=True)

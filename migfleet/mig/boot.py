@@ -125,14 +125,11 @@ def _mode_in_effect(idx: int, action, say, run, want: bool) -> bool | None:
 
 def _run_actions(idx: int, actions, say, run, want_mig: bool = True) -> bool:
     for action in actions:
-        command = action.command
-        if action.gi_start is not None:         # a new GPU instance: its ID is known only now
-            rc, out = run(smi.list_gis(idx))
-            try:
-                command = command.format(gi=smi.gi_id_at(out, idx, action.gi_start))
-            except smi.ParseError as e:
-                say(f"{action.description}: {e}")
-                return False
+        try:
+            command = action.command_now(run)
+        except smi.ParseError as e:
+            say(f"{action.description}: {e}")
+            return False
         if action.kind == "settle_mig":
             effective = _mode_in_effect(idx, action, say, run, want_mig)
             if effective is None:

@@ -142,7 +142,11 @@ def layout_of(placed: Iterable[tuple[Want, int]]) -> GpuLayout:
 
 def fit(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> GpuLayout:
     """The placed layout of the wanted instances on an empty GPU, or LayoutError saying why not."""
-    units = wants(geometry, wanted)
+    return fit_wants(geometry, wants(geometry, wanted))
+
+
+def fit_wants(geometry: Geometry, units: Sequence[Want]) -> GpuLayout:
+    """`fit`, of instances already expanded by `wants`."""
     summary = " + ".join(u.profile.name for u in units) or "nothing"
     used = sum(u.profile.slices for u in units)
     if used > geometry.compute_slices:

@@ -25,7 +25,7 @@ from itertools import groupby
 
 from migfleet.mig import placed, smi
 from migfleet.mig.desired import DesiredGpu
-from migfleet.mig.fit import LayoutError, Want, fit, layout_of, place, wants
+from migfleet.mig.fit import LayoutError, Want, fit_wants, layout_of, place, wants
 from migfleet.mig.geometry import Geometry, ci_name, default_ci
 from migfleet.mig.placed import DISABLED, ENABLED, GpuLayout, PlacedGi
 from migfleet.mig.state import GpuInstance, GpuProcess, GpuState
@@ -48,7 +48,18 @@ class Action:
     command: str        # create_ci on a new GPU instance: "{gi}" stands for its ID, known once created;
                         # settle_mig: the MIG mode query, then smi.reset_gpu only if still pending
     description: str
+    gpu: int = -1                   # the GPU's index
     gi_start: int | None = None     # create_ci on a new GPU instance: where that instance starts
+    cis: tuple[int, ...] = ()       # create_ci: the compute instance profile IDs
+
+    def command_now(self, run) -> str:
+        """The command to run now. create_ci in a GPU instance created moments ago: its ID is the
+        driver's choice, read off `mig -lgi` through `run(command) -> (rc, output)`; raises
+        smi.ParseError when the listing does not show exactly one instance at its start."""
+        if self.gi_start is None:
+            return self.command
+        rc, out = run(smi.list_gis(self.gpu))
+        return smi.create_cis(self.gpu, smi.gi_id_at(out, self.gpu, self.gi_start), self.cis)
 
 
 @dataclass(frozen=True)
@@ -87,8 +98,8 @@ class _Steps:
     def resets(self) -> bool:
         return any(a.kind == "reset_gpu" for a in self.actions)
 
-    def add(self, kind: str, command: str, what: str, gi_start: int | None = None) -> None:
-        self.actions.append(Action(kind, command, f"{self.head}: {what}", gi_start))
+    def add(self, kind: str, command: str, what: str, gi_start: int | None = None, cis: tuple[int, ...] = ()) -> None:
+        self.actions.append(Action(kind, command, f"{self.head}: {what}", self.idx, gi_start, cis))
 
     def blocked_by(self, procs: Sequence[GpuProcess], what: str, policy: Policy) -> str | None:
         """Why foreign processes block the change; with mig_force none, and they are stopped first."""
@@ -122,11 +133,12 @@ class _Steps:
         for g in order:
             if not full(g):
                 self.add("create_ci", smi.create_cis(self.idx, "{gi}", g.cis),   # type: ignore[arg-type]
-                         f"create {self.ci_words(g)} in the new GPU instance {self.words(g)}", gi_start=g.start)
+                         f"create {self.ci_words(g)} in the new GPU instance {self.words(g)}", g.start, g.cis)
 
     def create_cis(self, gi: GpuInstance, want: PlacedGi) -> None:
         self.add("create_ci", smi.create_cis(self.idx, gi.gi_id, want.cis),
-                 f"create {self.ci_words(want)} in GPU instance {gi.gi_id} ({gi.name} at slice {gi.start})")
+                 f"create {self.ci_words(want)} in GPU instance {gi.gi_id} ({gi.name} at slice {gi.start})",
+                 cis=want.cis)
 
     def words(self, g: PlacedGi) -> str:
         return f"{self.geometry.profile(g.profile_id).name} at slice {g.start}"
@@ -214,11 +226,11 @@ def target_layout(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None)
 
 
 def _target(gpu: GpuState, desired: DesiredGpu, geometry: Geometry):
-    """(target layout, kept {gi_id: Want}, GIs to destroy, new PlacedGis)."""
-    empty = fit(geometry, desired.instances)          # raises LayoutError when it cannot exist at all
+    """(target layout, kept {gi_id: PlacedGi}, GIs to destroy, new PlacedGis)."""
+    units = wants(geometry, desired.instances)
+    empty = fit_wants(geometry, units)          # raises LayoutError when it cannot exist at all
     if not gpu.mig_current:
         return empty, {}, [], list(empty.gis)
-    units = wants(geometry, desired.instances)
     cis_of = lambda g: tuple(sorted(c.profile_id for c in gpu.compute_instances if c.gi_id == g.gi_id))  # noqa
     kept, missing = _match(gpu.gpu_instances, units, cis_of)
     occupied = {s for g in gpu.gpu_instances if g.gi_id in kept for s in range(g.start, g.start + g.size)}
@@ -226,10 +238,10 @@ def _target(gpu: GpuState, desired: DesiredGpu, geometry: Geometry):
     if found is None:       # nothing that exists can stay: rebuild it all
         return empty, {}, list(gpu.gpu_instances), list(empty.gis)
     by_id = {g.gi_id: g for g in gpu.gpu_instances}
-    keep = [PlacedGi(by_id[gi].start, u.profile.id, tuple(sorted(u.cis))) for gi, u in kept.items()]
+    keep = {gi: PlacedGi(by_id[gi].start, u.profile.id, tuple(sorted(u.cis))) for gi, u in kept.items()}
     new = list(layout_of(found).gis)
     doomed = [g for g in gpu.gpu_instances if g.gi_id not in kept]
-    return GpuLayout(ENABLED, tuple(keep + new)), kept, doomed, new
+    return GpuLayout(ENABLED, (*keep.values(), *new)), keep, doomed, new
 
 
 def plan_gpu(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None, policy: Policy = Policy()) -> GpuPlan:
@@ -237,7 +249,7 @@ def plan_gpu(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None, poli
     steps = _Steps(gpu, geometry)
     if not desired.mig_enabled:
         return _plan_disable(steps, gpu, policy)
-    target, kept, doomed, new = _target(gpu, desired, geometry)
+    target, want_of, doomed, new = _target(gpu, desired, geometry)
     if target == placed.live(gpu):
         return GpuPlan(gpu, target)
 
@@ -257,8 +269,6 @@ def plan_gpu(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None, poli
 
     if not gpu.mig_pending:
         steps.add("enable_mig", smi.enable_mig(steps.idx), "cancel the pending MIG disable")
-    want_of = {g.gi_id: PlacedGi(g.start, u.profile.id, tuple(sorted(u.cis))) for g in gpu.gpu_instances
-               for gi, u in kept.items() if gi == g.gi_id}
     live_cis = placed.live(gpu)
     bad_ci = [g for g in gpu.gpu_instances if g.gi_id in want_of and live_cis.at(g.start) != want_of[g.gi_id]]
     touched = {g.gi_id for g in doomed} | {g.gi_id for g in bad_ci}

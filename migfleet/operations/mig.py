@@ -99,17 +99,19 @@ def _read(host_) -> dict[str, GpuState]:
 
 
 def _create_cis(action) -> FunctionCommand:
-    """-cci in a GPU instance created moments ago: its ID is the driver's choice, read off -lgi."""
-    idx = int(action.command.split()[3])
+    """-cci in a GPU instance created moments ago (mig.plan.Action.command_now finds its ID)."""
 
     def create(state, host):
-        ok, out = host.run_shell_command(StringCommand(smi.list_gis(idx)), print_output=state.print_output)
+        def run(command: str) -> tuple[int, str]:
+            ok, out = host.run_shell_command(StringCommand(command), print_output=state.print_output)
+            return (0 if ok else 1), "\n".join(out.stdout_lines)
+
         try:
-            gi = smi.gi_id_at("\n".join(out.stdout_lines), idx, action.gi_start)
+            command = action.command_now(run)
         except smi.ParseError as e:
             host.log_styled(f"MIG {action.description}: {e}", fg="red", log_func=logger.error)
             return False
-        ok, out = host.run_shell_command(StringCommand(action.command.format(gi=gi)),
+        ok, out = host.run_shell_command(StringCommand(command),
                                          print_output=state.print_output, print_input=state.print_input)
         if not ok:
             host.log_styled(f"MIG {action.description}: {' '.join(out.stderr_lines)}", fg="red",
