@@ -1,9 +1,10 @@
 """MIG layout checks of one host's data (run only on schema-valid MIG keys).
 
 Geometry is always checked: a host with a `mig_layout` names its GPUs in `gpu_models` (or
-`validate --live` reads them), and each selected GPU's layout is fitted against its model.
-Profile names, counts and compute profiles are checked against the catalog first, so a typo is
-named even where no model is known, and a huge count is refused before anything is expanded.
+`validate --live` reads them), and each selected GPU's layout is fitted against its model by the
+planner's own `fit` (counts and compute profiles checked before anything is expanded), once per GPU.
+Profile names are checked against the catalog first, so a typo is named even where no model is
+known (and then counts and compute profiles against every model's).
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 
 from migfleet.inventory.errors import InventoryError, bare, json_path, shown
 from migfleet.mig import catalog
-from migfleet.mig.desired import (DesiredInstance, GpuRef, RuleError, bus_key, desired_from_rule, device_id_of,
-                                  norm_model, resolve_refs, selects)
+from migfleet.mig.desired import (GpuRef, Rule, RuleError, bus_key, device_id_of, norm_model, parse_rules,
+                                  resolve_refs, selects)
 from migfleet.mig.geometry import Geometry, Profile
-from migfleet.mig.fit import LayoutError, fit
+from migfleet.mig.fit import LayoutError, compute_reason, fit
 
 
 @dataclass(frozen=True)
@@ -47,22 +48,16 @@ def _profile_on(geometry: Geometry, ref) -> Profile | None:
         return None
 
 
-def _instances(rules: Sequence[Mapping]):
-    for n, rule in enumerate(rules):
-        if rule.get("mig") is not False:
-            yield from desired_from_rule(rule, f"$.mig_layout[{n}]").instances
-
-
 def _ref_text(ref) -> str:
     return str(ref) if isinstance(ref, int) else shown(ref)
 
 
-def catalog_errors(host: str, rules: Sequence[Mapping], geometries: Mapping[str, Geometry],
+def catalog_errors(host: str, rules: Sequence[Rule], geometries: Mapping[str, Geometry],
                    limits: bool = True) -> list[InventoryError]:
     """Profiles that no known GPU model offers; with `limits`, also counts and compute profiles
     beyond every model's (where the host's models are unknown, so nothing is fitted)."""
     out = []
-    for inst in _instances(rules):
+    for inst in (i for rule in rules for i in rule.layout.instances):
         found = [(g, p) for g in geometries.values() if (p := _profile_on(g, inst.profile)) is not None]
         if not found:
             names = sorted({p.name for g in geometries.values() for p in g.profiles})
@@ -79,48 +74,10 @@ def catalog_errors(host: str, rules: Sequence[Mapping], geometries: Mapping[str,
             out.append(InventoryError(host, inst.where, f"{inst.units} x {name} is more than any known GPU "
                                       f"model holds (at most {limit})"))
         if inst.compute is not None:
-            reasons = [_compute_reason(g, p, inst) for g, p in found]
+            reasons = [compute_reason(g, p, inst.compute) for g, p in found]
             if all(reasons):
                 out.append(InventoryError(host, f"{inst.where}.compute.profile", reasons[0]))
     return out
-
-
-def _compute_reason(geometry: Geometry, gi: Profile, inst: DesiredInstance) -> str | None:
-    """Why the instance's compute profile is not offered inside its GPU instance, or None."""
-    if catalog.lookup(geometry.model) is not geometry:
-        return None     # an extra geometry: the planner's own rules apply
-    try:
-        cp = catalog.compute_profile(geometry.model, gi.id, inst.compute.profile)
-    except KeyError:
-        offered = ", ".join(f"{p.name} (ID {p.id})" for p in catalog.compute_profiles(geometry.model, gi.id))
-        return (f"compute profile {_ref_text(inst.compute.profile)} does not exist in a {gi.name} GPU instance; "
-                f"its compute profiles are {offered}")
-    if inst.compute.count > cp.instances:
-        return f"too many {cp.name} compute instances: {inst.compute.count} of {cp.instances} in a {gi.name}"
-    return None
-
-
-def _counts(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> LayoutError | None:
-    """Per-profile totals against the profile's limit, before the planner expands any count."""
-    totals: dict[int, tuple[Profile, int, str]] = {}
-    for inst in wanted:
-        prof = _profile_on(geometry, inst.profile)
-        if prof is None:
-            continue        # fit names the unknown profile with the model's list
-        _, n, where = totals.get(prof.id, (prof, 0, inst.where))
-        totals[prof.id] = (prof, n + inst.units, where)
-    for prof, n, where in totals.values():
-        if n > prof.instances:
-            return LayoutError(f"too many {prof.name} instances: {n} of {prof.instances} on {geometry.model}", where)
-    return None
-
-
-def _compute(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> LayoutError | None:
-    for inst in wanted:
-        gi = _profile_on(geometry, inst.profile)
-        if gi is not None and inst.compute is not None and (reason := _compute_reason(geometry, gi, inst)):
-            return LayoutError(reason, f"{inst.where}.compute.profile")
-    return None
 
 
 def gpu_refs(data: Mapping) -> list[GpuRef] | None:
@@ -137,7 +94,7 @@ def gpu_refs(data: Mapping) -> list[GpuRef] | None:
 
 def layout_errors(host: str, data: Mapping, gpus: list[GpuRef] | None, fleet: Fleet) -> list[InventoryError]:
     """Every MIG layout problem of one host whose MIG keys passed the schema."""
-    rules = data.get("mig_layout") or []
+    rules = parse_rules(data.get("mig_layout") or [])
     geometries = host_geometries(data)
     out = catalog_errors(host, rules, geometries, limits=gpus is None)
     if not rules:
@@ -153,7 +110,7 @@ def layout_errors(host: str, data: Mapping, gpus: list[GpuRef] | None, fleet: Fl
         said = data.get(key)
         if said is not None and len(said) != len(gpus):
             out.append(InventoryError(host, f"$.{key}", f"{len(said)} {what} for {len(gpus)} GPU(s) in gpu_models"))
-    out += _selector_errors(host, rules, gpus, fleet, geometries)
+    out += _selector_errors(host, data["mig_layout"], gpus, fleet, geometries)
     if out:
         return out
     try:
@@ -169,14 +126,11 @@ def layout_errors(host: str, data: Mapping, gpus: list[GpuRef] | None, fleet: Fl
         if geometry is None:
             key = (f"$.gpu_models[{index}]", f"no MIG geometry known for {bare(model)}; describe it under mig_models")
         else:
-            err = _counts(geometry, want.instances) or _compute(geometry, want.instances)
-            if err is None:
-                try:
-                    fit(geometry, want.instances)
-                    continue
-                except LayoutError as e:
-                    err = e
-            key = (err.where or "$.mig_layout", err.reason)
+            try:
+                fit(geometry, want.instances)
+                continue
+            except LayoutError as e:
+                key = (e.where or "$.mig_layout", e.reason)
         found.setdefault(key, []).append(index)
     return [InventoryError(host, path, f"GPU {_indexes(ix)}: {reason}") for (path, reason), ix in found.items()]
 

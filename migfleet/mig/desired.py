@@ -129,15 +129,27 @@ def desired_from_rule(rule: Mapping, where: str) -> DesiredGpu:
     return DesiredGpu(True, tuple(out))
 
 
-def resolve_refs(rules: Sequence[Mapping], gpus: Iterable[GpuRef],
-                 key=lambda g: g.uuid) -> dict:
-    """Apply rules to GPU references -> {key(gpu): DesiredGpu}."""
+@dataclass(frozen=True)
+class Rule:
+    """One `mig_layout` rule, parsed once: its selector, its layout, its JSON path."""
+    gpus: object
+    layout: DesiredGpu
+    where: str
+
+
+def parse_rules(rules: Sequence[Mapping]) -> list[Rule]:
+    """The rules of one host (schema-valid input assumed)."""
+    return [Rule(rule.get("gpus", "all"), desired_from_rule(rule, f"$.mig_layout[{n}]"), f"$.mig_layout[{n}]")
+            for n, rule in enumerate(rules)]
+
+
+def resolve_refs(rules: Sequence[Rule], gpus: Iterable[GpuRef], key=lambda g: g.uuid) -> dict:
+    """Apply parsed rules to GPU references -> {key(gpu): DesiredGpu}."""
     gpus = list(gpus)
     indexes = {g.index for g in gpus}
     out = {}
-    for n, rule in enumerate(rules):
-        where = f"$.mig_layout[{n}]"
-        sel = rule.get("gpus", "all")
+    for rule in rules:
+        where, sel = rule.where, rule.gpus
         wanted = sel if isinstance(sel, list) else [sel["index"]] if isinstance(sel, Mapping) and "index" in sel else []
         missing = sorted(set(wanted) - indexes)
         if missing:
@@ -147,14 +159,13 @@ def resolve_refs(rules: Sequence[Mapping], gpus: Iterable[GpuRef],
                 isinstance(sel["uuid"], str) and GPU_UUID.match(sel["uuid"])):
             raise RuleError(f"{where}.gpus.uuid", f"{sel['uuid']!r} is not a GPU UUID (GPU- then 8-4-4-4-12 "
                                                   "hex digits, as nvidia-smi -L prints it)")
-        layout = desired_from_rule(rule, where)
         for g in gpus:
             try:
                 hit = selects(sel, g)
             except RuleError as exc:
                 raise RuleError(f"{where}.gpus", exc.reason) from None
             if hit:
-                out[key(g)] = layout
+                out[key(g)] = rule.layout
     return out
 
 
@@ -191,4 +202,4 @@ def _describe_indexes(indexes: set[int]) -> str:
 def resolve(rules: Sequence[Mapping], gpus: Mapping[str, GpuState]) -> dict[str, DesiredGpu]:
     """The `mig_layout` rules of one host applied to its live GPUs -> {uuid: DesiredGpu}."""
     refs = [GpuRef(s.index, s.name, uuid, s.pci_bus_id) for uuid, s in gpus.items()]
-    return resolve_refs(rules, refs)
+    return resolve_refs(parse_rules(rules), refs)

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from migfleet.mig import catalog
 from migfleet.mig.desired import ComputeSpec, DesiredInstance
 from migfleet.mig.geometry import CI_PROFILE_ID, CI_SLICES, Geometry, Profile, default_ci
 from migfleet.mig.placed import ENABLED, GpuLayout, PlacedGi
@@ -35,9 +36,28 @@ class Want:
         return dict(self.profile.placements)[start]
 
 
-def _compute(profile: Profile, spec: ComputeSpec | None, where: str) -> tuple[int, ...]:
+def compute_reason(geometry: Geometry, gi: Profile, spec: ComputeSpec) -> str | None:
+    """Why a compute profile is not offered inside a GPU instance of a catalog model (its own list
+    of compute profiles and their counts), or None; a model described in the inventory gets None."""
+    if catalog.lookup(geometry.model) is not geometry:
+        return None
+    ref = spec.profile if isinstance(spec.profile, int) else repr(spec.profile)
+    try:
+        cp = catalog.compute_profile(geometry.model, gi.id, spec.profile)
+    except KeyError:
+        offered = ", ".join(f"{p.name} (ID {p.id})" for p in catalog.compute_profiles(geometry.model, gi.id))
+        return f"compute profile {ref} does not exist in a {gi.name} GPU instance; its compute profiles are {offered}"
+    if spec.count > cp.instances:
+        return f"too many {cp.name} compute instances: {spec.count} of {cp.instances} in a {gi.name}"
+    return None
+
+
+def _compute(geometry: Geometry, profile: Profile, spec: ComputeSpec | None, where: str) -> tuple[int, ...]:
     if spec is None:
         return (default_ci(profile),)
+    reason = compute_reason(geometry, profile, spec)
+    if reason:
+        raise LayoutError(reason, f"{where}.compute.profile" if where else "")
     ref = spec.profile
     if isinstance(ref, int) or str(ref).isdigit():
         if int(ref) not in CI_SLICES:
@@ -70,16 +90,16 @@ def _lookup(geometry: Geometry, ref, where: str) -> Profile:
 
 def wants(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> list[Want]:
     """The desired instances, one Want per GPU instance; counts checked before they are expanded."""
-    resolved = [(inst, _lookup(geometry, inst.profile, inst.where)) for inst in wanted]
-    resolved = [(inst, prof, _compute(prof, inst.compute, inst.where)) for inst, prof in resolved]
+    found = [(inst, _lookup(geometry, inst.profile, inst.where)) for inst in wanted]
     totals: Counter = Counter()
-    for inst, prof, _ in resolved:
+    for inst, prof in found:
         totals[prof.id] += inst.units
     for pid, n in totals.items():
         prof = geometry.profile(pid)
         if n > prof.instances:
-            where = next(inst.where for inst, p, _ in resolved if p.id == pid)
+            where = next(inst.where for inst, p in found if p.id == pid)
             raise LayoutError(f"too many {prof.name} instances: {n} of {prof.instances} on {geometry.model}", where)
+    resolved = [(inst, prof, _compute(geometry, prof, inst.compute, inst.where)) for inst, prof in found]
     out: list[Want] = []
     for inst, prof, cis in resolved:
         starts = inst.placements if inst.placements is not None else [None] * inst.count
