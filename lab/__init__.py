@@ -8,13 +8,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PREFIX = "mflab"
-BRIDGE = "mflab0"
-BRIDGE_IP = "10.250.0.1"
+# The thin lab (`python -m lab ... --thin`, lab/thin.py: hosts with sshd, systemd and the simulated
+# driver only) runs beside the suite lab: its own prefix, bridge, subnet, names and state dir, chosen
+# when this package is imported (the CLI sets MIGFLEET_LAB_THIN=1 for --thin).
+THIN = os.environ.get("MIGFLEET_LAB_THIN") == "1"
+PREFIX = "mfthin" if THIN else "mflab"
+BRIDGE = f"{PREFIX}0"
+NET = "10.251.0" if THIN else "10.250.0"         # /24: hosts are NET.11 .. NET.210
+NAME_PREFIX = "thin-h" if THIN else "lab-h"
+BRIDGE_IP = f"{NET}.1"
 PREFIX_LEN = 24
 REGISTRY = f"{BRIDGE_IP}:5000"
 APT_REPO = f"http://{BRIDGE_IP}:8081/"
-STATE_DIR = Path(os.environ.get("MIGFLEET_LAB_DIR", "/var/lib/migfleet-lab"))
+STATE_DIR = (Path(os.environ.get("MIGFLEET_THIN_DIR", "/var/lib/migfleet-thin")) if THIN
+             else Path(os.environ.get("MIGFLEET_LAB_DIR", "/var/lib/migfleet-lab")))
 
 # The public names of migfleet's defaults, answered in the lab the way a site's transparent mirror
 # would (lab/public_mirror.py): bridge address -> names, in every host's /etc/hosts.
@@ -35,7 +42,7 @@ SUITE_GPUS = "A100-40GB:2,A100-80GB,H100"
 
 
 def host_name(n: int) -> str:
-    return f"lab-h{n}"
+    return f"{NAME_PREFIX}{n}"
 
 
 def host_netns(n: int) -> str:
@@ -43,11 +50,11 @@ def host_netns(n: int) -> str:
 
 
 def host_address(n: int) -> str:
-    return f"10.250.0.{10 + n}"
+    return f"{NET}.{10 + n}"
 
 
 def host_mac(n: int) -> str:
-    return f"02:6d:66:00:00:{n:02x}"
+    return f"02:6d:{'74' if THIN else '66'}:00:00:{n:02x}"
 
 
 def bridge_port(n: int) -> str:
@@ -58,15 +65,15 @@ def bridge_port(n: int) -> str:
 def host_number(name: str) -> int:
     """Accept lab-h3, h3, 3, mflab-h3 or 10.250.0.13 and return 3."""
     text = name.strip()
-    if text.startswith("10.250.0."):
+    if text.startswith(f"{NET}."):
         n = int(text.rsplit(".", 1)[1]) - 10
     else:
-        for prefix in ("lab-h", f"{PREFIX}-h", "h"):
+        for prefix in (NAME_PREFIX, f"{PREFIX}-h", "h"):
             if text.startswith(prefix):
                 text = text[len(prefix):]
                 break
         if not text.isdigit():
-            raise ValueError(f"not a lab host name: {name!r} (expected lab-hN, hN, N or 10.250.0.(10+N))")
+            raise ValueError(f"not a lab host name: {name!r} (expected {NAME_PREFIX}N, hN, N or {NET}.(10+N))")
         n = int(text)
     if not 1 <= n <= MAX_HOSTS:
         raise ValueError(f"lab host number out of range 1..{MAX_HOSTS}: {name!r}")

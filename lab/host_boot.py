@@ -22,7 +22,7 @@ set -eu
 H=%(host_dir)s
 R=$H/root
 mount -t overlay overlay -o lowerdir=/,upperdir=$H/upper,workdir=$H/work "$R"
-mount -o loop,discard "$H/docker.img" "$R/var/lib/docker"
+[ ! -e "$H/docker.img" ] || mount -o loop,discard "$H/docker.img" "$R/var/lib/docker"   # thin hosts: none
 mount -t proc proc "$R/proc"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
 mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup "$R/sys/fs/cgroup"

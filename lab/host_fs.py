@@ -8,7 +8,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from . import BRIDGE_IP, PUBLIC_NAMES, STATE_DIR, host_address, host_name
+from . import BRIDGE_IP, PUBLIC_NAMES, STATE_DIR, THIN, host_address, host_name
 from .host_run import run
 
 DOCKER_IMAGE_SIZE = "32G"   # sparse: only what dockerd writes takes disk space
@@ -33,8 +33,15 @@ MASKED_UNITS = (
     "sys-kernel-config.mount", "sys-fs-fuse-connections.mount",
 )
 
-# Directories of this machine a host must not see (other hosts' state, keys, the checkout).
-HIDDEN_DIRS = (str(STATE_DIR).lstrip("/"), "work", "root")
+# Directories of this machine a host must not see (other hosts' state, keys, the checkout; both labs').
+HIDDEN_DIRS = tuple(dict.fromkeys((str(STATE_DIR).lstrip("/"), "var/lib/migfleet-lab", "var/lib/migfleet-thin",
+                                   "work", "root")))
+
+# A thin host runs systemd, journald and sshd only (what the MIG part of the deploy needs).
+THIN_MASKED_UNITS = ("docker.service", "docker.socket", "containerd.service", "dbus.service", "dbus.socket",
+                     "systemd-logind.service", "systemd-journal-flush.service", "systemd-update-utmp.service")
+# Thin hosts log one line per SSH session (LogLevel VERBOSE), which bench/fleet_scale.py counts.
+THIN_SSHD = "LogLevel VERBOSE\n"
 
 SSHD_DROPIN = """\
 # lab host: own key only, root by key only
@@ -109,7 +116,7 @@ def prepare(n: int, lab_public_key: str) -> Path:
     for f in ssh.glob("ssh_host_ed25519_key*"):
         f.unlink()
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{name}", "-f", str(ssh / "ssh_host_ed25519_key")])
-    _write(ssh / "sshd_config.d/mflab.conf", SSHD_DROPIN)
+    _write(ssh / "sshd_config.d/mflab.conf", SSHD_DROPIN + (THIN_SSHD if THIN else ""))
     root = upper / "root"
     root.chmod(0o700)
     _write(root / ".bashrc", "")
@@ -118,8 +125,10 @@ def prepare(n: int, lab_public_key: str) -> Path:
     _write(root / ".ssh/authorized_keys", lab_public_key + "\n", 0o600)
     (upper / "var/lib/docker").mkdir(parents=True, exist_ok=True)
     (upper / "var/lib/docker").chmod(0o710)
-    for unit in MASKED_UNITS:
+    for unit in MASKED_UNITS + (THIN_MASKED_UNITS if THIN else ()):
         _mask(upper, unit)
+    if THIN:
+        return upper
     img = hd / "docker.img"
     with open(img, "wb") as f:
         f.truncate(_size_bytes(DOCKER_IMAGE_SIZE))

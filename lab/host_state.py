@@ -9,11 +9,11 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import STATE_DIR
+from . import STATE_DIR, THIN
 from .host_boot import Running
 
 STATE_FILE = STATE_DIR / "lab.json"
-LOCK_FILE = Path("/run/lock/migfleet-lab.lock")
+LOCK_FILE = Path("/run/lock/migfleet-thin.lock" if THIN else "/run/lock/migfleet-lab.lock")   # one per lab
 
 
 class LabState:

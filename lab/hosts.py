@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
-from . import (APT_REPO, BRIDGE, BRIDGE_IP, PREFIX, REGISTRY, STATE_DIR, host_address, host_name,
-               host_netns)
+from . import (APT_REPO, BRIDGE, BRIDGE_IP, NAME_PREFIX, NET, PREFIX, REGISTRY, STATE_DIR, host_address,
+               host_name, host_netns)
 from . import host_boot, host_cgroup, host_fs, host_gpus, host_net
 from .host_run import LabError, quiet, run
 from .host_state import LabState, exclusive
@@ -66,7 +66,7 @@ def write_ssh_files(numbers: list[int]) -> None:
     _atomic_write(KNOWN_HOSTS, "".join(line + "\n" for line in lines))
     blocks = [f"Host {host_name(n)}\n    HostName {host_address(n)}\n" for n in numbers]
     blocks.append(
-        f"Host lab-h* 10.250.0.*\n"
+        f"Host {NAME_PREFIX}* {NET}.*\n"
         f"    User root\n"
         f"    IdentityFile {LAB_KEY}\n"
         f"    IdentitiesOnly yes\n"

@@ -25,7 +25,7 @@ from migfleet.mig.geometry import Geometry
 from migfleet.mig.plan import GpuPlan, LayoutError, Policy, plan_gpu
 from migfleet.operations import files as file_ops
 from migfleet.operations import lock as lock_ops
-from migfleet.serving import envoy, rotation, triton
+from migfleet.serving import endpoints, envoy, rotation, triton
 from migfleet.serving.settings import resolve as serving_settings
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -34,14 +34,15 @@ UNITS = ("migfleet-mig.service", "migfleet-tritons.service")
 HOST_PACKAGES = ("python3", "curl", "gnupg", "ca-certificates")     # what the toolkit deploy installs first
 # The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind).
 HOST_CODE = ("__init__.py", "sections.py", "mig/**/*.py", "mig/catalog.json", "serving/__init__.py",
-             "serving/containers.py", "serving/triton.py", "serving/rebind.py", "serving/rotation.py")
+             "serving/containers.py", "serving/triton.py", "serving/endpoints.py", "serving/rebind.py",
+             "serving/rotation.py")
 # Services that hold GPUs open (a reset or MIG mode change is refused while they run): mig-parted's
 # hooks and the GPU operator stop the same ones.
 GPU_HOLDERS = ("nvidia-persistenced.service", "nvidia-dcgm.service", "nv-hostengine.service",
                "dcgm-exporter.service", "nvsm.service", "nvidia-fabricmanager.service")
 NEEDS_FREE_GPU = {"reset_gpu", "enable_mig", "disable_mig"}
-ENVOY_FILES = (envoy.BOOTSTRAP, envoy.CDS, envoy.LDS_TEMPLATE, rotation.LDS,
-               rotation.eds_file(rotation.HTTP_CLUSTER), rotation.eds_file(rotation.GRPC_CLUSTER))
+ENVOY_FILES = (envoy.BOOTSTRAP, envoy.CDS, endpoints.LDS_TEMPLATE, endpoints.LDS,
+               endpoints.eds_file(endpoints.HTTP_CLUSTER), endpoints.eds_file(endpoints.GRPC_CLUSTER))
 
 
 class HostMigError(Exception):
@@ -300,6 +301,8 @@ def lacks(v: host_fact.HostView | None) -> list[str]:
     """What the host lacks before migfleet may change it (migfleet.facts.preflight)."""
     if v is None:       # the read failed; _plan_all says so
         return []
+    if mig_setting("mig_only"):     # no toolkit, Docker or Tritons asked of the host
+        return preflight.problems(v, serving=False)
     s = settings()
     return preflight.problems(v, packages=(*HOST_PACKAGES, s["toolkit_package"]), docker_package=s["docker_package"],
                               docker_service=s["docker_service"])

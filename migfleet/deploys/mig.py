@@ -70,14 +70,19 @@ def configure_mig() -> None:
         _log(w)
 
     v = context.view()
+    if context.mig_setting("mig_only"):     # else the toolkit deploy syncs it: the boot unit runs this code
+        if not context.queue_tree("migfleet host code", context.LIB_DIR, context.host_code()):
+            return
     context.queue(files.content, name="MIG boot record", path=boot.RECORD_PATH, text=context.record(),
                   digest_now=v.files.get(boot.RECORD_PATH))
     unit_text = (context.PACKAGE / "files" / "systemd" / UNIT_NAME).read_text()
     context.queue(files.unit, name="MIG boot unit", unit=UNIT_NAME, text=unit_text,
                digest_now=v.files.get(f"/etc/systemd/system/{UNIT_NAME}"), enabled_now=v.enabled.get(UNIT_NAME, ""))
 
-    s, serving_work = context.settings(), serving_plan.serving_work()
-    if serving_work.host_drain:
+    # mig_only: nothing of migfleet serves on the host, no Triton to take out of rotation
+    serving_work = None if context.mig_setting("mig_only") else serving_plan.serving_work()
+    if serving_work is not None and serving_work.host_drain:
+        s = context.settings()
         host.log("the change takes all of this host's serving capacity: its health endpoint fails first")
         context.queue(serving.host_leaves, name="Host leaves the load balancer", admin_port=s["envoy_admin_port"],
                             drain_seconds=s["envoy_drain_seconds"])
@@ -88,7 +93,7 @@ def configure_mig() -> None:
         context.queue(serving.services_stopped, name="Stop the services holding the GPUs", services=holders)
     for uuid, w in work.items():
         name = mig.operation_name(w.plan, w.geometry)
-        leaving = serving_work.at_once.get(uuid, ())
+        leaving = serving_work.at_once.get(uuid, ()) if serving_work is not None else ()
         if leaving and not w.plan.converged:
             host.log(f"MIG {mig.gpu_label(w.plan.gpu)}: Tritons leaving Envoy's rotation first: {', '.join(leaving)}")
         with shared_slot(name):

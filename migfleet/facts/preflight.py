@@ -18,9 +18,12 @@ DOCKER_INSTALL = "https://docs.docker.com/engine/install/"
 
 
 def problems(v: HostView, packages: Sequence[str] = (), docker_package: str = "docker.io",
-             docker_service: str = "docker") -> list[str]:
+             docker_service: str = "docker", serving: bool = True) -> list[str]:
     """One line per missing prerequisite. `packages`: what the deploy installs with apt when dpkg
-    does not list it ("name" or "name=version"), Docker's package and service aside."""
+    does not list it ("name" or "name=version"), Docker's package and service aside. `serving`
+    False (mig_only hosts): only what the MIG part needs (systemd, a MIG-capable driver)."""
+    if not serving:
+        return [line for line in (_systemd(v), *_drivers(v)) if line]
     return [line for line in (_systemd(v), _docker(v, docker_service), _apt(v, packages, docker_package),
                               *_drivers(v), _modules(v)) if line]
 

@@ -66,11 +66,13 @@ class LiveHost:
 LIVE_SECTIONS = (*smi.NAMES, "containers", "clusters")
 
 
-def live_command(admin: str) -> str:
+def live_command(admin: str, serving: bool = True) -> str:
+    """serving False (a mig_only host): the MIG sections, with no container and no Envoy asked."""
     return sections.frame({
         **smi.COMMANDS,
-        "containers": f"command -v docker >/dev/null || {{ echo '[]'; exit 0; }}; {INSPECT_COMMAND}",
-        "clusters": f"curl -sfS -m 5 {admin}/clusters",
+        "containers": f"command -v docker >/dev/null || {{ echo '[]'; exit 0; }}; {INSPECT_COMMAND}"
+                      if serving else "echo '[]'",
+        "clusters": f"curl -sfS -m 5 {admin}/clusters" if serving else "true",
     })
 
 
@@ -96,7 +98,7 @@ def read_live(host: fleet.FleetHost, timeout: float = 60.0) -> LiveHost:
         raise fleet.FleetError(f"{host.name}: {exc.args[0]}") from None
     target = fleet.target_of(host)
     with fleet.session(target) as run_on_host:
-        rc, out, err = run_on_host(live_command(admin), timeout)
+        rc, out, err = run_on_host(live_command(admin, serving=not host.data.get("mig_only")), timeout)
     if rc != 0:
         raise fleet.FleetError(f"{host.name}: drift read exited {rc}: {(err or out).strip()[:300]!r}")
     try:
@@ -126,7 +128,9 @@ def host_drift(host: fleet.FleetHost, live: Snapshot,
 
 
 def serving_drift(host: fleet.FleetHost, live: LiveHost) -> list[Mismatch]:
-    """Serving drift: the Tritons the live layout calls for, and Envoy's endpoints."""
+    """Serving drift: the Tritons the live layout calls for, and Envoy's endpoints (none on a mig_only host)."""
+    if host.data.get("mig_only"):
+        return []
     expected = spec_checks.expected_tritons(live.gpus, serving_settings.resolve(host.data))
     return spec_checks.compare_serving(host.name, expected, live.containers, live.clusters, live.admin)
 

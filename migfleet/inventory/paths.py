@@ -63,8 +63,8 @@ def repository_errors(hosts: Mapping[str, Mapping], folder: Path, defaults: Mapp
     seen: dict[str, str | None] = {}
     errors = []
     for host, data in hosts.items():
-        if MODEL_REPOSITORY in bad.get(host, set()):
-            continue        # the schema already said what is wrong with the value
+        if MODEL_REPOSITORY in bad.get(host, set()) or data.get("mig_only") is True:
+            continue        # the schema already said what is wrong with the value; mig_only: nothing is synced
         value = data.get(MODEL_REPOSITORY, defaults.get(MODEL_REPOSITORY))
         if not isinstance(value, str) or not value:
             continue

@@ -8,12 +8,20 @@ from migfleet.serving import envoy
 from migfleet.inventory import paths
 from migfleet.fleet import checks as spec_checks
 from migfleet.serving import triton
+from migfleet.serving.endpoints import GRPC_CLUSTER, HTTP_CLUSTER
 
 MODEL = "lab_classifier"        # files/models/README.md: INPUT FP32[4] -> PROBABILITIES FP32[3]
 MODEL_INPUT, MODEL_OUTPUT = "INPUT", "PROBABILITIES"
 
 
-def expected_tritons(spec_host) -> list[spec_checks.ExpectedTriton]:
+@pytest.fixture(autouse=True)
+def _serving_host(spec_host):
+    """A mig_only host gets no Triton or Envoy from migfleet: nothing here applies to it."""
+    if spec_host.data and spec_host.data.get("mig_only"):
+        pytest.skip(f"{spec_host.name}: mig_only, migfleet deploys no serving here")
+
+
+def expected_tritons(spec_host) -> list[triton.Triton]:
     """One Triton per MIG device of the live placed layouts (the same list drift compares)."""
     return spec_checks.expected_tritons(spec_host.live, spec_host.settings)
 
@@ -37,18 +45,18 @@ def test_tritons_ready(spec_host):
     if not want:
         pytest.skip(f"{spec_host.name}: no MIG device, no Triton")
     script = "; ".join(
-        f"echo {t.http_port} $(curl -s -o /dev/null -m 5 -w '%{{http_code}}' "
-        f"http://127.0.0.1:{t.http_port}{triton.READY_PATH})" for t in want)
+        f"echo {t.ports.http} $(curl -s -o /dev/null -m 5 -w '%{{http_code}}' "
+        f"http://127.0.0.1:{t.ports.http}{triton.READY_PATH})" for t in want)
     codes = dict(line.split(" ", 1) for line in spec_host.check_output(script).splitlines())
-    fail_if([spec_checks.Mismatch(spec_host.name, t.gpu_index, t.gpu_uuid, f"{t.name} {triton.READY_PATH}",
-                                  "HTTP 200", f"HTTP {codes.get(str(t.http_port), 'no answer')}")
-             for t in want if codes.get(str(t.http_port)) != "200"])
+    fail_if([spec_checks.Mismatch(spec_host.name, t.place.gpu_index, t.place.gpu_uuid, f"{t.name} {triton.READY_PATH}",
+                                  "HTTP 200", f"HTTP {codes.get(str(t.ports.http), 'no answer')}")
+             for t in want if codes.get(str(t.ports.http)) != "200"])
 
 
 def test_triton_ports_loopback_only(spec_host):
     ports = {}
     for t in expected_tritons(spec_host):
-        ports |= {t.http_port: f"{t.name} HTTP", t.grpc_port: f"{t.name} gRPC", t.metrics_port: f"{t.name} metrics"}
+        ports |= {t.ports.http: f"{t.name} HTTP", t.ports.grpc: f"{t.name} gRPC", t.ports.metrics: f"{t.name} metrics"}
     fail_if(spec_checks.check_loopback_only(spec_host.name, listeners(spec_host), ports))
 
 
@@ -64,7 +72,7 @@ def test_envoy_backends_healthy(spec_host):
     s, want = spec_host.settings, expected_tritons(spec_host)
     text = spec_host.check_output(f"curl -sf -m 5 http://{envoy.ADMIN_ADDRESS}:{s['envoy_admin_port']}/clusters")
     fail_if(spec_checks.check_envoy_backends(spec_host.name, text, {
-        "triton_http": {t.http_port: t for t in want}, "triton_grpc": {t.grpc_port: t for t in want}}))
+        HTTP_CLUSTER: {t.ports.http: t for t in want}, GRPC_CLUSTER: {t.ports.grpc: t for t in want}}))
 
 
 def test_inference_through_envoy(spec_host, request):

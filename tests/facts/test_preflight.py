@@ -110,3 +110,15 @@ def test_a_bare_host_read_end_to_end_fails_without_a_parser_error(tmp_path):
     lines = problems(parse_host(out.stdout, units), PACKAGES)
     assert [line.split(":")[0] for line in lines] == ["no systemd", "no Docker, and no apt-get to install it",
                                                       "no apt-get to install python3, curl, nvidia-container-toolkit=1.17.8-1"]
+
+
+def test_a_mig_only_host_is_asked_for_systemd_and_a_mig_driver_only():
+    # no Docker answering, no apt-get, an unknown toolkit module: none of it is the MIG part's business
+    v = replace(READY, docker_error="Cannot connect to the Docker daemon", tools=frozenset({"lsmod", "modinfo"}),
+                modules=frozenset())
+    assert len(problems(v, PACKAGES)) >= 2
+    assert problems(v, PACKAGES, serving=False) == []
+    old = replace(v, systemd=False, pid1="sshd", gpus={"GPU-0": gpu(0, driver="450.51.06")})
+    lines = problems(old, serving=False)
+    assert len(lines) == 2 and lines[0].startswith("no systemd")
+    assert lines[1].startswith("NVIDIA driver 450.51.06 is older than")

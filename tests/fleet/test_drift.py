@@ -109,9 +109,9 @@ def container(t, status="running"):
 
 
 def clusters_text(flags):
-    """Envoy admin /clusters lines for {ExpectedTriton: health flags}."""
-    return "".join(f"triton_http::127.0.0.1:{t.http_port}::health_flags::{f}\n"
-                   f"triton_grpc::127.0.0.1:{t.grpc_port}::health_flags::{f}\n" for t, f in flags.items())
+    """Envoy admin /clusters lines for {Triton: health flags}."""
+    return "".join(f"triton_http::127.0.0.1:{t.ports.http}::health_flags::{f}\n"
+                   f"triton_grpc::127.0.0.1:{t.ports.grpc}::health_flags::{f}\n" for t, f in flags.items())
 
 
 def framed(containers, clusters, clusters_rc=0):
@@ -128,7 +128,7 @@ def host_drift(text, rules=SAME):
 def tritons():
     found = spec_checks.expected_tritons(snapshot("h100-mixed"), serving_settings.defaults())
     # GPU 0: 4 GIs, one with 2 CIs; GPU 1 has MIG disabled, so no Triton
-    assert len(found) == 5 and {t.gpu_uuid for t in found} == {GPU0} and all(t.mig_uuid.startswith("MIG-") for t in found)
+    assert len(found) == 5 and {t.place.gpu_uuid for t in found} == {GPU0} and all(t.mig_uuid.startswith("MIG-") for t in found)
     return found
 
 
@@ -145,7 +145,7 @@ def test_each_stopped_triton_is_named_with_its_host_and_gpu(tritons):
     assert {m.host for m in found} == {"lab-h1"} and all(m.gpu_index == 0 and m.gpu_uuid == GPU0 for m in found)
     for t in stopped:
         assert f"container {t.name} state" in {m.field for m in found}
-        assert [m.found for m in found if m.field == f"Envoy cluster triton_http backend 127.0.0.1:{t.http_port} "
+        assert [m.found for m in found if m.field == f"Envoy cluster triton_http backend 127.0.0.1:{t.ports.http} "
                                                      f"({t.name})"] == ["/failed_active_hc"]
     assert len(found) == 2 * 3          # per stopped Triton: its state, and one unhealthy backend per cluster
 
@@ -187,3 +187,14 @@ def test_read_fleet_keeps_each_hosts_error():
     found = fleet_drift.read_fleet(hosts, read)
     assert list(found) == ["a", "b"] and found["a"] == "state of a"
     assert isinstance(found["b"], FleetError) and str(found["b"]) == "b: cannot connect to b:22: timed out"
+
+
+def test_a_mig_only_host_is_read_and_compared_without_serving():
+    command = fleet_drift.live_command(ADMIN, serving=False)
+    assert "docker" not in command and "curl" not in command
+    assert "docker" in fleet_drift.live_command(ADMIN) and "curl" in fleet_drift.live_command(ADMIN)
+    # no Triton, no Envoy: a serving host would show every Triton missing, a mig_only host nothing
+    text = framed([], "", clusters_rc=0)
+    host = FleetHost("lab-h1", {"mig_layout": SAME, "mig_only": True})
+    assert fleet_drift.all_drift(host, fleet_drift.parse_live(text, ADMIN), geometry_for) == []
+    assert host_drift(text) != []

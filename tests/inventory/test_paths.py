@@ -93,3 +93,13 @@ def test_the_deploy_resolves_against_the_inventory_given_to_pyinfra(tmp_path, mo
         assert context.inventory_folder() == tmp_path
     finally:
         context.pyinfra_arguments.cache_clear()
+
+
+def test_a_mig_only_host_needs_no_model_repository(tmp_path, monkeypatch, capsys):
+    inventory = project(tmp_path, MINIMAL.replace('"gpu_models"', '"mig_only": True, "gpu_models"'), models=None)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["validate", str(inventory)]) == 0, capsys.readouterr().err
+    serving = inventory.with_name("serving.py")
+    serving.write_text(MINIMAL.replace('"gpu_models"', '"mig_only": False, "gpu_models"'))
+    assert cli.main(["validate", str(serving)]) == 1
+    assert "$.triton_model_repository" in capsys.readouterr().err
