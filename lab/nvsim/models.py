@@ -33,7 +33,7 @@ def lookup(model: str) -> Geometry | None:
 
 def pci_device_id(model: str) -> int:
     """PCI device ID (vendor 0x10de) of a model, e.g. 0x2330 for an H100 SXM5 80GB."""
-    return int(catalog.model_data(model)["pci_device_id"], 16)
+    return catalog.device_id(model)
 
 
 def pci_sub_system_id(model: str) -> int:
@@ -43,7 +43,7 @@ def pci_sub_system_id(model: str) -> int:
 
 def nvidia_smi_pci_ids(model: str) -> tuple[str, str]:
     """nvidia-smi's "Device Id" and "Sub System Id" (device << 16 | vendor), e.g. 233010DE."""
-    return f"{pci_device_id(model):04X}10DE", f"{pci_sub_system_id(model):04X}10DE"
+    return catalog.packed_id(model).removeprefix("0x"), f"{pci_sub_system_id(model):04X}{catalog.NVIDIA_VENDOR:04X}"
 
 
 def compute_profiles(model: str, gi_profile: str | int) -> list[ComputeProfile]:

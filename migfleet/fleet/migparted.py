@@ -25,10 +25,8 @@ import yaml
 
 from migfleet.inventory.errors import cut, escaped, shown
 from migfleet.mig import catalog
-from migfleet.mig import desired as layout
-from migfleet.mig import plan as planner
+from migfleet.mig import desired, fit
 
-NVIDIA_VENDOR = layout.NVIDIA_VENDOR
 MAX_BYTES = 1 << 20         # a config file (NVIDIA's default config is 12 kB)
 MAX_NODES = 100_000         # YAML values once every alias is expanded
 MAX_SCALAR = 1000           # characters of one YAML value
@@ -54,27 +52,19 @@ class Imported:
 
 # ---------------------------------------------------------------- catalog: PCI IDs and models
 
-def packed_id(model: str) -> str | None:
-    """mig-parted's form of a catalog model's PCI ID (`0x20B010DE`), or None when not recorded."""
-    data = catalog.model_data(model) or {}
-    device = data.get("pci_device_id")
-    return None if device is None else f"0x{int(device, 16):04X}{NVIDIA_VENDOR:04X}"
-
-
 def models_by_id() -> dict[str, str]:
-    return {pid: m for m in catalog.all_models() if (pid := packed_id(m))}
+    return {pid: m for m in catalog.all_models() if (pid := catalog.packed_id(m))}
 
 
 def resolve_model(name: str) -> str:
     """A catalog model from its product name (case and the `NVIDIA ` prefix optional) or PCI ID."""
-    wanted = name.strip().lower().removeprefix("nvidia ")
-    for model in catalog.all_models():
-        if model.lower().removeprefix("nvidia ") == wanted:
-            return model
+    model = catalog.model_named(name)
+    if model is not None:
+        return model
     try:
         return models_by_id()[_canonical_id(name)]
     except (KeyError, ValueError):
-        known = ", ".join(f"{m} ({packed_id(m)})" for m in catalog.all_models())
+        known = ", ".join(f"{m} ({catalog.packed_id(m)})" for m in catalog.all_models())
         raise MigPartedError(f"unknown GPU model {shown(name)}; migfleet knows {known}") from None
 
 
@@ -212,9 +202,9 @@ def _filter_ids(entry: Mapping, where: str) -> list[str] | None:
             pid = _canonical_id(v)
         except ValueError:
             raise MigPartedError(f"{where}: device-filter {shown(v)} is not a PCI ID such as 0x20B010DE") from None
-        if layout.device_id_of(pid) is None:
+        if catalog.device_id_of(pid) is None:
             raise MigPartedError(f"{where}: device-filter {pid}: vendor ID 0x{int(pid, 16) & 0xFFFF:04X} is not "
-                                 f"NVIDIA's (0x{NVIDIA_VENDOR:04X})")
+                                 f"NVIDIA's (0x{catalog.NVIDIA_VENDOR:04X})")
         out.append(pid)
     return out
 
@@ -294,13 +284,13 @@ def _check_fit(rule: dict, models: Sequence[str], where: str, required: bool) ->
     """Models the rule's layout fits. required: every one must; else at least one must."""
     if rule.get("mig") is False:
         return tuple(models)
-    wanted = layout.desired_from_rule(rule, "$").instances
+    wanted = desired.desired_from_rule(rule, "$").instances
     fits, reasons = [], []
     for model in models:
         try:
-            planner.fit(catalog.lookup(model), wanted)
+            fit.fit(catalog.lookup(model), wanted)
             fits.append(model)
-        except planner.LayoutError as exc:
+        except fit.LayoutError as exc:
             reasons.append(f"{model}: {exc.reason}")
             if required:
                 raise MigPartedError(f"{where}: {exc.reason}") from None

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 import yaml
 
 from migfleet.fleet.export import gpu_rule_body
-from migfleet.fleet.migparted import (PROFILE, SPEC_VERSION, MigPartedError, instances, packed_id,
-                                      resolve_model)
+from migfleet.fleet.migparted import PROFILE, SPEC_VERSION, MigPartedError, instances, resolve_model
+from migfleet.mig import catalog
 from migfleet.mig.state import GpuState
 
 __all__ = ["MigPartedError", "export_configs", "export_rule", "host_rules", "render_yaml"]
@@ -59,9 +59,9 @@ def export_rule(rule: Mapping, where: str) -> dict:
         entry["devices"] = [selector["index"]]
     elif isinstance(selector, Mapping) and "model" in selector:
         model = resolve_model(selector["model"])
-        if packed_id(model) is None:
+        if catalog.packed_id(model) is None:
             raise MigPartedError(f"{where}: no PCI device ID recorded for {model}")
-        entry = {"device-filter": [packed_id(model)], "devices": "all"}
+        entry = {"device-filter": [catalog.packed_id(model)], "devices": "all"}
     else:
         raise MigPartedError(f"{where}: selector {selector!r}: mig-parted selects GPUs by index or PCI ID only")
     if rule.get("mig") is False:

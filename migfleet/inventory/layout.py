@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from migfleet.inventory.errors import InventoryError, bare, json_path, shown
 from migfleet.mig import catalog
-from migfleet.mig.desired import (GpuRef, Rule, RuleError, bus_key, device_id_of, norm_model, parse_rules,
-                                  resolve_refs, selects)
+from migfleet.mig.catalog import bus_key, device_id_of, norm_model
+from migfleet.mig.desired import GpuRef, Rule, RuleError, parse_rules, resolve_refs, selects
 from migfleet.mig.geometry import Geometry, Profile
 from migfleet.mig.fit import LayoutError, compute_reason, fit
 
@@ -166,7 +166,8 @@ def _selector_errors(host, rules, gpus: list[GpuRef], fleet: Fleet, geometries) 
             ids = {m: d["pci_device_id"] for m in catalog.all_models() if (d := catalog.model_data(m)).get("pci_device_id")}
             if device_id_of(sel["pci_device_id"]) is None:
                 out.append(InventoryError(host, f"{where}.pci_device_id", f"{sel['pci_device_id']}: vendor ID "
-                                          f"0x{int(sel['pci_device_id'], 16) & 0xFFFF:04X} is not NVIDIA's (0x10DE); "
+                                          f"0x{int(sel['pci_device_id'], 16) & 0xFFFF:04X} is not NVIDIA's "
+                                          f"(0x{catalog.NVIDIA_VENDOR:04X}); "
                                           "write the device ID alone (0x2330) or with NVIDIA's (0x233010DE)"))
             elif not any(selects(sel, GpuRef(0, m)) for m in ids):
                 known = ", ".join(f"{i} {m}" for m, i in ids.items())

@@ -47,6 +47,52 @@ def model_data(model_name: str) -> dict | None:
     return _raw()["models"].get(model_name)
 
 
+# ---------------------------------------------------------------- model names and PCI IDs, as compared
+
+NVIDIA_VENDOR = 0x10DE
+
+
+def norm_model(name: str) -> str:
+    """A model name as compared: case and the `NVIDIA ` prefix do not matter (early drivers print
+    "A100-SXM4-40GB" in -L and "NVIDIA A100-SXM4-40GB" elsewhere)."""
+    name = name.strip().lower()
+    return name[len("nvidia "):] if name.startswith("nvidia ") else name
+
+
+def model_named(name: str) -> str | None:
+    """The catalog model a product name means (case and the `NVIDIA ` prefix optional), or None."""
+    wanted = norm_model(name)
+    return next((m for m in all_models() if norm_model(m) == wanted), None)
+
+
+def bus_key(bus_id: str) -> str:
+    """nvidia-smi prints 00000000:18:00.0, sysfs 0000:18:00.0: compare without the domain's padding."""
+    domain, _, rest = bus_id.strip().lower().partition(":")
+    return f"{int(domain, 16):x}:{rest}"
+
+
+def device_id(model: str) -> int | None:
+    """A model's PCI device ID (0x2330), by any spelling of its name; None when not recorded."""
+    data = model_data(model_named(model) or model) or {}
+    return int(data["pci_device_id"], 16) if data.get("pci_device_id") else None
+
+
+def packed_id(model: str) -> str | None:
+    """A model's PCI ID as nvidia-smi's "Device Id" and mig-parted's device-filter write it, device
+    then vendor (`0x233010DE`); None when not recorded."""
+    device = device_id(model)
+    return None if device is None else f"0x{device:04X}{NVIDIA_VENDOR:04X}"
+
+
+def device_id_of(text: str) -> int | None:
+    """The device ID in 0x2330, or in the packed form 0x233010DE; None when the vendor half is not
+    NVIDIA's (such an ID names no GPU)."""
+    value = int(text, 16)
+    if value > 0xFFFF:
+        return value >> 16 if value & 0xFFFF == NVIDIA_VENDOR else None
+    return value
+
+
 @dataclass(frozen=True)
 class DriverMinimum:
     """The oldest NVIDIA driver with MIG on a model, as NVIDIA's MIG user guide gives it."""

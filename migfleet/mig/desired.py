@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from migfleet.mig import catalog
 from migfleet.mig.state import GpuState
 
 
@@ -62,36 +63,6 @@ class GpuRef:
 GPU_UUID = re.compile(r"GPU-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\Z", re.IGNORECASE)
 
 
-NVIDIA_VENDOR = 0x10DE
-
-
-def norm_model(name: str) -> str:
-    """A model name as compared: case and the `NVIDIA ` prefix do not matter."""
-    name = name.strip().lower()
-    return name[len("nvidia "):] if name.startswith("nvidia ") else name
-
-
-def bus_key(bus_id: str) -> str:
-    """nvidia-smi prints 00000000:18:00.0, sysfs 0000:18:00.0: compare without the domain's padding."""
-    domain, _, rest = bus_id.strip().lower().partition(":")
-    return f"{int(domain, 16):x}:{rest}"
-
-
-def device_id_of(text: str) -> int | None:
-    """0x2330, or mig-parted's device-filter form 0x233010DE (device, then vendor); None when the
-    vendor half is not NVIDIA's (such an ID selects no GPU)."""
-    value = int(text, 16)
-    if value > 0xFFFF:
-        return value >> 16 if value & 0xFFFF == NVIDIA_VENDOR else None
-    return value
-
-
-def _device_id(model: str) -> int | None:
-    from migfleet.mig import catalog
-    data = catalog.model_data(model) or catalog.model_data(f"NVIDIA {model}")
-    return int(data["pci_device_id"], 16) if data and data.get("pci_device_id") else None
-
-
 def selects(selector, gpu: GpuRef) -> bool:
     """Whether a rule's `gpus` selector picks this GPU."""
     if selector == "all":
@@ -102,14 +73,15 @@ def selects(selector, gpu: GpuRef) -> bool:
         if "index" in selector:
             return gpu.index == selector["index"]
         if "model" in selector:
-            return norm_model(gpu.model) == norm_model(selector["model"])
+            return catalog.norm_model(gpu.model) == catalog.norm_model(selector["model"])
         if "uuid" in selector:
             return gpu.uuid is not None and gpu.uuid.lower() == str(selector["uuid"]).lower()
         if "pci_bus_id" in selector:
-            return gpu.pci_bus_id is not None and bus_key(gpu.pci_bus_id) == bus_key(str(selector["pci_bus_id"]))
+            return gpu.pci_bus_id is not None and catalog.bus_key(gpu.pci_bus_id) == catalog.bus_key(
+                str(selector["pci_bus_id"]))
         if "pci_device_id" in selector:
-            wanted = device_id_of(str(selector["pci_device_id"]))
-            return wanted is not None and _device_id(gpu.model) == wanted
+            wanted = catalog.device_id_of(str(selector["pci_device_id"]))
+            return wanted is not None and catalog.device_id(gpu.model) == wanted
     raise RuleError("gpus", f"unknown GPU selector {selector!r}")
 
 

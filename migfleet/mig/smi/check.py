@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from migfleet.mig.catalog import norm_model
 from migfleet.mig.smi.errors import ParseError
 from migfleet.mig.smi.listings import ListedGpu, QueryRow, XmlGpu
 from migfleet.mig.state import ComputeInstance, GpuInstance, GpuState
@@ -55,8 +56,7 @@ def check_gpus(rows: list[QueryRow], listed: list[ListedGpu], xml: dict[str, Xml
 
 
 def _same_name(a: str, b: str) -> bool:
-    # Early drivers print "A100-SXM4-40GB" in -L and "NVIDIA A100-SXM4-40GB" elsewhere.
-    return a.removeprefix("NVIDIA ").strip() == b.removeprefix("NVIDIA ").strip()
+    return norm_model(a) == norm_model(b)
 
 
 def check_instances(rows: list[QueryRow], gis: list[tuple[int, GpuInstance]],
