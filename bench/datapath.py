@@ -32,7 +32,7 @@ from perftools import CACHE, perf_analyzer_argv
 
 sys.path.insert(0, str(labctl.REPO))
 from lab import host_netns, host_number  # noqa: E402
-from migfleet.serving import envoy, rotation
+from migfleet.serving import endpoints, envoy
 from migfleet.mig import smi as parsers
 from migfleet.serving import settings as serving_settings
 from migfleet.serving import triton  # noqa: E402
@@ -53,7 +53,7 @@ def netns_argv(netns: str, argv: list[str]) -> list[str]:
     return ["ip", "netns", "exec", netns, *argv]
 
 
-def live_tritons(host: str) -> list[triton.TritonSpec]:
+def live_tritons(host: str) -> list[triton.Triton]:
     """The Tritons migfleet runs on `host`, from its MIG snapshot, sorted by HTTP port."""
     gpus = parsers.parse_snapshot(ssh(host, parsers.SNAPSHOT_COMMAND, check=False).stdout)
     specs = triton.live_specs(gpus, serving_settings.resolve({}))
@@ -68,7 +68,7 @@ def _get(netns: str, url: str, timeout: float = 3) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def check_ready(netns: str, specs: list[triton.TritonSpec]) -> None:
+def check_ready(netns: str, specs: list[triton.Triton]) -> None:
     missing = [f"{s.name}:{s.ports.http}" for s in specs
                if _get(netns, f"http://127.0.0.1:{s.ports.http}{triton.READY_PATH}") is None]
     if missing:
@@ -81,13 +81,13 @@ def bench_settings() -> dict:
             "envoy_admin_port": BENCH_ADMIN_PORT, "metrics_port": BENCH_METRICS_PORT}
 
 
-def bench_config(specs: list[triton.TritonSpec]) -> dict:
+def bench_config(specs: list[triton.Triton]) -> dict:
     """migfleet's Envoy files for these Tritons, as one static config with them as endpoints."""
     texts = envoy.files(specs, bench_settings(), "bench", ["127.0.0.0/8"])
-    return envoy.static_config(texts, rotation.eds_docs([json.loads(s.run_file()) for s in specs]))
+    return envoy.static_config(texts, endpoints.eds_docs(specs))
 
 
-def pin_stats(config: dict, first: triton.TritonSpec) -> dict:
+def pin_stats(config: dict, first: triton.Triton) -> dict:
     """Route Triton's statistics path to one backend; inference routes stay as migfleet makes them.
 
     perf_analyzer reads /v2/models/MODEL/stats before and after each window and fails ("failed to
@@ -110,7 +110,7 @@ def pin_stats(config: dict, first: triton.TritonSpec) -> dict:
 class BenchEnvoy:
     """Envoy in the host's netns in front of `specs`, from migfleet.envoy's config."""
 
-    def __init__(self, netns: str, specs: list[triton.TritonSpec], workdir: Path, workers: int):
+    def __init__(self, netns: str, specs: list[triton.Triton], workdir: Path, workers: int):
         self.netns, self.specs = netns, specs
         self.config = workdir / f"envoy-{len(specs)}.json"
         self.config.write_text(json.dumps(pin_stats(bench_config(specs), specs[0]), indent=1))

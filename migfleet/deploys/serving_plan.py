@@ -13,7 +13,7 @@ from migfleet.deploys import context
 from migfleet.deploys.context import mig_work, once_per_host, settings, view
 from migfleet.mig import catalog, placed
 from migfleet.mig.geometry import Geometry
-from migfleet.serving import triton
+from migfleet.serving import rotation, triton
 from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_PLACE
 from migfleet.inventory.paths import local_path
 from migfleet.local_digests import LocalFile, local_files
@@ -44,10 +44,7 @@ def stable_devices() -> dict[str, str]:
 
 def rotation_config() -> str:
     """What the host-side rotation reads (serving.rotation.HOST_CONFIG)."""
-    s = settings()
-    return json.dumps({"envoy_dir": s["envoy_config_dir"].rstrip("/"), "admin_port": s["envoy_admin_port"],
-                       "run_dir": triton.RUN_DIR, "drain_seconds": s["envoy_drain_seconds"],
-                       "ready_timeout": s["triton_ready_timeout"]}, indent=1, sort_keys=True) + "\n"
+    return json.dumps(rotation.host_config(settings()), indent=1, sort_keys=True) + "\n"
 
 
 def model_repository() -> Path:
@@ -85,7 +82,7 @@ def _digest_of(path: str) -> str:
 
 
 @once_per_host
-def triton_specs() -> list[triton.TritonSpec]:
+def triton_specs() -> list[triton.Triton]:
     """The Tritons once this run's MIG changes are made, by place."""
     return triton.specs_for(layouts_after(), settings(), models_digest())
 

@@ -7,22 +7,20 @@ host starts them on the MIG device at their place and puts them into rotation on
 from __future__ import annotations
 
 import hashlib
-import json
 
 from pyinfra import host
 from pyinfra.api import deploy
 
 from migfleet.deploys import context, serving_plan
 from migfleet.operations import files, serving
-from migfleet.serving import rotation, triton
+from migfleet.serving import endpoints, triton
 
 UNIT_NAME = "migfleet-tritons.service"
 
 
 def _endpoints_differ(v, plan) -> bool:
     """Envoy's endpoint files on the host are not those of the Tritons that stay."""
-    serving_now = [json.loads(s.run_file()) for s in plan.unchanged]
-    want = rotation.eds_docs(serving_now)
+    want = endpoints.eds_docs(plan.unchanged)
     return any(v.files.get(context.envoy_path(n)) != hashlib.sha256(t.encode()).hexdigest() for n, t in want.items())
 
 
@@ -40,7 +38,7 @@ def deploy_tritons():
                           registry_user=s["triton_registry_user"], key_env=s["triton_ngc_key_env"])
     specs = serving_plan.triton_specs()
     context.queue_tree("Triton run files", triton.RUN_DIR,
-                       {f"{spec.name}{triton.RUN_SUFFIX}": spec.run_file().encode() for spec in specs})
+                       {f"{spec.name}{triton.RUN_SUFFIX}": spec.to_json().encode() for spec in specs})
     work = serving_plan.serving_work()
     if work.plan.to_remove:
         host.log(f"Tritons leaving Envoy's rotation, drained, then stopped: {', '.join(work.plan.to_remove)}")

@@ -26,6 +26,7 @@ from migfleet.facts.trees import TreeNow
 from migfleet.mig import smi
 from migfleet.mig.state import GpuState
 from migfleet.serving.containers import INSPECT_COMMAND, Container, parse_inspect
+from migfleet.serving.triton import ROLE as TRITON_ROLE
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def parse_host(text: str, units: Sequence[str] = (), services: Sequence[str] = (
         docker_error = next((ln.strip() for ln in body.splitlines() if ln.strip()), f"exit code {rc}")
     return HostView(
         gpus=gpus, driver_error=driver_error, containers=containers,
-        own_pids=frozenset(c.pid for c in containers if c.role == "triton" and c.pid),
+        own_pids=frozenset(c.pid for c in containers if c.role == TRITON_ROLE and c.pid),
         files=_digests(sec["files"][1]) if sec["files"][1].strip() else {},
         trees=trees, enabled=_per_unit(units, sec["enabled"]) if units else {},
         active=_per_unit((*units, *services), sec["active"]) if units or services else {}, packages=packages,

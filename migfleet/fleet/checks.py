@@ -16,7 +16,8 @@ from migfleet.mig import desired, placed
 from migfleet.mig.placed import GpuLayout
 from migfleet.mig.plan import LayoutError, target_layout
 from migfleet.serving import triton
-from migfleet.serving.rotation import GRPC_CLUSTER, HTTP_CLUSTER
+from migfleet.serving.endpoints import GRPC_CLUSTER, HTTP_CLUSTER, parse_clusters
+from migfleet.serving.triton import Triton
 from migfleet.serving.containers import LABEL_MIG_UUID, LABEL_ROLE, Container
 from migfleet.mig.geometry import Geometry
 from migfleet.mig.state import GpuState
@@ -81,35 +82,20 @@ def compare_host(host: str, live: Mapping[str, GpuState], rules: Sequence[Mappin
 
 # ---------------------------------------------------------------- Triton containers
 
-@dataclass(frozen=True)
-class ExpectedTriton:
-    name: str
-    gpu_index: int
-    gpu_uuid: str
-    mig_uuid: str
-    http_port: int
-    grpc_port: int
-    metrics_port: int
+def expected_tritons(gpus: Mapping[str, GpuState], settings: Mapping) -> list[Triton]:
+    """One Triton per MIG device of the live placed layouts, named and numbered by place, bound to
+    the device now there."""
+    return triton.live_specs(gpus, settings)
 
 
-def expected_tritons(gpus: Mapping[str, GpuState], settings: Mapping) -> list[ExpectedTriton]:
-    """One Triton per MIG device of the live placed layouts, named and numbered by place."""
-    out = []
-    for s in triton.live_specs(gpus, settings):
-        uuid = triton.live_devices(gpus[s.place.gpu_uuid]).get((s.place.gi_start, s.place.ci_start), "none")
-        out.append(ExpectedTriton(s.name, s.place.gpu_index, s.place.gpu_uuid, uuid, s.ports.http, s.ports.grpc,
-                                  s.ports.metrics))
-    return out
-
-
-def compare_tritons(host: str, expected: Sequence[ExpectedTriton], containers: Sequence[Container],
-                    role: str = "triton") -> list[Mismatch]:
+def compare_tritons(host: str, expected: Sequence[Triton], containers: Sequence[Container],
+                    role: str = triton.ROLE) -> list[Mismatch]:
     """One running container per MIG device, named for it, bound to its MIG UUID; no strays."""
     out = []
     by_name = {c.name: c for c in containers}
     for t in expected:
         def miss(field, want, got, t=t):
-            out.append(Mismatch(host, t.gpu_index, t.gpu_uuid, field, want, got))
+            out.append(Mismatch(host, t.place.gpu_index, t.place.gpu_uuid, field, want, got))
         c = by_name.get(t.name)
         if c is None:
             miss(f"Triton for {t.mig_uuid}", f"container {t.name}", "no such container")
@@ -198,19 +184,14 @@ def check_listening(host: str, listeners: Sequence[Listener], port: int, address
 
 def parse_envoy_clusters(text: str) -> dict[tuple[str, str], str]:
     """Envoy admin `/clusters` (text form) -> {(cluster, "ip:port"): health_flags}."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.strip().split("::")
-        if len(parts) == 4 and parts[2] == "health_flags":
-            out[(parts[0], parts[1])] = parts[3]
-    return out
+    return {k: s["health_flags"] for k, s in parse_clusters(text).items() if "health_flags" in s}
 
 
 def check_envoy_backends(host: str, clusters_text: str,
-                         expected: Mapping[str, Iterable[int] | Mapping[int, ExpectedTriton]]) -> list[Mismatch]:
+                         expected: Mapping[str, Iterable[int] | Mapping[int, Triton]]) -> list[Mismatch]:
     """Each cluster ({name: backend ports}) has exactly those 127.0.0.1 backends, all healthy.
 
-    Ports given as {port: ExpectedTriton} name the Triton and its GPU in the findings.
+    Ports given as {port: Triton} name the Triton and its GPU in the findings.
     """
     health = parse_envoy_clusters(clusters_text)
     out = []
@@ -220,7 +201,8 @@ def check_envoy_backends(host: str, clusters_text: str,
         have = {ep for c, ep in health if c == cluster}
 
         def miss(t, field, expect, found):
-            out.append(Mismatch(host, t.gpu_index if t else None, t.gpu_uuid if t else None, field, expect, found))
+            out.append(Mismatch(host, t.place.gpu_index if t else None, t.place.gpu_uuid if t else None, field,
+                                expect, found))
         for ep in sorted(set(want) - have):
             t = want[ep]
             miss(t, f"Envoy cluster {cluster}", f"backend {ep}" + (f" ({t.name})" if t else ""), "absent")
@@ -234,7 +216,7 @@ def check_envoy_backends(host: str, clusters_text: str,
     return out
 
 
-def compare_serving(host: str, expected: Sequence[ExpectedTriton], containers: Sequence[Container],
+def compare_serving(host: str, expected: Sequence[Triton], containers: Sequence[Container],
                     clusters: tuple[int, str], admin: str) -> list[Mismatch]:
     """What the spec suite checks of serving, from one read: a Triton per MIG device, running and
     bound to it, and Envoy's two Triton clusters holding exactly those Tritons, each healthy.
@@ -245,7 +227,7 @@ def compare_serving(host: str, expected: Sequence[ExpectedTriton], containers: S
         return found + [Mismatch(host, None, None, "Envoy admin", f"answering at {admin}",
                                  f"no answer (exit code {rc}{': ' + text.strip()[:200] if text.strip() else ''})")]
     return found + check_envoy_backends(host, text, {
-        HTTP_CLUSTER: {t.http_port: t for t in expected}, GRPC_CLUSTER: {t.grpc_port: t for t in expected}})
+        HTTP_CLUSTER: {t.ports.http: t for t in expected}, GRPC_CLUSTER: {t.ports.grpc: t for t in expected}})
 
 
 # ---------------------------------------------------------------- inference

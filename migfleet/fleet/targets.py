@@ -17,8 +17,7 @@ import json
 from typing import Mapping
 
 from migfleet.fleet import local
-
-DEFAULT_METRICS_PORT = 8002
+from migfleet.serving import settings as serving_settings
 
 
 class TargetsError(ValueError):
@@ -42,7 +41,7 @@ def _address(name: str, data: Mapping) -> str:
 
 
 def _port(name: str, data: Mapping) -> int:
-    port = data.get("metrics_port", DEFAULT_METRICS_PORT)
+    port = data.get("metrics_port", serving_settings.defaults()["metrics_port"])
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise TargetsError(f"{name}: metrics_port {port!r} is not a TCP port")
     return port

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
 
-from migfleet.serving import envoy
+from migfleet.serving import endpoints, envoy
 from migfleet.serving import triton
 from migfleet.serving.containers import LABEL_CONFIG, has_nvidia_runtime, label_value, registry_of, remove_command
 
@@ -212,7 +212,7 @@ def envoy_files(files: Mapping[str, str], digests_now: Mapping[str, str], settin
         path = f"{staging}/{name}"
         yield FileUploadCommand(StringIO(text), path, remote_temp_filename=host.get_temp_filename(path))
     yield envoy.validate_command(settings, staging)
-    order = [envoy.BOOTSTRAP, envoy.CDS, envoy.LDS_TEMPLATE]
+    order = [envoy.BOOTSTRAP, envoy.CDS, endpoints.LDS_TEMPLATE]
     for name in sorted(changed, key=order.index):
         yield f"mv -f {shlex.quote(f'{staging}/{name}')} {shlex.quote(f'{directory}/{name}')}"
     yield rotation_command("sync", (), lib_dir)

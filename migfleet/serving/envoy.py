@@ -22,12 +22,14 @@ from typing import Any
 
 from migfleet.serving import metrics
 from migfleet.serving.containers import LABEL_CONFIG, LABEL_ROLE, config_hash
-from migfleet.serving.rotation import GRPC_CLUSTER, HTTP_CLUSTER, LDS, eds_file
-from migfleet.serving.triton import READY_PATH, TritonSpec
+from migfleet.serving.endpoints import (
+    GRPC_CLUSTER, HTTP_CLUSTER, LDS, LDS_TEMPLATE, eds_file, gi_slot, lds_doc, mig_uuid_slot,
+)
+from migfleet.serving.triton import READY_PATH, Device, Triton
 
 ROLE = "envoy"
 CONTAINER_NAME = "migfleet-envoy"
-BOOTSTRAP, CDS, LDS_TEMPLATE = "envoy.json", "cds.json", "lds.template.json"
+BOOTSTRAP, CDS = "envoy.json", "cds.json"
 CONTAINER_DIR = "/etc/envoy"
 ADMIN_ADDRESS = "127.0.0.1"
 RETRY_ON = "connect-failure,reset,refused-stream"
@@ -128,11 +130,9 @@ def _cluster(name: str, settings: Mapping, grpc: bool) -> dict:
     return cluster
 
 
-def metrics_sources(host: str, specs: Sequence[TritonSpec]) -> list[metrics.MetricsSource]:
-    """The metrics endpoint's sources, the MIG UUID and GI id left for the host to fill in."""
-    return [metrics.MetricsSource(s.name, s.ports.metrics, host, s.place.gpu_index, s.place.gpu_uuid,
-                                  f"@GI:{s.place.key}@", s.place.profile, f"@MIG_UUID:{s.place.key}@", s.ports.http)
-            for s in specs]
+def unbound(tritons: Sequence[Triton]) -> list[Triton]:
+    """The Tritons with their MIG UUID and GPU instance id left open, for the host to fill in."""
+    return [t.bound(Device(mig_uuid_slot(t.place.key), gi_slot(t.place.key))) for t in tritons]
 
 
 def _discovery(type_url: str, resources: list[dict]) -> str:
@@ -141,13 +141,12 @@ def _discovery(type_url: str, resources: list[dict]) -> str:
                       indent=1) + "\n"
 
 
-def files(specs: Sequence[TritonSpec], settings: Mapping, host: str, allow_networks: Sequence[str]) -> dict[str, str]:
+def files(tritons: Sequence[Triton], settings: Mapping, host: str, allow_networks: Sequence[str]) -> dict[str, str]:
     """{file name: text} the deploy writes: bootstrap, clusters and the listeners' template."""
     if len({settings["envoy_http_port"], settings["envoy_grpc_port"], settings["metrics_port"]}) != 3:
         raise ValueError("envoy_http_port, envoy_grpc_port and metrics_port must differ")
-    sources = metrics_sources(host, specs)
     m_listener, m_clusters = metrics.metrics_resources(
-        host, sources, settings["envoy_admin_port"], settings["envoy_listen_address"], allow_networks,
+        host, unbound(tritons), settings["envoy_admin_port"], settings["envoy_listen_address"], allow_networks,
         port=settings["metrics_port"], serving_cluster=HTTP_CLUSTER)
     listeners = [_listener(HTTP_CLUSTER, settings, settings["envoy_http_port"], HTTP_CLUSTER, http2=False),
                  _listener(GRPC_CLUSTER, settings, settings["envoy_grpc_port"], GRPC_CLUSTER, http2=True), m_listener]
@@ -161,8 +160,7 @@ VALIDATE = "validate.json"
 
 def static_config(texts: Mapping[str, str], eds: Mapping[str, str] | None = None) -> dict:
     """The files as one static bootstrap: listeners with the open ids filled with "none", EDS
-    clusters with the endpoints of `eds` (serving.rotation.eds_docs), or none."""
-    from migfleet.serving.rotation import lds_doc
+    clusters with the endpoints of `eds` (serving.endpoints.eds_docs), or none."""
     boot = json.loads(texts[BOOTSTRAP])
     listeners = [_plain(r) for r in json.loads(lds_doc(texts[LDS_TEMPLATE], {}))["resources"]]
     clusters = []

@@ -1,4 +1,4 @@
-"""One Prometheus endpoint per host, served by its Envoy: http://HOST:8002/metrics.
+"""One Prometheus endpoint per host, served by its Envoy: http://HOST:metrics_port/metrics.
 
 Every Triton's metrics port and Envoy's admin listen on 127.0.0.1 only. The host's Envoy gets one
 more listener on the host address; a Lua filter (metrics.lua) reads each Triton's /metrics and
@@ -16,18 +16,18 @@ import ipaddress
 import json
 import socket
 import subprocess
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-DEFAULT_PORT = 8002
+from migfleet.serving.endpoints import HTTP_CLUSTER
+from migfleet.serving.triton import Triton
+
 METRICS_PATH = "/metrics"
 LABEL_NAMES = ("host", "gpu", "gpu_uuid", "gi", "profile", "mig_uuid")
 LISTENER_NAME = "migfleet_metrics"
 CLUSTER_PREFIX = "migfleet_metrics_"
 ADMIN_CLUSTER = CLUSTER_PREFIX + "envoy_admin"
-SERVING_CLUSTER = "triton_http"   # the cluster whose endpoint health becomes migfleet_instance_healthy
 TIMEOUT_MS = 1000
 LUA_SOURCE = Path(__file__).with_name("metrics.lua")
 
@@ -38,22 +38,12 @@ _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 _LUA_FILTER = "envoy.filters.http.lua"
 
 
-@dataclass(frozen=True)
-class MetricsSource:
-    """One Triton whose metrics the endpoint serves, and the MIG device it runs on."""
-    container: str            # triton-gpu0-s4
-    metrics_port: int         # on 127.0.0.1
-    host: str
-    gpu: int                  # GPU index
-    gpu_uuid: str
-    gi: int | str             # GPU instance id (dcgm-exporter's GPU_I_ID)
-    profile: str              # 1g.5gb (dcgm-exporter's GPU_I_PROFILE)
-    mig_uuid: str
-    http_port: int | None = None  # its endpoint in SERVING_CLUSTER; None: no health series
-
-    def labels(self) -> dict[str, str]:
-        return {"host": self.host, "gpu": str(self.gpu), "gpu_uuid": self.gpu_uuid, "gi": str(self.gi),
-                "profile": self.profile, "mig_uuid": self.mig_uuid}
+def labels(host: str, t: Triton) -> dict[str, str]:
+    """A Triton's series labels: its host, GPU and MIG device (dcgm-exporter's GPU_I_ID and
+    GPU_I_PROFILE as gi and profile)."""
+    dev = t.device
+    return {"host": host, "gpu": str(t.place.gpu_index), "gpu_uuid": t.place.gpu_uuid,
+            "gi": str(dev.gi_id) if dev else "none", "profile": t.place.profile, "mig_uuid": t.mig_uuid}
 
 
 def _escape(value: str) -> str:
@@ -65,8 +55,8 @@ def render_labels(labels: dict[str, str]) -> str:
     return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
 
 
-def cluster_name(source: MetricsSource) -> str:
-    return CLUSTER_PREFIX + source.container
+def cluster_name(t: Triton) -> str:
+    return CLUSTER_PREFIX + t.name
 
 
 def parse_networks(networks: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -172,15 +162,15 @@ def _local_links() -> list[dict]:
     return parse_links(done.stdout)
 
 
-def _check(sources: Sequence[MetricsSource]) -> None:
+def _check(sources: Sequence[Triton]) -> None:
     seen: dict[str, str] = {}
     for s in sources:
-        for key, what in ((s.container, "container"), (f"port {s.metrics_port}", "metrics port"),
+        for key, what in ((s.name, "container"), (f"port {s.ports.metrics}", "metrics port"),
                           (s.mig_uuid, "MIG UUID")):
             if key in seen:
                 raise ValueError(f"{what} {key} appears twice among the metrics sources "
-                                 f"({seen[key]} and {s.container})")
-            seen[key] = s.container
+                                 f"({seen[key]} and {s.name})")
+            seen[key] = s.name
 
 
 def _static_cluster(name: str, port: int) -> dict:
@@ -193,10 +183,10 @@ def _static_cluster(name: str, port: int) -> dict:
     }
 
 
-def metrics_clusters(sources: Sequence[MetricsSource], admin_port: int) -> list[dict]:
+def metrics_clusters(sources: Sequence[Triton], admin_port: int) -> list[dict]:
     """One static cluster per Triton metrics port and one for Envoy's admin, all on 127.0.0.1."""
     _check(sources)
-    return [*(_static_cluster(cluster_name(s), s.metrics_port) for s in sources),
+    return [*(_static_cluster(cluster_name(s), s.ports.metrics) for s in sources),
             _static_cluster(ADMIN_CLUSTER, admin_port)]
 
 
@@ -209,15 +199,11 @@ def _rbac(networks: Sequence[str]) -> dict:
         "@type": _RBAC, "stat_prefix": LISTENER_NAME + ".", "rules": {"action": "ALLOW", "policies": policies}}}
 
 
-def _route_metadata(host: str, sources: Sequence[MetricsSource], timeout_ms: int,
+def _route_metadata(host: str, sources: Sequence[Triton], timeout_ms: int,
                     serving_cluster: str | None) -> dict:
-    items: list[dict[str, Any]] = []
-    for s in sources:
-        item: dict[str, Any] = {"cluster": cluster_name(s), "path": METRICS_PATH, "up": True,
-                                "labels": render_labels(s.labels()), "names": list(LABEL_NAMES)}
-        if s.http_port is not None:
-            item["endpoint"] = f"127.0.0.1:{s.http_port}"
-        items.append(item)
+    items: list[dict[str, Any]] = [
+        {"cluster": cluster_name(s), "path": METRICS_PATH, "up": True, "labels": render_labels(labels(host, s)),
+         "names": list(LABEL_NAMES), "endpoint": f"127.0.0.1:{s.ports.http}"} for s in sources]
     host_labels = render_labels({"host": host})
     items.append({"cluster": ADMIN_CLUSTER, "path": "/stats/prometheus", "up": False,
                   "labels": host_labels, "names": ["host"]})
@@ -227,9 +213,9 @@ def _route_metadata(host: str, sources: Sequence[MetricsSource], timeout_ms: int
     return meta
 
 
-def metrics_listener(host: str, sources: Sequence[MetricsSource], listen_address: str,
-                     allow_networks: Sequence[str], port: int = DEFAULT_PORT,
-                     timeout_ms: int = TIMEOUT_MS, serving_cluster: str | None = SERVING_CLUSTER) -> dict:
+def metrics_listener(host: str, sources: Sequence[Triton], listen_address: str,
+                     allow_networks: Sequence[str], port: int,
+                     timeout_ms: int = TIMEOUT_MS, serving_cluster: str | None = HTTP_CLUSTER) -> dict:
     """The listener serving GET /metrics on listen_address:port to allow_networks only.
 
     timeout_ms bounds each upstream read; the calls run one after the other, so a scrape of a host
@@ -271,22 +257,9 @@ def metrics_listener(host: str, sources: Sequence[MetricsSource], listen_address
     }
 
 
-def metrics_resources(host: str, sources: Sequence[MetricsSource], admin_port: int, listen_address: str,
-                      allow_networks: Sequence[str], port: int = DEFAULT_PORT,
-                      timeout_ms: int = TIMEOUT_MS,
-                      serving_cluster: str | None = SERVING_CLUSTER) -> tuple[dict, list[dict]]:
-    """(listener, clusters) for one host's metrics endpoint."""
+def metrics_resources(host: str, sources: Sequence[Triton], admin_port: int, listen_address: str,
+                      allow_networks: Sequence[str], port: int, timeout_ms: int = TIMEOUT_MS,
+                      serving_cluster: str | None = HTTP_CLUSTER) -> tuple[dict, list[dict]]:
+    """(listener, clusters) for one host's metrics endpoint (`port`: the metrics_port setting)."""
     return (metrics_listener(host, sources, listen_address, allow_networks, port, timeout_ms, serving_cluster),
             metrics_clusters(sources, admin_port))
-
-
-def bootstrap(host: str, sources: Sequence[MetricsSource], admin_port: int, listen_address: str,
-              allow_networks: Sequence[str], port: int = DEFAULT_PORT, timeout_ms: int = TIMEOUT_MS,
-              serving_cluster: str | None = None, extra_clusters: Sequence[dict] = ()) -> dict:
-    """A complete Envoy bootstrap serving only the metrics endpoint (admin on 127.0.0.1)."""
-    listener, clusters = metrics_resources(host, sources, admin_port, listen_address, allow_networks,
-                                           port, timeout_ms, serving_cluster)
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {"listeners": [listener], "clusters": [*clusters, *extra_clusters]},
-    }

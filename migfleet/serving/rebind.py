@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 from migfleet.serving.containers import LABEL_CONFIG, LABEL_MIG_UUID
-from migfleet.serving.triton import READY_PATH, live_devices, run_args_for
+from migfleet.serving.triton import READY_PATH, Triton, live_devices, run_args_for
 
 
 def _docker(*args: str) -> tuple[int, str]:
@@ -37,45 +37,46 @@ def _ready(port: int) -> bool:
         return False
 
 
-def rebind(run_files: list[dict], gpus: dict, say=print) -> tuple[list[dict], list[str]]:
-    """(started run files, names that failed)."""
+def rebind(tritons: list[Triton], gpus: dict, say=print) -> tuple[list[Triton], list[str]]:
+    """(started Tritons, bound to their device; names that failed)."""
     started, failed = [], []
-    for rf in run_files:
-        name = rf["name"]
-        gpu = gpus.get(rf["gpu_uuid"])
-        uuid = live_devices(gpu).get((rf["gi_start"], rf["ci_start"])) if gpu else None
-        if uuid is None:
-            say(f"{name}: no MIG device at its place (GPU {rf['gpu_uuid']}, GPU instance at slice "
-                f"{rf['gi_start']}, compute instance at slice {rf['ci_start']})")
-            failed.append(name)
+    for t in tritons:
+        p = t.place
+        gpu = gpus.get(p.gpu_uuid)
+        device = live_devices(gpu).get((p.gi_start, p.ci_start)) if gpu else None
+        if device is None:
+            say(f"{t.name}: no MIG device at its place (GPU {p.gpu_uuid}, GPU instance at slice "
+                f"{p.gi_start}, compute instance at slice {p.ci_start})")
+            failed.append(t.name)
             continue
-        now = _labels(name)
-        if now and now[1] == "running" and now[0].get(LABEL_MIG_UUID) == uuid and now[0].get(LABEL_CONFIG) == rf["config"]:
+        now = _labels(t.name)
+        if now and now[1] == "running" and now[0].get(LABEL_MIG_UUID) == device.uuid \
+                and now[0].get(LABEL_CONFIG) == t.config_hash:
             continue
         if now:
-            _docker("rm", "-f", name)
-        rc, out = _docker("run", *run_args_for(rf["args"], rf["config"], uuid))
+            _docker("rm", "-f", t.name)
+        rc, out = _docker("run", *run_args_for(t.run_args, t.config_hash, device.uuid))
         if rc != 0:
-            say(f"{name}: docker run failed: {out}")
-            failed.append(name)
+            say(f"{t.name}: docker run failed: {out}")
+            failed.append(t.name)
             continue
-        say(f"{name}: started on {uuid}")
-        started.append(rf)
+        say(f"{t.name}: started on {device.uuid}")
+        started.append(t.bound(device))
     return started, failed
 
 
-def wait_ready(started: list[dict], timeout: float, say=print) -> list[str]:
+def wait_ready(started: list[Triton], timeout: float, say=print) -> list[str]:
     """Names of the started Tritons not ready within `timeout` (0: do not wait)."""
     if timeout <= 0:
         return []
     deadline = time.monotonic() + timeout
     pending = list(started)
     while pending and time.monotonic() < deadline:
-        pending = [rf for rf in pending if not _ready(rf["http_port"])]
+        pending = [t for t in pending if not _ready(t.ports.http)]
         if pending:
             time.sleep(0.5)
-    for rf in pending:
-        _, logs = _docker("logs", "--tail", "30", rf["name"])
-        say(f"{rf['name']}: not ready on 127.0.0.1:{rf['http_port']}{READY_PATH} after {timeout:g} s; last log "
+    for t in pending:
+        _, logs = _docker("logs", "--tail", "30", t.name)
+        say(f"{t.name}: not ready on 127.0.0.1:{t.ports.http}{READY_PATH} after {timeout:g} s; last log "
             f"lines:\n{logs}")
-    return [rf["name"] for rf in pending]
+    return [t.name for t in pending]

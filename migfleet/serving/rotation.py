@@ -24,50 +24,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 
 from migfleet.mig.boot import read_gpus
+from migfleet.serving.containers import LABEL_ROLE
 from migfleet.serving import rebind
-from migfleet.serving.triton import RUN_DIR, RUN_SUFFIX, live_devices
+from migfleet.serving.endpoints import GRPC_CLUSTER, HTTP_CLUSTER, LDS, LDS_TEMPLATE, eds_docs, lds_doc, parse_clusters
+from migfleet.serving.triton import ROLE, RUN_DIR, RUN_SUFFIX, Triton, TritonPlanError, devices
 
 HOST_CONFIG = "/etc/migfleet/rotation.json"
-HTTP_CLUSTER, GRPC_CLUSTER = "triton_http", "triton_grpc"
-LDS, LDS_TEMPLATE = "lds.json", "lds.template.json"
-_CLA = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+LABEL_FILTER = f"label={LABEL_ROLE}={ROLE}"
 
 
-def eds_file(cluster: str) -> str:
-    return f"eds-{cluster}.json"
-
-
-def eds_docs(run_files: list[dict]) -> dict[str, str]:
-    """{file name: EDS document} for both clusters, one endpoint per Triton in `run_files`."""
-    out = {}
-    for cluster, grpc in ((HTTP_CLUSTER, False), (GRPC_CLUSTER, True)):
-        endpoints = []
-        for rf in sorted(run_files, key=lambda r: r["name"]):
-            ep = {"address": {"socket_address": {"address": "127.0.0.1",
-                                                 "port_value": rf["grpc_port"] if grpc else rf["http_port"]}},
-                  "hostname": rf["name"]}
-            if grpc:        # gRPC endpoints are health-checked on their Triton's HTTP port
-                ep["health_check_config"] = {"port_value": rf["http_port"]}
-            endpoints.append({"endpoint": ep})
-        doc = {"version_info": ",".join(sorted(r["name"] for r in run_files)) or "none",
-               "resources": [{"@type": _CLA, "cluster_name": cluster, "endpoints": [{"lb_endpoints": endpoints}]}]}
-        out[eds_file(cluster)] = json.dumps(doc, indent=1) + "\n"
-    return out
-
-
-def lds_doc(template: str, devices: dict[str, tuple[str, int]]) -> str:
-    """The listeners, with each place's MIG UUID and GPU instance id filled in (they change
-    whenever the instance is re-created; a place with no device says "none")."""
-    text = template
-    for key, (uuid, gi) in devices.items():
-        text = text.replace(f"@MIG_UUID:{key}@", uuid).replace(f"@GI:{key}@", str(gi))
-    while "@MIG_UUID:" in text or "@GI:" in text:
-        at = min(i for i in (text.find("@MIG_UUID:"), text.find("@GI:")) if i >= 0)
-        end = text.index("@", at + 1)
-        text = text[:at] + "none" + text[end + 1:]
-    return text
+def host_config(settings: Mapping) -> dict:
+    """What the host-side rotation reads (HOST_CONFIG), from the resolved serving settings."""
+    return {"envoy_dir": settings["envoy_config_dir"].rstrip("/"), "admin_port": settings["envoy_admin_port"],
+            "run_dir": RUN_DIR, "drain_seconds": settings["envoy_drain_seconds"],
+            "ready_timeout": settings["triton_ready_timeout"]}
 
 
 def write_atomic(directory: str, name: str, text: str) -> bool:
@@ -89,62 +62,60 @@ def write_atomic(directory: str, name: str, text: str) -> bool:
 
 
 class Host:
-    """This host's run files, containers, MIG devices and Envoy, as settings say where."""
+    """This host's run files, containers, MIG devices and Envoy, as its config (HOST_CONFIG) says."""
 
-    def __init__(self, config: dict, say=print):
+    def __init__(self, config: Mapping, say=print):
         self.envoy_dir = config["envoy_dir"]
         self.admin = f"http://127.0.0.1:{config['admin_port']}"
-        self.run_dir = config.get("run_dir", RUN_DIR)
-        self.drain_s = float(config.get("drain_seconds", 10))
-        self.ready_s = float(config.get("ready_timeout", 120))
+        self.run_dir = config["run_dir"]
+        self.drain_s = float(config["drain_seconds"])
+        self.ready_s = float(config["ready_timeout"])
         self.say = say
 
-    def run_files(self) -> list[dict]:
+    def run_files(self) -> list[Triton]:
         out = []
         for path in sorted(glob.glob(f"{self.run_dir}/*{RUN_SUFFIX}")):
             with open(path, encoding="utf-8") as fh:
-                out.append(json.load(fh))
+                try:
+                    out.append(Triton.from_json(fh.read()))
+                except TritonPlanError as e:
+                    raise TritonPlanError(f"{path}: {e}") from None
         return out
 
-    def running(self) -> set[str]:
-        proc = subprocess.run(["docker", "ps", "--filter", "label=migfleet.role=triton", "--format", "{{.Names}}"],
-                              capture_output=True, text=True)
+    def containers(self, stopped: bool = False) -> set[str]:
+        """Names of migfleet's Triton containers: running ones, or all with `stopped`."""
+        proc = subprocess.run(["docker", "ps", *(["-a"] if stopped else []), "--filter", LABEL_FILTER,
+                               "--format", "{{.Names}}"], capture_output=True, text=True)
         return set(proc.stdout.split())
 
     def sync(self, leaving: set[str] = frozenset(), gpus: dict | None = None) -> None:
         """Endpoints = running Tritons that have a run file, less `leaving`; listeners with live ids."""
-        running = self.running()
-        serving = [rf for rf in self.run_files() if rf["name"] in running and rf["name"] not in leaving]
+        running = self.containers()
+        serving = [t for t in self.run_files() if t.name in running and t.name not in leaving]
         changed = [name for name, text in eds_docs(serving).items() if write_atomic(self.envoy_dir, name, text)]
         template = os.path.join(self.envoy_dir, LDS_TEMPLATE)
         if os.path.exists(template):
-            devices = {}
-            for uuid, gpu in (gpus if gpus is not None else read_gpus()).items():
-                ids = {g.gi_id: g.start for g in gpu.gpu_instances}
-                for (gi_start, ci_start), mig in live_devices(gpu).items():
-                    gi_id = next(i for i, s in ids.items() if s == gi_start)
-                    devices[f"{uuid}/{gi_start}/{ci_start}"] = (mig, gi_id)
             with open(template, encoding="utf-8") as fh:
-                if write_atomic(self.envoy_dir, LDS, lds_doc(fh.read(), devices)):
+                at = devices(gpus if gpus is not None else read_gpus())
+                if write_atomic(self.envoy_dir, LDS, lds_doc(fh.read(), at)):
                     changed.append(LDS)
         if changed:
-            self.say(f"Envoy endpoints: {', '.join(sorted(r['name'] for r in serving)) or 'none'}")
+            self.say(f"Envoy endpoints: {', '.join(sorted(t.name for t in serving)) or 'none'}")
+
+    def endpoints(self) -> dict[tuple[str, str], dict[str, str]] | None:
+        """Envoy's admin /clusters, parsed; None when no Envoy answers."""
+        try:
+            with urllib.request.urlopen(f"{self.admin}/clusters", timeout=2) as r:
+                return parse_clusters(r.read().decode())
+        except OSError:
+            return None
 
     def active(self, names: set[str]) -> int:
         """Requests in flight to these Tritons, from Envoy's admin /clusters."""
-        ports = {str(p) for rf in self.run_files() if rf["name"] in names for p in (rf["http_port"], rf["grpc_port"])}
-        try:
-            with urllib.request.urlopen(f"{self.admin}/clusters", timeout=2) as r:
-                text = r.read().decode()
-        except OSError:
-            return 0        # no Envoy answering: nothing is routed through it
-        total = 0
-        for line in text.splitlines():
-            parts = line.split("::")
-            if len(parts) == 4 and parts[0] in (HTTP_CLUSTER, GRPC_CLUSTER) and parts[2] == "rq_active" \
-                    and parts[1].rsplit(":", 1)[-1] in ports:
-                total += int(parts[3])
-        return total
+        ports = {f"127.0.0.1:{p}" for t in self.run_files() if t.name in names for p in (t.ports.http, t.ports.grpc)}
+        stats = self.endpoints() or {}      # no Envoy answering: nothing is routed through it
+        return sum(int(s.get("rq_active", 0)) for (cluster, ep), s in stats.items()
+                   if cluster in (HTTP_CLUSTER, GRPC_CLUSTER) and ep in ports)
 
     def drain(self, names: set[str], stop: bool = True) -> None:
         """Out of rotation; wait (at most drain_seconds) until their in-flight requests finish."""
@@ -156,32 +127,27 @@ class Host:
         if left:
             self.say(f"drain of {', '.join(sorted(names))}: {left} request(s) still in flight after {self.drain_s:g} s")
         if stop:
-            present = names & self._all_containers()
+            present = names & self.containers(stopped=True)
             if present:
                 subprocess.run(["docker", "rm", "-f", *sorted(present)], capture_output=True)
                 self.say(f"stopped after draining: {', '.join(sorted(present))}")
 
-    def _all_containers(self) -> set[str]:
-        proc = subprocess.run(["docker", "ps", "-a", "--filter", "label=migfleet.role=triton", "--format",
-                               "{{.Names}}"], capture_output=True, text=True)
-        return set(proc.stdout.split())
-
     def start(self, names: set[str] | None = None) -> bool:
-        files = [rf for rf in self.run_files() if names is None or rf["name"] in names]
-        missing = (names or set()) - {rf["name"] for rf in files}
+        files = [t for t in self.run_files() if names is None or t.name in names]
+        missing = (names or set()) - {t.name for t in files}
         if missing:
             self.say(f"no run file for {', '.join(sorted(missing))}")
             return False
         # A Triton that is down but still listed leaves the endpoints first: it joins again as a new
         # endpoint once ready, without the failed health and outlier state of the dead one.
-        down = {rf["name"] for rf in files} - self.running()
+        down = {t.name for t in files} - self.containers()
         if down:
             self.sync(leaving=down)
         gpus = read_gpus()          # once: the devices do not change while Tritons start
         started, failed = rebind.rebind(files, gpus, self.say)
         failed += rebind.wait_ready(started, self.ready_s, self.say)
         self.sync(leaving=set(failed), gpus=gpus)
-        ready = [rf for rf in started if rf["name"] not in failed]
+        ready = [t for t in started if t.name not in failed]
         unhealthy = self.wait_healthy(ready)
         if unhealthy:
             self.say(f"in rotation but not yet healthy in Envoy after {self.ready_s:g} s: {', '.join(unhealthy)}")
@@ -189,19 +155,16 @@ class Host:
             self.say(f"not serving: {', '.join(failed)}")
         return not failed
 
-    def wait_healthy(self, run_files: list[dict]) -> list[str]:
+    def wait_healthy(self, tritons: list[Triton]) -> list[str]:
         """Wait until Envoy's health checks pass for these Tritons (bounded); names still failing."""
-        want = {f"127.0.0.1:{rf[k]}": rf["name"] for rf in run_files for k in ("http_port", "grpc_port")}
+        want = {f"127.0.0.1:{p}": t.name for t in tritons for p in (t.ports.http, t.ports.grpc)}
         deadline = time.monotonic() + self.ready_s
         while want:
-            try:
-                with urllib.request.urlopen(f"{self.admin}/clusters", timeout=2) as r:
-                    text = r.read().decode()
-            except OSError:
+            stats = self.endpoints()
+            if stats is None:
                 return []       # no Envoy answering here: nothing to wait for
-            healthy = {parts[1] for parts in (ln.split("::") for ln in text.splitlines())
-                       if len(parts) == 4 and parts[2] == "health_flags" and parts[3] == "healthy"
-                       and parts[0] in (HTTP_CLUSTER, GRPC_CLUSTER)}
+            healthy = {ep for (cluster, ep), s in stats.items()
+                       if s.get("health_flags") == "healthy" and cluster in (HTTP_CLUSTER, GRPC_CLUSTER)}
             want = {ep: n for ep, n in want.items() if ep not in healthy}
             if not want or time.monotonic() > deadline:
                 break
@@ -227,13 +190,21 @@ def main(argv: list[str] | None = None) -> int:
         config = json.load(fh)
     host = Host(config, say=lambda m: print(f"migfleet-rotation: {m}", flush=True))
     names = [n for n in args.names.split(",") if n]
-    if args.action == "sync":
+    try:
+        return _act(host, args.action, names)
+    except TritonPlanError as e:
+        host.say(str(e))
+        return 1
+
+
+def _act(host: Host, action: str, names: list[str]) -> int:
+    if action == "sync":
         host.sync()
         return 0
-    if args.action == "drain":
+    if action == "drain":
         host.drain(set(names))
         return 0
-    if args.action == "start":
+    if action == "start":
         return 0 if host.start(set(names) if names else None) else 1
     return 0 if host.roll(names) else 1
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from migfleet.mig import catalog
 from migfleet.mig.geometry import CI_SLICES, Geometry
@@ -32,6 +32,22 @@ class TritonPlanError(ValueError):
     pass
 
 
+def place_key(gpu_uuid: str, gi_start: int, ci_start: int) -> str:
+    """The one spelling of a place: "<GPU UUID>/<GI start>/<CI start>" (container label, Envoy's
+    listener template, the deploy's plan)."""
+    return f"{gpu_uuid}/{gi_start}/{ci_start}"
+
+
+def ci_starts(ci_profile_ids) -> list[int]:
+    """Where each compute instance of a GPU instance starts, in CI order: they follow each other
+    from slice 0, as the driver places them."""
+    out, start = [], 0
+    for ci in ci_profile_ids:
+        out.append(start)
+        start += CI_SLICES.get(ci, 1)
+    return out
+
+
 @dataclass(frozen=True, order=True)
 class Place:
     gpu_index: int
@@ -42,7 +58,7 @@ class Place:
 
     @property
     def key(self) -> str:
-        return f"{self.gpu_uuid}/{self.gi_start}/{self.ci_start}"
+        return place_key(self.gpu_uuid, self.gi_start, self.ci_start)
 
 
 @dataclass(frozen=True)
@@ -53,21 +69,52 @@ class TritonPorts:
 
 
 @dataclass(frozen=True)
-class TritonSpec:
+class Device:
+    """The MIG device now at a place: what the driver calls it until the instance is re-created."""
+    uuid: str                   # MIG-...
+    gi_id: int                  # GPU instance id (dcgm-exporter's GPU_I_ID)
+
+
+@dataclass(frozen=True)
+class Triton:
+    """One Triton: its place, ports, `docker run` arguments and config hash, and (once bound) the MIG
+    device it runs on. Its run file (`to_json`/`from_json`) is what the host-side start reads."""
     name: str                   # triton-gpu0-s4, or triton-gpu0-s4-c1 for a CI not at slice 0
     place: Place
     ports: TritonPorts
     run_args: tuple[str, ...]   # `docker run` arguments, MIG_UUID where the device goes, no config label
     config_hash: str
+    # the MIG device at its place now (None until bound); not part of its identity: the same Triton
+    # is re-bound to a new device at every boot
+    device: Device | None = field(default=None, compare=False)
 
-    def args_for(self, mig_uuid: str) -> list[str]:
-        return run_args_for(self.run_args, self.config_hash, mig_uuid)
+    def bound(self, device: Device | None) -> "Triton":
+        return replace(self, device=device)
 
-    def run_file(self) -> str:
-        """What the host-side re-bind reads (RUN_DIR/<name>.json)."""
-        return json.dumps({"name": self.name, "gpu_uuid": self.place.gpu_uuid, "gi_start": self.place.gi_start,
-                           "ci_start": self.place.ci_start, "http_port": self.ports.http, "grpc_port": self.ports.grpc,
-                           "args": list(self.run_args), "config": self.config_hash}, indent=1) + "\n"
+    @property
+    def mig_uuid(self) -> str:
+        return self.device.uuid if self.device else "none"
+
+    def to_json(self) -> str:
+        """The run file (RUN_DIR/<name>.json); the device is left out (it changes at every boot)."""
+        p = self.place
+        return json.dumps({"name": self.name, "gpu_index": p.gpu_index, "gpu_uuid": p.gpu_uuid,
+                           "gi_start": p.gi_start, "ci_start": p.ci_start, "profile": p.profile,
+                           "http_port": self.ports.http, "grpc_port": self.ports.grpc,
+                           "metrics_port": self.ports.metrics, "args": list(self.run_args),
+                           "config": self.config_hash}, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "Triton":
+        """A run file back; TritonPlanError naming what is missing or malformed."""
+        try:
+            d = json.loads(text)
+            place = Place(int(d["gpu_index"]), int(d["gi_start"]), int(d["ci_start"]), str(d["gpu_uuid"]),
+                          str(d["profile"]))
+            ports = TritonPorts(int(d["http_port"]), int(d["grpc_port"]), int(d["metrics_port"]))
+            return cls(str(d["name"]), place, ports, tuple(str(a) for a in d["args"]), str(d["config"]))
+        except (ValueError, KeyError, TypeError) as e:
+            raise TritonPlanError(f"run file is not a Triton's ({type(e).__name__}: {e}): {text[:200]!r}") from None
 
 
 def run_args_for(run_args: Sequence[str], config: str, mig_uuid: str) -> list[str]:
@@ -94,38 +141,36 @@ def ports_for(port_base: int, gpu_index: int, gi_start: int, ci_start: int) -> T
 
 
 def places(gpu_index: int, gpu_uuid: str, layout: GpuLayout, geometry: Geometry | None) -> list[Place]:
-    """Every MIG device's place on a GPU holding `layout`: compute instances follow each other from
-    slice 0 of their GPU instance, as the driver places them."""
+    """Every MIG device's place on a GPU holding `layout`."""
     if not layout.mig:
         return []
     out = []
     for gi in layout.gis:
         name = geometry.profile(gi.profile_id).name if geometry else f"profile {gi.profile_id}"
-        start = 0
-        for ci in gi.cis:
-            out.append(Place(gpu_index, gi.start, start, gpu_uuid, name))
-            start += CI_SLICES.get(ci, 1)
+        out += [Place(gpu_index, gi.start, start, gpu_uuid, name) for start in ci_starts(gi.cis)]
     return out
 
 
-def live_devices(gpu: GpuState) -> dict[tuple[int, int], str]:
-    """{(GI start, CI start): MIG UUID} of a GPU now; CI starts by order where the driver prints none."""
+def live_devices(gpu: GpuState) -> dict[tuple[int, int], Device]:
+    """{(GI start, CI start): MIG device} of a GPU now; CI starts by order where the driver prints none."""
     gi_start = {g.gi_id: g.start for g in gpu.gpu_instances}
     ci_start = {}
     for gi_id in gi_start:
         cis = sorted((c for c in gpu.compute_instances if c.gi_id == gi_id), key=lambda c: c.ci_id)
-        if len(cis) > 1 and not any(c.start for c in cis):
-            start = 0
-            for c in cis:
-                ci_start[(gi_id, c.ci_id)] = start
-                start += CI_SLICES.get(c.profile_id, 1)
-        else:
-            ci_start.update({(gi_id, c.ci_id): c.start for c in cis})
-    return {(gi_start[d.gi_id], ci_start.get((d.gi_id, d.ci_id), 0)): d.uuid
+        starts = ci_starts(c.profile_id for c in cis) if len(cis) > 1 and not any(c.start for c in cis) \
+            else [c.start for c in cis]
+        ci_start.update({(gi_id, c.ci_id): s for c, s in zip(cis, starts)})
+    return {(gi_start[d.gi_id], ci_start.get((d.gi_id, d.ci_id), 0)): Device(d.uuid, d.gi_id)
             for d in gpu.mig_devices if d.gi_id in gi_start}
 
 
-def spec_for(place: Place, settings: Mapping, models_digest: str = "") -> TritonSpec:
+def devices(gpus: Mapping[str, GpuState]) -> dict[str, Device]:
+    """{place key: MIG device} of every GPU now."""
+    return {place_key(uuid, gi, ci): dev for uuid, gpu in gpus.items()
+            for (gi, ci), dev in live_devices(gpu).items()}
+
+
+def spec_for(place: Place, settings: Mapping, models_digest: str = "") -> Triton:
     name = container_name(place)
     ports = ports_for(settings["triton_port_base"], place.gpu_index, place.gi_start, place.ci_start)
     server_args = [
@@ -149,11 +194,11 @@ def spec_for(place: Place, settings: Mapping, models_digest: str = "") -> Triton
         *settings["triton_docker_args"],
     ]
     args = (*flags, settings["triton_image"], *server_args)
-    return TritonSpec(name, place, ports, args, config_hash(args, f"models={models_digest}"))
+    return Triton(name, place, ports, args, config_hash(args, f"models={models_digest}"))
 
 
 def specs_for(layouts: Mapping[str, tuple[int, GpuLayout, Geometry | None]], settings: Mapping,
-              models_digest: str = "") -> list[TritonSpec]:
+              models_digest: str = "") -> list[Triton]:
     """One spec per MIG device of {gpu uuid: (index, layout, geometry)}, ports checked distinct."""
     specs = [spec_for(p, settings, models_digest)
              for uuid, (index, layout, geo) in sorted(layouts.items(), key=lambda kv: kv[1][0])
@@ -170,15 +215,15 @@ def specs_for(layouts: Mapping[str, tuple[int, GpuLayout, Geometry | None]], set
 @dataclass(frozen=True)
 class TritonPlan:
     to_remove: tuple[str, ...]              # containers no place wants any more
-    to_start: tuple[TritonSpec, ...]        # (re)started on the MIG device at their place
-    unchanged: tuple[TritonSpec, ...]
+    to_start: tuple[Triton, ...]        # (re)started on the MIG device at their place
+    unchanged: tuple[Triton, ...]
 
     @property
     def converged(self) -> bool:
         return not self.to_remove and not self.to_start
 
 
-def plan_tritons(specs: Sequence[TritonSpec], containers, bound: Mapping[str, str]) -> TritonPlan:
+def plan_tritons(specs: Sequence[Triton], containers, bound: Mapping[str, str]) -> TritonPlan:
     """Which Tritons stay, start and go.
 
     A container stays only when it runs (or restarts under its policy) with the wanted config
@@ -204,10 +249,12 @@ def stable_devices(gpu: GpuState, target: GpuLayout) -> dict[str, str]:
     live layout and the target)."""
     now = live(gpu)
     kept = {g.start for g in target.gis if now.at(g.start) == g} if now.mode == target.mode else set()
-    return {f"{gpu.uuid}/{gi}/{ci}": uuid for (gi, ci), uuid in live_devices(gpu).items() if gi in kept}
+    return {place_key(gpu.uuid, gi, ci): dev.uuid for (gi, ci), dev in live_devices(gpu).items() if gi in kept}
 
 
-def live_specs(gpus: Mapping[str, GpuState], settings: Mapping, models_digest: str = "") -> list[TritonSpec]:
-    """The Tritons the GPUs' live placed layouts call for (GPUs whose MIG mode is on and settled)."""
-    return specs_for({u: (g.index, live(g), catalog.lookup(g.name)) for u, g in gpus.items()
-                      if live(g).mode == ENABLED}, settings, models_digest)
+def live_specs(gpus: Mapping[str, GpuState], settings: Mapping, models_digest: str = "") -> list[Triton]:
+    """The Tritons the GPUs' live placed layouts call for (GPUs whose MIG mode is on and settled),
+    each bound to the MIG device now at its place (None where there is none)."""
+    layouts = {u: (g.index, live(g), catalog.lookup(g.name)) for u, g in gpus.items() if live(g).mode == ENABLED}
+    at = devices(gpus)
+    return [t.bound(at.get(t.place.key)) for t in specs_for(layouts, settings, models_digest)]

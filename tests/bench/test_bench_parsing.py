@@ -13,7 +13,7 @@ sys.path.insert(0, str(BENCH))
 import datapath  # noqa: E402
 import fleet  # noqa: E402
 import plot  # noqa: E402
-from migfleet.serving.triton import Place, TritonPorts, TritonSpec  # noqa: E402
+from migfleet.serving.triton import Place, TritonPorts, Triton  # noqa: E402
 
 PA_CSV = (
     "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,"
@@ -87,9 +87,9 @@ def test_datapath_headline_compares_with_direct_at_same_concurrency():
     assert (h["envoy_best_k"], h["envoy_best_over_direct"]) == (3, 0.9)
 
 
-def _spec(i: int) -> TritonSpec:
+def _spec(i: int) -> Triton:
     port = 20000 + 100 * i
-    return TritonSpec(name=f"triton-gpu0-s{i}", place=Place(0, i, 0, "GPU-x", "1g.5gb"),
+    return Triton(name=f"triton-gpu0-s{i}", place=Place(0, i, 0, "GPU-x", "1g.5gb"),
                       ports=TritonPorts(port, port + 1, port + 2), run_args=(), config_hash="0")
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from migfleet.fleet import checks as sc
 from migfleet.serving.containers import parse_inspect
+from migfleet.serving import triton
 
 SS = """\
 State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess
@@ -60,6 +61,12 @@ triton_grpc::127.0.0.1:20991::health_flags::healthy
 """
 
 
+def bound_triton(name, gpu, gpu_uuid, mig_uuid, http) -> triton.Triton:
+    """A Triton on GPU `gpu`, ports from `http`, bound to `mig_uuid`."""
+    return triton.Triton(name, triton.Place(gpu, 0, 0, gpu_uuid, "1g.5gb"), triton.TritonPorts(http, http + 1, http + 2),
+                         (), "").bound(triton.Device(mig_uuid, 1))
+
+
 def test_envoy_backends():
     assert sc.parse_envoy_clusters(CLUSTERS)[("triton_http", "127.0.0.1:20400")] == "/failed_active_hc"
     found = [str(m) for m in sc.check_envoy_backends("h1", CLUSTERS, {"triton_http": [20000, 20400],
@@ -73,7 +80,7 @@ def test_envoy_backends():
 
 
 def test_envoy_backends_name_the_triton_and_gpu():
-    t = sc.ExpectedTriton("triton-gpu1-gi9", 1, "GPU-b", "MIG-9", 20400, 20401, 20402)
+    t = bound_triton("triton-gpu1-gi9", 1, "GPU-b", "MIG-9", 20400)
     found = [str(m) for m in sc.check_envoy_backends("h1", CLUSTERS, {"triton_http": {20400: t},
                                                                       "triton_grpc": {20401: t}})]
     assert found == [
@@ -92,8 +99,8 @@ def inspect(name, uuid, status="running", env_uuid=None, role="triton", network=
                        "Labels": {"migfleet.role": role, "migfleet.mig_uuid": uuid}}}
 
 
-T1 = sc.ExpectedTriton("triton-gpu0-gi1", 0, "GPU-a", "MIG-1", 20400, 20401, 20402)
-T2 = sc.ExpectedTriton("triton-gpu0-gi2", 0, "GPU-a", "MIG-2", 20000, 20001, 20002)
+T1 = bound_triton("triton-gpu0-gi1", 0, "GPU-a", "MIG-1", 20400)
+T2 = bound_triton("triton-gpu0-gi2", 0, "GPU-a", "MIG-2", 20000)
 
 
 def test_tritons_bound_and_running():

@@ -37,7 +37,7 @@ def known_pair() -> tuple[list[float], list[float]]:
 def expected_tritons(lab, host: str) -> dict[str, str]:
     """{Triton name: the MIG UUID now at its place}, for the host's live placed layout."""
     snapshot = parsers.parse_snapshot(lab.ssh(host, parsers.SNAPSHOT_COMMAND, timeout=30).stdout)
-    return {s.name: triton.live_devices(snapshot[s.place.gpu_uuid]).get((s.place.gi_start, s.place.ci_start))
+    return {s.name: s.device and s.device.uuid
             for s in triton.live_specs(snapshot, SETTINGS)}
 
 

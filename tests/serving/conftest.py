@@ -40,10 +40,10 @@ def host_gpus(*gpus: GpuState) -> dict[str, GpuState]:
     return {g.uuid: g for g in gpus}
 
 
-def running_from(spec: triton.TritonSpec, mig_uuid: str, status: str = "running",
+def running_from(spec: triton.Triton, mig_uuid: str, status: str = "running",
                  config_hash: str | None = None) -> Container:
     """The container the host-side start of this spec on `mig_uuid` leaves (labels from its arguments)."""
-    args = spec.args_for(mig_uuid)
+    args = triton.run_args_for(spec.run_args, spec.config_hash, mig_uuid)
     labels = {key: label_value(args, key) for key in (LABEL_ROLE, LABEL_MIG_UUID, LABEL_GPU_UUID, LABEL_CONFIG)}
     if config_hash is not None:
         labels[LABEL_CONFIG] = config_hash

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from migfleet.serving import envoy, rotation, triton
+from migfleet.serving import endpoints, envoy, triton
 from migfleet.serving.containers import LABEL_CONFIG, label_value
 
 from .conftest import a100, host_gpus
@@ -29,7 +29,7 @@ def test_bootstrap_reads_listeners_and_clusters_from_watched_files(settings):
     files = envoy.files(_specs(settings), settings, "lab-h1", NETS)
     boot = json.loads(files[envoy.BOOTSTRAP])
     assert boot["admin"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 9901}
-    for key, name in (("lds_config", rotation.LDS), ("cds_config", envoy.CDS)):
+    for key, name in (("lds_config", endpoints.LDS), ("cds_config", envoy.CDS)):
         source = boot["dynamic_resources"][key]["path_config_source"]
         assert source == {"path": f"/etc/envoy/{name}", "watched_directory": {"path": "/etc/envoy"}}
     assert "static_resources" not in boot
@@ -37,7 +37,7 @@ def test_bootstrap_reads_listeners_and_clusters_from_watched_files(settings):
 
 def test_listeners_and_eds_clusters(settings):
     files = envoy.files(_specs(settings), settings, "lab-h1", NETS)
-    listeners = _resources(files[envoy.LDS_TEMPLATE])
+    listeners = _resources(files[endpoints.LDS_TEMPLATE])
     assert set(listeners) == {"triton_http", "triton_grpc", "migfleet_metrics"}
     http = listeners["triton_http"]["filter_chains"][0]["filters"][0]["typed_config"]
     health = http["http_filters"][0]["typed_config"]
@@ -54,12 +54,12 @@ def test_listeners_and_eds_clusters(settings):
             f"/etc/envoy/eds-{name}.json"
         assert clusters[name]["health_checks"][0]["http_health_check"]["path"] == "/v2/health/ready"
     # the MIG UUID and GI id of each place are left for the host (they change at every re-creation)
-    assert "@MIG_UUID:" in files[envoy.LDS_TEMPLATE] and "@GI:" in files[envoy.LDS_TEMPLATE]
+    assert "@MIG_UUID:" in files[endpoints.LDS_TEMPLATE] and "@GI:" in files[endpoints.LDS_TEMPLATE]
 
 
 def test_eds_documents_one_endpoint_per_triton(settings):
     specs = _specs(settings)
-    docs = rotation.eds_docs([json.loads(s.run_file()) for s in specs])
+    docs = endpoints.eds_docs(specs)
     http = json.loads(docs["eds-triton_http.json"])["resources"][0]
     grpc = json.loads(docs["eds-triton_grpc.json"])["resources"][0]
     ports = sorted(e["endpoint"]["address"]["socket_address"]["port_value"] for e in http["endpoints"][0]["lb_endpoints"])
@@ -99,13 +99,13 @@ def test_ports_must_differ_and_a_new_bootstrap_restarts_envoy(settings):
 
 def test_listener_ids_are_filled_on_the_host():
     text = '{"a": "@MIG_UUID:GPU-1/0/0@", "b": "@GI:GPU-1/0/0@", "c": "@MIG_UUID:GPU-1/4/0@"}'
-    assert rotation.lds_doc(text, {"GPU-1/0/0": ("MIG-x", 7)}) == '{"a": "MIG-x", "b": "7", "c": "none"}'
+    assert endpoints.lds_doc(text, {"GPU-1/0/0": triton.Device("MIG-x", 7)}) == '{"a": "MIG-x", "b": "7", "c": "none"}'
 
 
 @pytest.mark.parametrize("percent", [0, 75, 100])
 def test_the_health_endpoint_wants_a_share_of_healthy_tritons(settings, percent):
     files = envoy.files(_specs(settings), dict(settings, envoy_min_healthy_percent=percent), "lab-h1", NETS)
-    http = _resources(files[envoy.LDS_TEMPLATE])["triton_http"]["filter_chains"][0]["filters"][0]["typed_config"]
+    http = _resources(files[endpoints.LDS_TEMPLATE])["triton_http"]["filter_chains"][0]["filters"][0]["typed_config"]
     health = http["http_filters"][0]["typed_config"]
     assert health["cluster_min_healthy_percentages"] == {c: {"value": float(percent)}
                                                          for c in ("triton_http", "triton_grpc")}

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from migfleet.serving import envoy, rotation
+from migfleet.serving import endpoints, envoy, rotation, triton
 
 from .envoy_bin import envoy_binary
 
@@ -127,7 +127,7 @@ class EnvoyFromFiles:
         files = envoy.files([], settings, "h1", ["127.0.0.0/8"])
         for name, text in files.items():
             (self.dir / name).write_text(text.replace(envoy.CONTAINER_DIR, str(self.dir)))
-        (self.dir / rotation.LDS).write_text(rotation.lds_doc((self.dir / envoy.LDS_TEMPLATE).read_text(), {}))
+        (self.dir / endpoints.LDS).write_text(endpoints.lds_doc((self.dir / endpoints.LDS_TEMPLATE).read_text(), {}))
         self.serve([b.name for b in backends])
         self.log = (tmp_path / "envoy.log").open("w")
         self.proc = subprocess.Popen([str(envoy_binary()), "-c", str(self.dir / envoy.BOOTSTRAP), "--disable-hot-restart",
@@ -135,8 +135,10 @@ class EnvoyFromFiles:
 
     def serve(self, names):
         """The endpoints Envoy sends to: exactly these backends (as serving.rotation writes them)."""
-        run_files = [{"name": n, "http_port": self.backends[n][0].port, "grpc_port": self.backends[n][1]} for n in names]
-        for name, text in rotation.eds_docs(run_files).items():
+        tritons = [triton.Triton(n, triton.Place(0, i, 0, "GPU-0", "1g.5gb"),
+                                 triton.TritonPorts(self.backends[n][0].port, self.backends[n][1], 0), (), "")
+                   for i, n in enumerate(names)]
+        for name, text in endpoints.eds_docs(tritons).items():
             rotation.write_atomic(str(self.dir), name, text)
 
     def stop(self):

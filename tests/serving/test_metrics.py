@@ -26,10 +26,22 @@ LISTEN, ALLOWED, REFUSED = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 TIMEOUT_MS = 500
 
 
-def _source(name: str, port: int, gi: int, http_port: int | None = None) -> metrics.MetricsSource:
-    return metrics.MetricsSource(container=name, metrics_port=port, host="h1", gpu=0,
-                                 gpu_uuid="GPU-0000-aaaa", gi=gi, profile="1g.5gb",
-                                 mig_uuid=f"MIG-{gi:04d}-bbbb", http_port=http_port)
+PORT = 8002
+
+
+def _source(name: str, port: int, gi: int, http_port: int = 0) -> triton.Triton:
+    """A Triton at GPU instance `gi` whose metrics are on `port` (and its HTTP on `http_port`)."""
+    return triton.Triton(name, triton.Place(0, gi, 0, "GPU-0000-aaaa", "1g.5gb"),
+                         triton.TritonPorts(http_port, 0, port), (), "").bound(triton.Device(f"MIG-{gi:04d}-bbbb", gi))
+
+
+def bootstrap(host, sources, admin_port, listen_address, allow_networks, port=PORT, timeout_ms=metrics.TIMEOUT_MS,
+              serving_cluster=None, extra_clusters=()) -> dict:
+    """A bootstrap serving only the metrics endpoint (admin on 127.0.0.1)."""
+    listener, clusters = metrics.metrics_resources(host, sources, admin_port, listen_address, allow_networks,
+                                                   port, timeout_ms, serving_cluster)
+    return {"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+            "static_resources": {"listeners": [listener], "clusters": [*clusters, *extra_clusters]}}
 
 
 def test_label_values_are_escaped():
@@ -39,7 +51,7 @@ def test_label_values_are_escaped():
 @pytest.mark.parametrize("bad", ["10.1.2.3/8", "not-a-net", "10.0.0.0/33", ""])
 def test_allow_list_entries_that_say_nothing_clear_are_refused(bad):
     with pytest.raises(ValueError, match="metrics_allow_networks"):
-        metrics.metrics_listener("h1", [], "0.0.0.0", [bad])
+        metrics.metrics_listener("h1", [], "0.0.0.0", [bad], PORT)
 
 
 def test_default_allow_list_is_the_network_the_deploy_leaves_from():
@@ -100,18 +112,18 @@ def _rbac_policies(listener: dict) -> dict:
 
 
 def test_rbac_allows_exactly_the_listed_networks():
-    listener = metrics.metrics_listener("h1", [], "0.0.0.0", ["10.250.0.0/24", "192.0.2.7", "2001:db8::/32"])
+    listener = metrics.metrics_listener("h1", [], "0.0.0.0", ["10.250.0.0/24", "192.0.2.7", "2001:db8::/32"], PORT)
     principals = _rbac_policies(listener)["allow_networks"]["principals"]
     assert [p["direct_remote_ip"] for p in principals] == [
         {"address_prefix": "10.250.0.0", "prefix_len": 24}, {"address_prefix": "192.0.2.7", "prefix_len": 32},
         {"address_prefix": "2001:db8::", "prefix_len": 32}]
     # An empty list leaves no policy, which under ALLOW admits nobody.
-    assert _rbac_policies(metrics.metrics_listener("h1", [], "0.0.0.0", [])) == {}
+    assert _rbac_policies(metrics.metrics_listener("h1", [], "0.0.0.0", [], PORT)) == {}
 
 
 def test_one_cluster_per_triton_and_one_for_the_admin():
     sources = [_source("triton-gpu0-gi1", 20002, 1), _source("triton-gpu0-gi2", 20402, 2)]
-    listener, clusters = metrics.metrics_resources("h1", sources, 9901, "10.0.0.5", ["10.0.0.0/8"])
+    listener, clusters = metrics.metrics_resources("h1", sources, 9901, "10.0.0.5", ["10.0.0.0/8"], PORT)
     ports = {c["name"]: c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
              ["socket_address"] for c in clusters}
     assert ports == {"migfleet_metrics_triton-gpu0-gi1": {"address": "127.0.0.1", "port_value": 20002},
@@ -125,7 +137,7 @@ def test_one_cluster_per_triton_and_one_for_the_admin():
 def test_bootstrap_passes_envoy_validation(tmp_path):
     sources = [_source("triton-gpu0-gi1", 20002, 1, 20000)]
     path = tmp_path / "envoy.json"
-    path.write_text(json.dumps(metrics.bootstrap("h1", sources, 9901, "0.0.0.0", ["10.0.0.0/8"])))
+    path.write_text(json.dumps(bootstrap("h1", sources, 9901, "0.0.0.0", ["10.0.0.0/8"])))
     result = validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -201,13 +213,13 @@ def endpoint():
     sources.append(_source("triton-gpu0-gi4", hung.getsockname()[1], 4))
     serving = {"name": "triton_http", "type": "STATIC", "connect_timeout": "0.25s",
                "load_assignment": {"cluster_name": "triton_http", "endpoints": [{"lb_endpoints": [
-                   {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": s.http_port}}}}
-                   for s in sources if s.http_port]}]},
+                   {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": s.ports.http}}}}
+                   for s in sources if s.ports.http]}]},
                "health_checks": [{"timeout": "0.5s", "interval": "0.3s", "no_traffic_interval": "0.3s",
                                   "unhealthy_threshold": 1, "healthy_threshold": 1,
                                   "http_health_check": {"path": triton.READY_PATH}}]}
     port, admin = _free_port(LISTEN), _free_port("127.0.0.1")
-    config = metrics.bootstrap("h1", sources, admin, LISTEN, [f"{ALLOWED}/32", "10.99.0.0/16"], port=port,
+    config = bootstrap("h1", sources, admin, LISTEN, [f"{ALLOWED}/32", "10.99.0.0/16"], port=port,
                                timeout_ms=TIMEOUT_MS, serving_cluster="triton_http", extra_clusters=[serving])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "envoy.json"
@@ -253,7 +265,7 @@ def _scrape(endpoint) -> str:
 def test_allowed_source_gets_one_exposition_with_the_mig_labels(endpoint):
     body = _scrape(endpoint)
     families = list(text_string_to_metric_families(body))
-    expected = {s.mig_uuid: s.labels() for s in endpoint["sources"]}
+    expected = {s.mig_uuid: metrics.labels("h1", s) for s in endpoint["sources"]}
     # (family names as the parser gives them are not unique: it drops a counter's _total suffix,
     # and Envoy has both upstream_rq and upstream_rq_total)
     for kind in ("HELP", "TYPE"):
@@ -290,7 +302,7 @@ def test_instance_health_follows_envoys_health_checks(endpoint):
         families = text_string_to_metric_families(_scrape(endpoint))
         healthy = {s.labels["mig_uuid"]: s.value for f in families for s in f.samples
                    if s.name == "migfleet_instance_healthy"}
-        if healthy == {"MIG-0001-bbbb": 1, "MIG-0002-bbbb": 1, "MIG-0003-bbbb": 0}:
+        if healthy == {"MIG-0001-bbbb": 1, "MIG-0002-bbbb": 1, "MIG-0003-bbbb": 0, "MIG-0004-bbbb": 0}:
             return
         assert time.monotonic() < deadline, healthy
         time.sleep(0.3)

@@ -6,6 +6,7 @@ do, with the lab's nvidia-smi (its real output formats, state in tmp) and a fake
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -92,16 +93,16 @@ class Host:
         assert ctl.main(["boot"]) == 0
         return self.run("-m", "migfleet.mig.boot", str(self.record))
 
-    def deploy_tritons(self, settings) -> list[triton.TritonSpec]:
+    def deploy_tritons(self, settings) -> list[triton.Triton]:
         """What the deploy leaves: a run file per Triton, the containers bound to today's devices."""
         gpus = self.snapshot()
         specs = triton.live_specs(gpus, settings, DIGEST)
         for spec in specs:
-            (self.run_dir / f"{spec.name}{triton.RUN_SUFFIX}").write_text(spec.run_file())
+            (self.run_dir / f"{spec.name}{triton.RUN_SUFFIX}").write_text(spec.to_json())
         state = {}
         for spec in specs:
-            uuid = triton.live_devices(gpus[spec.place.gpu_uuid])[(spec.place.gi_start, spec.place.ci_start)]
-            args = spec.args_for(uuid)
+            uuid = triton.live_devices(gpus[spec.place.gpu_uuid])[(spec.place.gi_start, spec.place.ci_start)].uuid
+            args = triton.run_args_for(spec.run_args, spec.config_hash, uuid)
             state[spec.name] = {"labels": dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--label"),
                                 "args": args[1:]}
         (self.root / "docker.json").write_text(json.dumps(state))
@@ -167,7 +168,7 @@ def test_after_a_reboot_every_triton_is_bound_to_the_new_device_at_its_place(hos
     assert done.returncode == 0, done.stdout + done.stderr
     for c in host.containers():
         spec = next(s for s in specs if s.name == c.name)
-        uuid = triton.live_devices(gpus[spec.place.gpu_uuid])[(spec.place.gi_start, spec.place.ci_start)]
+        uuid = triton.live_devices(gpus[spec.place.gpu_uuid])[(spec.place.gi_start, spec.place.ci_start)].uuid
         assert c.labels[LABEL_MIG_UUID] == uuid and c.labels[LABEL_CONFIG] == spec.config_hash
     assert len(specs) == 8 and sum(c[0] == "run" for c in host.docker_calls()) == 8
     # and every one of them is in Envoy's rotation (its endpoint files, renamed into place)
@@ -182,10 +183,9 @@ def test_after_a_reboot_every_triton_is_bound_to_the_new_device_at_its_place(hos
 
 
 def test_a_place_with_no_device_is_named_and_the_others_are_bound(host, settings):
-    host.deploy_tritons(settings)
-    (host.run_dir / "triton-gpu1-s5.json").write_text(json.dumps({
-        "name": "triton-gpu1-s5", "gpu_uuid": next(iter(host.snapshot())), "gi_start": 5, "ci_start": 0,
-        "http_port": 1, "args": ["-d", "--name", "triton-gpu1-s5", "--label", "x=y", "img"], "config": "c"}))
+    spec = host.deploy_tritons(settings)[0]
+    nowhere = dataclasses.replace(spec, name="triton-gpu1-s5", place=dataclasses.replace(spec.place, gi_start=5))
+    (host.run_dir / "triton-gpu1-s5.json").write_text(nowhere.to_json())
     assert host.reboot().returncode == 0
     done = host.rebind()
     assert done.returncode == 1
@@ -198,3 +198,11 @@ def test_record_round_trips_and_refuses_other_versions():
     assert boot.parse_record(text)["GPU-1"].layout == RECORD[H100]
     with pytest.raises(ValueError, match="version"):
         boot.parse_record(json.dumps({"version": 2, "gpus": []}))
+
+
+def test_a_broken_run_file_is_named_in_one_line(host, settings):
+    host.deploy_tritons(settings)
+    (host.run_dir / "triton-gpu9-s0.json").write_text('{"name": "triton-gpu9-s0"}')
+    done = host.rebind()
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "triton-gpu9-s0.json: run file is not a Triton's (KeyError: 'gpu_index')" in done.stdout

@@ -16,7 +16,7 @@ GPUS = host_gpus(GPU0, GPU1)
 
 
 def uuid_at(gpu, spec):
-    return triton.live_devices(gpu)[(spec.place.gi_start, spec.place.ci_start)]
+    return triton.live_devices(gpu)[(spec.place.gi_start, spec.place.ci_start)].uuid
 
 
 def test_names_ports_and_arguments_follow_the_place(settings):
@@ -25,7 +25,7 @@ def test_names_ports_and_arguments_follow_the_place(settings):
     last = specs[-1]
     base = settings["triton_port_base"]
     assert (last.ports.http, last.ports.grpc, last.ports.metrics) == (base + 1400, base + 1401, base + 1402)
-    args = last.args_for("MIG-abc")
+    args = triton.run_args_for(last.run_args, last.config_hash, "MIG-abc")
     assert "NVIDIA_VISIBLE_DEVICES=MIG-abc" in args and "--runtime=nvidia" in args
     assert label_value(args, LABEL_MIG_UUID) == "MIG-abc"
     assert label_value(args, LABEL_PLACE) == f"{GPU1.uuid}/4/0"
@@ -101,7 +101,7 @@ def test_port_range_and_collisions_are_refused(settings):
 def test_run_file_carries_the_arguments_with_the_uuid_left_open(settings):
     (spec,) = triton.live_specs(host_gpus(GPU1), settings, "m1")
     import json
-    data = json.loads(spec.run_file())
+    data = json.loads(spec.to_json())
     assert (data["gpu_uuid"], data["gi_start"], data["ci_start"]) == (GPU1.uuid, 4, 0)
     assert data["config"] == spec.config_hash and triton.MIG_UUID in " ".join(data["args"])
     assert not any(a.startswith("MIG-") for a in data["args"])

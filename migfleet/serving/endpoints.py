@@ -1,0 +1,77 @@
+"""Envoy's view of the Tritons, its one home (standard library only; the host runs it): the
+cluster and file names, the endpoint (EDS) and listener (LDS) documents the host renders, and the
+parser of Envoy's admin `/clusters`.
+
+Envoy reads the endpoints of each Triton cluster from `eds-<cluster>.json` and its listeners from
+`lds.json`, rendered from `lds.template.json` with each place's MIG UUID and GPU instance id.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+from migfleet.serving.triton import Device, Triton
+
+HTTP_CLUSTER, GRPC_CLUSTER = "triton_http", "triton_grpc"
+LDS, LDS_TEMPLATE = "lds.json", "lds.template.json"
+_CLA = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+
+
+def eds_file(cluster: str) -> str:
+    return f"eds-{cluster}.json"
+
+
+def mig_uuid_slot(key: str) -> str:
+    """Where the listener template leaves a place's MIG UUID open."""
+    return f"@MIG_UUID:{key}@"
+
+
+def gi_slot(key: str) -> str:
+    """Where the listener template leaves a place's GPU instance id open."""
+    return f"@GI:{key}@"
+
+
+def eds_doc(cluster: str, tritons: Iterable[Triton], grpc: bool) -> str:
+    """One cluster's EDS document: an endpoint per Triton (gRPC ones health-checked on their
+    Triton's HTTP port)."""
+    tritons = sorted(tritons, key=lambda t: t.name)
+    endpoints = []
+    for t in tritons:
+        ep = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": t.ports.grpc if grpc else t.ports.http}},
+              "hostname": t.name}
+        if grpc:
+            ep["health_check_config"] = {"port_value": t.ports.http}
+        endpoints.append({"endpoint": ep})
+    doc = {"version_info": ",".join(t.name for t in tritons) or "none",
+           "resources": [{"@type": _CLA, "cluster_name": cluster, "endpoints": [{"lb_endpoints": endpoints}]}]}
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def eds_docs(tritons: Iterable[Triton]) -> dict[str, str]:
+    """{file name: EDS document} of both Triton clusters, one endpoint per Triton in rotation."""
+    tritons = list(tritons)
+    return {eds_file(c): eds_doc(c, tritons, grpc) for c, grpc in ((HTTP_CLUSTER, False), (GRPC_CLUSTER, True))}
+
+
+def lds_doc(template: str, devices: Mapping[str, Device]) -> str:
+    """The listeners, with each place's MIG UUID and GPU instance id filled in (they change
+    whenever the instance is re-created; a place with no device says "none")."""
+    text = template
+    for key, dev in devices.items():
+        text = text.replace(mig_uuid_slot(key), dev.uuid).replace(gi_slot(key), str(dev.gi_id))
+    while "@MIG_UUID:" in text or "@GI:" in text:
+        at = min(i for i in (text.find("@MIG_UUID:"), text.find("@GI:")) if i >= 0)
+        end = text.index("@", at + 1)
+        text = text[:at] + "none" + text[end + 1:]
+    return text
+
+
+def parse_clusters(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """Envoy admin `/clusters` (text form) -> {(cluster, "ip:port"): {stat: value}} of each endpoint
+    (`health_flags`, `rq_active`, ...)."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for line in text.splitlines():
+        parts = line.strip().split("::")
+        if len(parts) == 4 and parts[1][:1].isdigit():
+            out.setdefault((parts[0], parts[1]), {})[parts[2]] = parts[3]
+    return out
