@@ -1,0 +1,256 @@
+"""Fleet scale: the deploy machine's cost per host, on thin lab hosts, against the floor.
+
+For each size N (fresh hosts: `lab down --thin` + `lab up --hosts N --thin`: systemd, sshd and the
+simulated driver, one H100 a host, `mig_only`, inventories/thin.py), the phases, in order:
+
+  floor      `pyinfra INV fact server.Hostname` (3 runs): reach N hosts and run one command
+  validate   `python -m migfleet validate INV` (no host contacted)
+  live       `python -m migfleet validate --live INV` (one read per host)
+  dry        `pyinfra INV deploy.py --dry` on hosts that never saw migfleet
+  converge   `pyinfra -y INV deploy.py`: the first MIG converge
+  noop       the same again, nothing to change (3 runs)
+  drift      `python -m migfleet drift INV`
+
+Each phase is one process started from here and reaped with wait4(2): its wall time, the CPU
+seconds (user + sys) of its whole process tree as the kernel accounts them, and its peak memory
+(the largest single process's maxrss). Remote commands per host are counted on the hosts: thin
+hosts' sshd logs one "Starting session:" line per SSH channel (LogLevel VERBOSE), read from each
+host's journal once all phases ran and split by the phases' time windows.
+
+Prints, per phase, controller CPU per host against the floor's, and wall time against the floor's.
+pyinfra and every migfleet command run from `git archive REV` unpacked in the cache (default HEAD).
+The hosts share this machine's cores with the controller: wall times include the hosts' own work
+(the simulated nvidia-smi), CPU seconds do not (hosts run in their own cgroups).
+
+    .venv/bin/python bench/fleet_scale.py [--sizes 1,20,50,100,200] [--rev HEAD] [--out DIR]
+    .venv/bin/python bench/fleet_scale.py --plot-only       # the plot again from the summary
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "lab"
+CACHE = Path(os.environ.get("MIGFLEET_BENCH_CACHE", "/var/cache/migfleet-bench"))
+THIN_DIR = Path(os.environ.get("MIGFLEET_THIN_DIR", "/var/lib/migfleet-thin"))
+VENV_BIN = Path(sys.executable).parent
+INVENTORY = "inventories/thin.py"
+GPUS = "H100"
+SESSION_RE = re.compile(r"^(\d+\.\d+) \S+ sshd\[\d+\]: Starting session: (command|subsystem|shell)")
+GRAND_TOTAL_RE = re.compile(r"Grand total\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)")
+REPEATS = {"floor": 3, "noop": 3}
+PHASES = ("floor", "validate", "live", "dry", "converge", "noop", "drift")
+FIELDS = ["hosts", "phase", "run", "wall_s", "cpu_s", "user_s", "sys_s", "peak_mib", "rc", "ops_changed",
+          "sessions_per_host_mean", "sessions_per_host_min", "sessions_per_host_max"]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def phase_argv(phase: str) -> list[str]:
+    pyinfra, python = str(VENV_BIN / "pyinfra"), str(VENV_BIN / "python")
+    return {
+        "floor": [pyinfra, INVENTORY, "fact", "server.Hostname"],
+        "validate": [python, "-m", "migfleet", "validate", INVENTORY],
+        "live": [python, "-m", "migfleet", "validate", "--live", INVENTORY],
+        "dry": [pyinfra, INVENTORY, "deploy.py", "--dry"],
+        "converge": [pyinfra, "-y", INVENTORY, "deploy.py"],
+        "noop": [pyinfra, "-y", INVENTORY, "deploy.py"],
+        "drift": [python, "-m", "migfleet", "drift", INVENTORY],
+    }[phase]
+
+
+def timed(argv: list[str], cwd: Path, log_file: Path, timeout: float = 1800) -> dict:
+    """One process, reaped with wait4: wall, CPU of its tree, peak memory, exit code, output."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200"}
+    env.pop("MIGFLEET_LAB_THIN", None)
+    with open(log_file, "w") as out:
+        start = time.time()
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+            time.sleep(0.02)
+        end = time.time()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    output = log_file.read_text(errors="replace")
+    m = GRAND_TOTAL_RE.search(output)
+    changed = None
+    if m:
+        changed = 0 if m.group(2) == "-" else int(m.group(2))
+    return {"start": start, "end": end, "wall_s": round(end - start, 3),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "user_s": round(usage.ru_utime, 3),
+            "sys_s": round(usage.ru_stime, 3), "peak_mib": round(usage.ru_maxrss / 1024, 1),
+            "rc": proc.returncode, "ops_changed": changed}
+
+
+def lab(*args: str, timeout: float = 900) -> None:
+    proc = subprocess.run([str(VENV_BIN / "python"), "-m", "lab", *args, "--thin"], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"python -m lab {' '.join(args)} --thin failed:\n{proc.stderr[-3000:]}")
+    log(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"lab {' '.join(args)}: done")
+
+
+def host_names() -> list[str]:
+    return [h["name"] for h in json.loads((THIN_DIR / "inventory.json").read_text())["hosts"]]
+
+
+def session_times(names: list[str], since: float) -> dict[str, list[float]]:
+    """Per host, the times of sshd's "Starting session" lines since `since` (one SSH read each)."""
+    def read(host: str) -> list[float]:
+        proc = subprocess.run(["ssh", "-F", str(THIN_DIR / "ssh_config"), "-o", "BatchMode=yes", host,
+                               f"journalctl -t sshd -o short-unix --no-pager --since @{since:.6f}"],
+                              capture_output=True, text=True, timeout=120)
+        return [float(m.group(1)) for m in map(SESSION_RE.match, proc.stdout.splitlines()) if m]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return dict(zip(names, pool.map(read, names)))
+
+
+def snapshot(rev: str, dest: Path) -> str:
+    commit = subprocess.run(["git", "rev-parse", rev], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", commit], cwd=REPO, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return commit
+
+
+def measure_size(n: int, code: Path, logs: Path, phases: tuple[str, ...]) -> list[dict]:
+    lab("down", timeout=300)
+    lab("up", "--hosts", str(n), "--gpus", GPUS, timeout=900)
+    names = host_names()
+    since = time.time()
+    rows = []
+    for phase in phases:
+        for i in range(REPEATS.get(phase, 1)):
+            r = timed(phase_argv(phase), code, logs / f"h{n}-{phase}{i}.log")
+            rows.append({"hosts": n, "phase": phase, "run": i, **r})
+            log(f"{n} hosts: {phase}[{i}] wall {r['wall_s']:.2f} s, cpu {r['cpu_s']:.2f} s, "
+                f"peak {r['peak_mib']:.0f} MiB, rc {r['rc']}"
+                + (f", {r['ops_changed']} op(s) changed" if r["ops_changed"] is not None else ""))
+    sessions = session_times(names, since)
+    for r in rows:
+        per_host = [sum(r["start"] <= t <= r["end"] for t in sessions[h]) for h in names]
+        r.update(sessions_per_host_mean=round(statistics.mean(per_host), 2),
+                 sessions_per_host_min=min(per_host), sessions_per_host_max=max(per_host))
+    return rows
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per size and phase (median over runs): wall, CPU, CPU per host, both against the floor."""
+    out = []
+    for n in sorted({r["hosts"] for r in rows}):
+        at = [r for r in rows if r["hosts"] == n]
+        med = {}
+        for phase in dict.fromkeys(r["phase"] for r in at):
+            runs = [r for r in at if r["phase"] == phase]
+            med[phase] = {k: statistics.median(r[k] for r in runs)
+                          for k in ("wall_s", "cpu_s", "peak_mib", "sessions_per_host_mean")}
+            med[phase]["ok"] = all(r["rc"] == 0 for r in runs) and \
+                (phase != "noop" or all(not r["ops_changed"] for r in runs))
+        floor = med.get("floor")
+        for phase, m in med.items():
+            out.append({
+                "hosts": n, "phase": phase, "wall_s": round(m["wall_s"], 3), "cpu_s": round(m["cpu_s"], 3),
+                "cpu_ms_per_host": round(1000 * m["cpu_s"] / n, 1),
+                "cpu_per_host_over_floor": round(m["cpu_s"] / floor["cpu_s"], 2) if floor else None,
+                "wall_over_floor": round(m["wall_s"] / floor["wall_s"], 2) if floor else None,
+                "commands_per_host": m["sessions_per_host_mean"], "peak_mib": m["peak_mib"], "ok": m["ok"],
+            })
+    return out
+
+
+def print_summary(summary: list[dict]) -> None:
+    print(f"{'hosts':>5} {'phase':<9} {'wall s':>8} {'cpu s':>7} {'cpu ms/host':>11} {'cpu/host / floor':>16} "
+          f"{'wall / floor':>12} {'cmds/host':>9} {'peak MiB':>8}")
+    for s in summary:
+        print(f"{s['hosts']:>5} {s['phase']:<9} {s['wall_s']:>8.2f} {s['cpu_s']:>7.2f} {s['cpu_ms_per_host']:>11.1f} "
+              f"{s['cpu_per_host_over_floor']:>16.2f} {s['wall_over_floor']:>12.2f} {s['commands_per_host']:>9.1f} "
+              f"{s['peak_mib']:>8.0f}" + ("" if s["ok"] else "  (failed, or the no-op changed something)"))
+
+
+def plot(summary: list[dict], path: Path, title: str) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    phases = list(dict.fromkeys(s["phase"] for s in summary))
+    hosts = sorted({s["hosts"] for s in summary})
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    for phase in phases:
+        pts = [s for s in summary if s["phase"] == phase]
+        style = dict(color="black", linewidth=2.5) if phase == "floor" else {}
+        axes[0].plot([p["hosts"] for p in pts], [p["cpu_ms_per_host"] for p in pts], marker="o", label=phase, **style)
+        axes[1].plot([p["hosts"] for p in pts], [p["wall_s"] for p in pts], marker="o", label=phase, **style)
+        axes[2].plot([p["hosts"] for p in pts], [p["peak_mib"] for p in pts], marker="o", label=phase, **style)
+    axes[0].set(ylabel="controller CPU ms per host (user + sys)", title="controller CPU per host")
+    axes[1].set(ylabel="wall time (s)", title="wall time (hosts share the 2 cores)")
+    axes[2].set(ylabel="MiB (largest process)", title="peak controller memory")
+    for ax in axes:
+        ax.set(xlabel="thin lab hosts")
+        ax.set_xticks(hosts)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1,20,50,100,200")
+    parser.add_argument("--phases", default=",".join(PHASES))
+    parser.add_argument("--rev", default="HEAD", help="deploy code measured (git archive REV)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", default="fleet_scale", help="output files: NAME.csv, NAME_summary.json, NAME.png")
+    parser.add_argument("--plot-only", action="store_true")
+    args = parser.parse_args(argv)
+    summary_path = args.out / f"{args.name}_summary.json"
+    if args.plot_only:
+        saved = json.loads(summary_path.read_text())
+        plot(saved["phases"], args.out / f"{args.name}.png", f"migfleet controller cost, thin lab (commit {saved['commit'][:7]})")
+        print_summary(saved["phases"])
+        return 0
+    logs = CACHE / "fleet-scale-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    code = CACHE / "fleet-scale-code"
+    commit = snapshot(args.rev, code)
+    log(f"deploy code: git archive {commit} in {code}")
+    rows: list[dict] = []
+    phases = tuple(p for p in args.phases.split(",") if p)
+    for n in [int(s) for s in args.sizes.split(",")]:
+        rows += measure_size(n, code, logs, phases)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / f"{args.name}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = summarize(rows)
+    summary_path.write_text(json.dumps({"commit": commit, "gpus": GPUS, "phases": summary}, indent=2) + "\n")
+    plot(summary, args.out / f"{args.name}.png", f"migfleet controller cost, thin lab (commit {commit[:7]})")
+    print_summary(summary)
+    return 0 if all(s["ok"] for s in summary) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
