@@ -15,6 +15,7 @@ from migfleet.cli.plan import pyinfra_executable
 from migfleet.deploys.all import PYINFRA_TARGET
 from migfleet.fleet import ssh as fleet
 from migfleet.fleet import rollout
+from migfleet.inventory import rollout_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         hosts = fleet.select(fleet.load_inventory(args.inventory), args.limit)
-        settings = rollout.settings_from_data({h.name: h.data for h in hosts})
+        settings = rollout_settings.settings_from_data({h.name: h.data for h in hosts})
     except (fleet.FleetError, rollout.RolloutError) as exc:
         print(f"rollout: {exc}", file=sys.stderr)
         return 2

@@ -1,12 +1,8 @@
 """Canary then batches, each deployed with pyinfra and proven by the spec suite.
 
-Settings come from inventory data (migfleet/schemas/rollout.v1.json):
-  rollout_canary          hosts in the first batch (default 1); any canary failure stops the rollout
-  rollout_batch_size      hosts per later batch, or
-  rollout_batch_percent   percent of all hosts per later batch (rounded up); neither: one batch
-  rollout_max_failures    failures tolerated over the whole rollout: a count or "N%" of all hosts
-                          (rounded down), default 0; the rollout stops after the batch that
-                          passes it, and later batches are not started
+Settings come from inventory data (inventory.rollout_settings): a canary batch, then batches by
+size or percent; the rollout stops after the batch that passes the failure threshold, and later
+batches are not started.
 
 Resuming: hosts the state file records as converged are verified again (the spec suite, no
 deploy); those that still pass are skipped, the others go back into the queue. `trust_state`
@@ -25,69 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from migfleet.inventory.rollout_settings import RolloutError, RolloutSettings, check, failure_budget
+
 STATE_VERSION = 1
 SPEC_SUITE = str(Path(__file__).resolve().parents[1] / "spec")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class RolloutError(ValueError):
-    pass
-
-
-# ---------------------------------------------------------------- settings and batches (pure)
-
-@dataclass(frozen=True)
-class RolloutSettings:
-    canary: int = 1
-    batch_size: int | None = None
-    batch_percent: float | None = None
-    max_failures: int | str = 0
-
-    KEYS = ("rollout_canary", "rollout_batch_size", "rollout_batch_percent", "rollout_max_failures")
-
-
-def settings_from_data(datas: Mapping[str, Mapping]) -> RolloutSettings:
-    """Rollout settings from every host's merged data; hosts must agree on them."""
-    seen: dict[tuple, list[str]] = {}
-    for host, data in datas.items():
-        key = tuple(data.get(k) for k in RolloutSettings.KEYS)
-        seen.setdefault(key, []).append(host)
-    if len(seen) > 1:
-        detail = "; ".join(f"{', '.join(hosts)}: " + ", ".join(
-            f"{k}={v!r}" for k, v in zip(RolloutSettings.KEYS, key) if v is not None) for key, hosts in seen.items())
-        raise RolloutError(f"hosts disagree on rollout settings (set them in group_data/all.py): {detail}")
-    canary, size, percent, max_failures = next(iter(seen)) if seen else (None,) * 4
-    if size is not None and percent is not None:
-        raise RolloutError("set rollout_batch_size or rollout_batch_percent, not both")
-    settings = RolloutSettings(canary=1 if canary is None else canary, batch_size=size,
-                               batch_percent=percent, max_failures=0 if max_failures is None else max_failures)
-    _check(settings)
-    return settings
-
-
-def _check(s: RolloutSettings) -> None:
-    if not isinstance(s.canary, int) or s.canary < 0:
-        raise RolloutError(f"rollout_canary must be a count >= 0, got {s.canary!r}")
-    if s.batch_size is not None and (not isinstance(s.batch_size, int) or s.batch_size < 1):
-        raise RolloutError(f"rollout_batch_size must be a count >= 1, got {s.batch_size!r}")
-    if s.batch_percent is not None and not (0 < s.batch_percent <= 100):
-        raise RolloutError(f"rollout_batch_percent must be in (0, 100], got {s.batch_percent!r}")
-    failure_budget(1, s.max_failures)
-
-
-def failure_budget(total_hosts: int, max_failures: int | str) -> int:
-    """How many host failures the rollout tolerates."""
-    if isinstance(max_failures, bool):
-        raise RolloutError(f"rollout_max_failures must be a count or 'N%', got {max_failures!r}")
-    if isinstance(max_failures, int):
-        if max_failures < 0:
-            raise RolloutError(f"rollout_max_failures must be >= 0, got {max_failures}")
-        return max_failures
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", str(max_failures))
-    if not m or float(m[1]) > 100:
-        raise RolloutError(f"rollout_max_failures must be a count or 'N%' (0-100), got {max_failures!r}")
-    return math.floor(float(m[1]) * total_hosts / 100 + 1e-9)
-
+# ---------------------------------------------------------------- batches (pure)
 
 def plan_batches(hosts: Sequence[str], settings: RolloutSettings, total_hosts: int | None = None
                  ) -> list[list[str]]:
@@ -96,7 +37,7 @@ def plan_batches(hosts: Sequence[str], settings: RolloutSettings, total_hosts: i
     `total_hosts` is the fleet size percentages refer to (default: len(hosts)); on a resumed
     rollout it stays the inventory's size so batches keep their size.
     """
-    _check(settings)
+    check(settings)
     hosts = list(hosts)
     if len(set(hosts)) != len(hosts):
         raise RolloutError(f"duplicate hosts: {hosts}")

@@ -34,7 +34,7 @@ from migfleet.serving.settings import defaults as serving_defaults
 
 __all__ = ["InventoryError", "InventoryLoadError", "LoadedInventory", "Report", "SCHEMA_DIR", "TOP_SCHEMA",
            "check_inventory", "format_errors", "inventory_folder", "load_inventory", "load_inventory_data",
-           "validate_host", "validate_inventory"]
+           "validate_inventory"]
 
 MIG_KEYS = {"mig_layout", "gpu_models", "gpu_uuids", "gpu_pci_bus_ids", "mig_models"}
 NO_HOSTS = "no hosts: the inventory defines no host group (a list of hostnames or (hostname, data) tuples)"
@@ -103,11 +103,6 @@ def _fleet(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]]) -
             models |= {r.model for r in refs}
             uuids |= {r.uuid.lower() for r in refs if r.uuid}
     return Fleet(frozenset(models), frozenset(uuids))
-
-
-def validate_host(host: str, data: Mapping, live: Sequence[GpuRef] | None = None) -> list[InventoryError]:
-    """Every error of one host's data (as one host of an inventory: its size is not known)."""
-    return check_inventory({host: data}, {host: live} if live is not None else None, whole=False).errors
 
 
 def validate_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[GpuRef]] | None = None,

@@ -6,11 +6,10 @@ only at deploy time, after MIG had already been changed (a Triton port past 6553
 """
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 
-from migfleet.fleet.rollout import RolloutSettings
-from migfleet.inventory.errors import InventoryError, shown
+from migfleet.inventory import rollout_settings
+from migfleet.inventory.errors import InventoryError
 from migfleet.serving.settings import defaults
 
 # migfleet/serving/triton.py ports_for: base + 1000*gpu + 100*gi_start + 10*ci_start + (0, 1, 2);
@@ -58,36 +57,14 @@ def port_errors(host: str, data: Mapping, gpu_count: int | None, skip: set[str])
     return out
 
 
-def _value(v) -> str:
-    return "unset" if v is None else shown(v)
-
-
 def rollout_errors(hosts: Mapping[str, Mapping], skip: Mapping[str, set[str]], whole: bool = True) -> list[InventoryError]:
-    """What `migfleet rollout` refuses: batch size and percent both set; hosts that disagree; and, for
-    a whole inventory (`whole`), more canary hosts than it has."""
-    keys = RolloutSettings.KEYS
+    """What `migfleet rollout` refuses (rollout_settings.problems); and, for a whole inventory
+    (`whole`), more canary hosts than it has."""
+    datas = {h: d for h, d in hosts.items() if not skip.get(h, set()) & set(rollout_settings.KEYS)}
     out = []
-    settings = {}
-    for host, data in hosts.items():
-        if skip.get(host, set()) & set(keys):
-            continue
-        if data.get("rollout_batch_size") is not None and data.get("rollout_batch_percent") is not None:
-            out.append(InventoryError(host, "$.rollout_batch_percent",
-                                      "set rollout_batch_size or rollout_batch_percent, not both"))
-        settings[host] = tuple(data.get(k) for k in keys)
-    over = [h for h, v in settings.items() if whole and isinstance(v[0], int) and v[0] > len(hosts)]
+    over = [h for h, d in datas.items() if whole and isinstance(c := d.get("rollout_canary"), int) and c > len(hosts)]
     if over:
-        # Reported once: every host carries the same setting (or is told it differs below).
-        out.append(InventoryError(over[0], "$.rollout_canary", f"{settings[over[0]][0]} canary host(s), but the "
-                                  f"inventory has {len(hosts)} host(s)"))
-    if len(set(settings.values())) > 1:
-        # The most common settings are taken as meant; every other host is told how it differs.
-        common, count = Counter(settings.values()).most_common(1)[0]
-        ref = next(h for h, v in settings.items() if v == common)
-        others = f" and {count - 1} other host(s)" if count > 1 else ""
-        for host, values in settings.items():
-            for key, mine, want in zip(keys, values, common):
-                if mine != want:
-                    out.append(InventoryError(host, f"$.{key}", f"{_value(mine)} here, {_value(want)} on {ref}{others}: "
-                                              "all hosts must agree on rollout settings (set them in group_data/all.py)"))
-    return out
+        # Reported once: every host carries the same setting (or is told it differs).
+        out.append(InventoryError(over[0], "$.rollout_canary", f"{datas[over[0]]['rollout_canary']} canary host(s), "
+                                  f"but the inventory has {len(hosts)} host(s)"))
+    return [InventoryError(p.host, f"$.{p.key}", p.reason) for p in rollout_settings.problems(datas)] + out

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from migfleet.fleet import rollout
+from migfleet.inventory.rollout_settings import RolloutSettings
 
 from .fake_smi import H100, install_smi
 
@@ -38,7 +39,7 @@ def run_spec_only(deploys: list):
 
 def test_rollout_runs_the_spec_suite_on_this_machine(local_inventory, tmp_path):
     deploys = []
-    run = rollout.Rollout(inventory=local_inventory, hosts=["@local"], settings=rollout.RolloutSettings(),
+    run = rollout.Rollout(inventory=local_inventory, hosts=["@local"], settings=RolloutSettings(),
                           state_file=tmp_path / "state.json", runner=run_spec_only(deploys),
                           pytest=(sys.executable, "-m", "pytest"), report_dir=tmp_path, out=lambda s: None)
     spec = run.verify(["@local"], "first")
@@ -55,7 +56,7 @@ def test_rollout_runs_the_spec_suite_on_this_machine(local_inventory, tmp_path):
 def test_spec_passes_the_layout_tests_once_the_gpu_matches(local_inventory, tmp_path):
     subprocess.run("nvidia-smi -i 0 -mig 1 && nvidia-smi mig -i 0 -cgi 9:0,9:4 -C", shell=True, check=True,
                    capture_output=True, timeout=60)
-    run = rollout.Rollout(inventory=local_inventory, hosts=["@local"], settings=rollout.RolloutSettings(),
+    run = rollout.Rollout(inventory=local_inventory, hosts=["@local"], settings=RolloutSettings(),
                           state_file=tmp_path / "state.json", runner=run_spec_only([]), report_dir=tmp_path,
                           out=lambda s: None)
     passed, failures = run.verify(["@local"], "second")["@local"]

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from migfleet.fleet.rollout import (Rollout, RolloutSettings, deploy_errors, judge, load_state, spec_results,
-                              state_path)
+from migfleet.fleet.rollout import Rollout, deploy_errors, judge, load_state, spec_results, state_path
+from migfleet.inventory.rollout_settings import RolloutSettings
 
 from .fake_fleet import FakeFleet, junit
 

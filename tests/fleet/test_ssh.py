@@ -3,6 +3,7 @@ import pytest
 from migfleet.fleet import drift
 from migfleet.fleet import ssh as fleet
 from migfleet.fleet.checks import Mismatch
+from migfleet.inventory import rollout_settings
 
 from .captures import snapshot
 
@@ -103,5 +104,5 @@ def test_lab_inventory_loads_from_a_handoff_file(tmp_path, monkeypatch):
     assert fleet.ssh_target(hosts[2]) == fleet.SshTarget("lab-h3", "10.250.0.13", 22, "root",
                                                          str(tmp_path / "id"), str(tmp_path / "kh"))
     assert hosts[0].data["mig_layout"], "group_data/lab.py layouts reach the hosts"
-    settings = rollout.settings_from_data({h.name: h.data for h in hosts})
+    settings = rollout_settings.settings_from_data({h.name: h.data for h in hosts})
     assert rollout.plan_batches([h.name for h in hosts], settings)[0] == ["lab-h1"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from migfleet import __main__ as cli
-from migfleet.inventory import SCHEMA_DIR, _schemas, format_errors, validate_host, validate_inventory
+from migfleet.inventory import SCHEMA_DIR, _schemas, format_errors, validate_inventory
 from migfleet.mig.desired import GpuRef
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,16 +120,16 @@ def test_validate_inventory_api_and_format():
 
 def test_every_error_at_once_across_sections():
     """A schema error in one part does not hide the checks of the others."""
-    errors = validate_host("h", {"mig_force": "yes", "gpu_models": [A40], "envoy_grpc_port": 8000,
-                                 "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 8}]}]})
+    errors = validate_inventory({"h": {"mig_force": "yes", "gpu_models": [A40], "envoy_grpc_port": 8000,
+                                       "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 8}]}]}})
     assert [e.path for e in errors] == ["$.mig_force", "$.mig_layout[0].instances[0]", "$.envoy_grpc_port"]
 
 
 def test_lookalike_is_escaped_and_named():
-    (err,) = validate_host("h", {"gpu_models": ["NVIDIA \u0410100-SXM4-40GB"],
-                                 "mig_layout": [{"gpus": "all", "mig": False}]}) or [None]
+    (err,) = validate_inventory({"h": {"gpu_models": ["NVIDIA \u0410100-SXM4-40GB"],
+                                       "mig_layout": [{"gpus": "all", "mig": False}]}}) or [None]
     assert err is None      # a disabled rule needs no geometry
-    (err,) = validate_host("h", {"mig_reboot_policy": "n\u0435ver"})
+    (err,) = validate_inventory({"h": {"mig_reboot_policy": "n\u0435ver"}})
     assert str(err).isascii() and "\\u0435" in str(err) and "U+0435 CYRILLIC SMALL LETTER IE" in str(err)
 
 
@@ -138,11 +138,11 @@ def test_live_models_replace_gpu_models_and_are_compared():
                "instances": [{"profile": "1g.5gb", "count": 7}]}]
     live = [GpuRef(0, A40, "GPU-e77cc529-0a1f-4c3b-9d2e-1f2a3b4c5d6e"),
             GpuRef(1, "NVIDIA H100 80GB HBM3", "GPU-5c89852c-d268-c3f3-1b07-005d5ae1dc3f")]
-    errors = [str(e) for e in validate_host("h", {"mig_layout": layout}, live=live)]
+    errors = [str(e) for e in validate_inventory({"h": {"mig_layout": layout}}, {"h": live})]
     assert errors == ["h: $.mig_layout[0].instances[0].profile: GPU 1: profile 1g.5gb does not exist on NVIDIA "
                       "H100 80GB HBM3; its profiles are 1g.10gb (ID 19), 1g.10gb+me (ID 20), 1g.20gb (ID 15), "
                       "2g.20gb (ID 14), 3g.40gb (ID 9), 4g.40gb (ID 5), 7g.80gb (ID 0)"]
-    said = validate_host("h", {"gpu_models": [A40, A40]}, live=live)
+    said = validate_inventory({"h": {"gpu_models": [A40, A40]}}, {"h": live})
     assert [str(e) for e in said] == ["h: $.gpu_models[1]: NVIDIA A100-SXM4-40GB here, but GPU 1 of the host is "
                                       "NVIDIA H100 80GB HBM3"]
 
