@@ -6,7 +6,6 @@ Computed once per host per run (at prepare time) and handed to the operations as
 from __future__ import annotations
 
 import functools
-import json
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from pyinfra import host, logger
 
+from migfleet import schema_defaults
 from migfleet.facts import host as host_fact
 from migfleet.facts import lock as host_lock
 from migfleet.facts import preflight
@@ -90,10 +90,6 @@ class _Unchanged:
     @staticmethod
     def did_change() -> bool:
         return False
-
-    @staticmethod
-    def did_not_change() -> bool:
-        return True
 
 
 def queue(op, **kwargs):
@@ -194,15 +190,9 @@ def inventory_folder() -> Path:
     return paths.inventory_folder(inventory if isinstance(inventory, str) else None)
 
 
-@lru_cache(maxsize=1)
-def _mig_defaults() -> dict:
-    schema = json.loads((PACKAGE / "schemas" / "mig.v1.json").read_text())
-    return {k: v["default"] for k, v in schema["properties"].items() if "default" in v}
-
-
 def mig_setting(key: str):
     """A mig_* setting: the host's value, else the schema's default (the one place defaults live)."""
-    return host.data.get(key, _mig_defaults().get(key))
+    return host.data.get(key, schema_defaults.defaults("mig").get(key))
 
 
 @lru_cache(maxsize=1)

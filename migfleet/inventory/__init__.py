@@ -13,12 +13,12 @@ everywhere) are warnings: check_inventory returns them beside the errors.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from migfleet import schema_defaults
 from migfleet.inventory.crosscheck import port_errors, rollout_errors
 from migfleet.inventory.errors import InventoryError, bare, format_errors
 from migfleet.inventory.host_dirs import system_dir_errors
@@ -58,8 +58,7 @@ class Report:
 @lru_cache(maxsize=1)
 def _known_services() -> frozenset[str]:
     """The reset services the schema names by default (a close misspelling of one is refused)."""
-    mig = json.loads((SCHEMA_DIR / "mig.v1.json").read_text())
-    return frozenset(mig["properties"]["mig_reset_services"].get("default", ()))
+    return frozenset(schema_defaults.defaults("mig")["mig_reset_services"] or ())
 
 
 def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet, report: Report) -> set[str]:

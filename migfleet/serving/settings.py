@@ -4,22 +4,15 @@ The schema is the one place defaults are written; this module only reads them.
 """
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "serving.v1.json"
+from migfleet import schema_defaults
+
 PREFIXES = ("toolkit_", "docker_", "triton_", "envoy_", "metrics_")
 
 
-@lru_cache(maxsize=1)
-def schema() -> dict:
-    return json.loads(SCHEMA_PATH.read_text())
-
-
 def defaults() -> dict[str, Any]:
-    return {key: spec.get("default") for key, spec in schema()["properties"].items()}
+    return schema_defaults.defaults("serving")
 
 
 def resolve(data: Mapping[str, Any] | Any) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 import jsonschema
 import pytest
 
+from migfleet import schema_defaults
 from migfleet.serving import settings as serving_settings
 
 
 def test_schema_is_valid_and_defaults_satisfy_it():
-    schema = serving_settings.schema()
+    schema = schema_defaults.schema("serving")
     jsonschema.Draft202012Validator.check_schema(schema)
     defaults = serving_settings.defaults()
     jsonschema.validate(defaults, schema)
@@ -19,7 +20,7 @@ def test_lab_overrides_validate_and_resolve():
     lab = {"toolkit_repo_url": "http://10.250.0.1:8081/", "toolkit_key_url": "http://10.250.0.1:8081/gpgkey",
            "triton_image": "10.250.0.1:5000/migfleet-lab/tritonserver:lab",
            "envoy_image": "10.250.0.1:5000/migfleet-lab/envoy:lab", "mig_layout": []}
-    jsonschema.validate(lab, serving_settings.schema())
+    jsonschema.validate(lab, schema_defaults.schema("serving"))
     resolved = serving_settings.resolve(lab)
     assert resolved["toolkit_repo_url"] == "http://10.250.0.1:8081/"
     assert resolved["envoy_http_port"] == 8000
@@ -30,7 +31,7 @@ def test_lab_overrides_validate_and_resolve():
                                  {"toolkit_version": "1.17 ; rm -rf /"}, {"triton_ngc_key_env": "1BAD"}])
 def test_schema_rejects(bad):
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(bad, serving_settings.schema())
+        jsonschema.validate(bad, schema_defaults.schema("serving"))
 
 
 def test_unknown_serving_key_is_refused():
