@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("migfleet.cli.export", "print the live MIG layouts (inventory form, or a mig-parted config)"),
     "drift": ("migfleet.cli.drift", "list hosts whose live MIG or serving state differs from the inventory"),
     "import": ("migfleet.cli.importer", "turn a mig-parted config into a group_data module (mig_layout)"),
+    "advise": ("migfleet.cli.advise", "propose MIG layouts and models per instance from measured demand; applies nothing"),
     "targets": ("migfleet.cli.targets", "Prometheus file_sd targets for every host's metrics endpoint"),
 }
 

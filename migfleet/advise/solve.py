@@ -1,0 +1,272 @@
+"""The exact solver: per host, a layout per GPU and models per instance, by mixed-integer
+programming (HiGHS through scipy.optimize.milp).
+
+Variables, per GPU g: x[g,L] (layout L of the GPU's candidates, one chosen), y[g,s,m] (model m
+loaded on GPU instance s), f[g,s,m] (the share of instance s's time spent on m, at most 1 over its
+models); per model: u[m] (requests/s not served), miss[m] (a model served today, or with demand,
+that no instance loads); per instance of today: kept[t] (it stays: same placed GPU instance, same
+models).
+
+    sum_L x[g,L] = 1;   y[g,s,m] <= z[g,s] := sum_{L holds s} x[g,L];   f <= y;   sum_m f[g,s,m] <= z[g,s]
+    sum_m memory[m] y[g,s,m] <= memory of s's profile
+    sum_{g,s} rps(s, m) f[g,s,m] + u[m] >= demand[m] x headroom
+    sum_{g,s} y[g,s,m] + miss[m] >= 1
+    kept[t] <= z[g,s_t], kept[t] <= y[g,s_t,m] (m in t's models), kept[t] <= 1 - y[g,s_t,m] (others)
+
+Objective, in order (two solves, the second holding the first's optimum): missing models and unmet
+demand (one missing model outweighs all requests/s), then instances changed (today's not kept plus
+new ones), then slices used, then model copies loaded.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_array
+
+from migfleet.advise.layouts import enumerate_layouts
+from migfleet.advise.problem import Assignment, Gpu, HostProblem, HostResult, Score, disruption, expand, slices_used
+from migfleet.mig.placed import GpuLayout, PlacedGi
+
+TOL = 1e-6
+
+
+class SolveError(RuntimeError):
+    """The solver gave no optimum (it should always find one: today's layout is feasible)."""
+
+
+def useful_profiles(problem: HostProblem, gpu: Gpu) -> set[str]:
+    """Profiles with a rate for one of the host's models; others could only hold idle copies."""
+    table = problem.capacity.profiles(gpu.geometry.model)
+    models = set(problem.universe)
+    return {name for name, entry in table.items() if any(entry.rps.get(m, 0) > 0 for m in models)}
+
+
+def candidates(problem: HostProblem, gpu: Gpu) -> list[GpuLayout]:
+    """The GPU's candidate layouts: every valid layout of its useful profiles, and today's, less
+    those another one dominates. Two layouts of the same profiles serve the same; they differ only
+    in which of today's instances they could keep, and today's instances alike (profile, compute
+    instances, models) are interchangeable. So per profile multiset only the layouts that could keep
+    the most of each kind stay: none of the dropped ones can score better."""
+    every = list(enumerate_layouts(gpu.geometry, useful_profiles(problem, gpu)))
+    if gpu.today.layout not in every:
+        every.append(gpu.today.layout)
+    kind = {gi: (gi.profile_id, gi.cis, expand(problem, ms)) for gi, ms in gpu.today.pairs()}
+    groups: dict[tuple, dict[tuple, GpuLayout]] = {}
+    for lay in every:
+        profiles = tuple(sorted(gi.profile_id for gi in lay.gis))
+        kept = Counter(kind[gi] for gi in lay.gis if gi in kind)
+        groups.setdefault(profiles, {}).setdefault(tuple(sorted(kept.items())), lay)
+    out = []
+    for group in groups.values():
+        counts = [(Counter(dict(k)), lay) for k, lay in group.items()]
+        for mine, lay in counts:
+            if lay == gpu.today.layout or not any(o != mine and all(o[t] >= n for t, n in mine.items())
+                                                  for o, _ in counts):
+                out.append(lay)
+    return out
+
+
+class _Model:
+    """A MILP in scipy's form, built a row at a time."""
+
+    def __init__(self):
+        self.lb, self.ub, self.integer = [], [], []
+        self.rows, self.cols, self.vals, self.rlo, self.rhi = [], [], [], [], []
+
+    def var(self, lb: float = 0.0, ub: float = 1.0, integer: bool = True) -> int:
+        self.lb.append(lb)
+        self.ub.append(ub)
+        self.integer.append(1 if integer else 0)
+        return len(self.lb) - 1
+
+    def row(self, terms: dict[int, float] | Sequence[tuple[int, float]], lo: float, hi: float) -> None:
+        r = len(self.rlo)
+        for col, val in (terms.items() if isinstance(terms, dict) else terms):
+            self.rows.append(r)
+            self.cols.append(col)
+            self.vals.append(val)
+        self.rlo.append(lo)
+        self.rhi.append(hi)
+
+    def solve(self, c: np.ndarray, extra: tuple | None = None, time_limit: float | None = None) -> np.ndarray:
+        n = len(self.lb)
+        rows, cols, vals, rlo, rhi = self.rows, self.cols, self.vals, self.rlo, self.rhi
+        if extra is not None:       # one more row: objective of the earlier level held at its optimum
+            coef, hi = extra
+            nz = np.nonzero(coef)[0]
+            r = len(rlo)
+            rows, cols, vals = rows + [r] * len(nz), cols + nz.tolist(), vals + coef[nz].tolist()
+            rlo, rhi = rlo + [-np.inf], rhi + [hi]
+        cons = []
+        if rlo:
+            a = coo_array((vals, (rows, cols)), shape=(len(rlo), n)).tocsr()
+            cons = [LinearConstraint(a, np.array(rlo, dtype=float), np.array(rhi, dtype=float))]
+        options = {"mip_rel_gap": 0.0, "disp": False}
+        if time_limit:
+            options["time_limit"] = time_limit
+        res = milp(c, constraints=cons, integrality=np.array(self.integer), bounds=Bounds(self.lb, self.ub),
+                   options=options)
+        if res.x is None:
+            raise SolveError(f"HiGHS found no solution: {res.message}")
+        return res.x
+
+
+def _build(problem: HostProblem, cands: list[list[GpuLayout]], factor: float, fixed: Sequence[Assignment] | None):
+    """The MILP; with `fixed`, every GPU's layout and models are pinned (only the routing is free)."""
+    mdl = _Model()
+    universe = problem.universe
+    required = problem.required(factor)
+    keep = sorted(problem.served_today() | set(required))
+    xs, ys, fs, kept = [], {}, {}, []
+    c1, c2 = {}, {}
+    ny = 0
+    for g, gpu in enumerate(problem.gpus):
+        layouts = cands[g]
+        xs.append([mdl.var() for _ in layouts])
+        mdl.row([(v, 1.0) for v in xs[g]], 1.0, 1.0)
+        holders: dict[PlacedGi, list[int]] = {}
+        for k, lay in enumerate(layouts):
+            for gi in lay.gis:
+                holders.setdefault(gi, []).append(xs[g][k])
+        for k, lay in enumerate(layouts):
+            geo = gpu.geometry
+            c2[xs[g][k]] = ("x", len(lay.gis), sum(geo.profile(gi.profile_id).slices for gi in lay.gis))
+        pinned = dict(fixed[g].pairs()) if fixed else None
+        if fixed:
+            for k, lay in enumerate(layouts):
+                if lay != fixed[g].layout:
+                    mdl.ub[xs[g][k]] = 0.0
+        for gi, hold in holders.items():
+            z = [(v, -1.0) for v in hold]
+            share = []
+            for m in universe:
+                if not problem.fits(gpu, gi, [m]):
+                    continue
+                y = mdl.var()
+                ny += 1
+                ys[(g, gi, m)] = y
+                if pinned is not None:
+                    on = gi in pinned and m in expand(problem, pinned[gi])
+                    mdl.lb[y] = mdl.ub[y] = 1.0 if on else 0.0
+                mdl.row([(y, 1.0)] + z, -np.inf, 0.0)
+                rate = problem.rps(gpu, gi, m)
+                if rate > 0 and m in required:
+                    f = mdl.var(integer=False)
+                    fs[(g, gi, m)] = (f, rate)
+                    mdl.row([(f, 1.0), (y, -1.0)], -np.inf, 0.0)
+                    share.append((f, 1.0))
+            if share:
+                mdl.row(share + z, -np.inf, 0.0)
+            mem = [(ys[(g, gi, m)], problem.memory.get(m, 0.0)) for m in universe
+                   if (g, gi, m) in ys and problem.memory.get(m, 0.0) > 0]
+            if len(mem) > 1:
+                mdl.row(mem, -np.inf, problem.gi_memory(gpu, gi))
+        for gi, models in gpu.today.pairs():
+            t = mdl.var()
+            kept.append(t)
+            want = expand(problem, models)
+            if gi not in holders or any((g, gi, m) not in ys for m in want):
+                mdl.ub[t] = 0.0
+                continue
+            mdl.row([(t, 1.0)] + [(v, -1.0) for v in holders[gi]], -np.inf, 0.0)
+            for m in universe:
+                if (g, gi, m) not in ys:
+                    continue
+                if m in want:
+                    mdl.row([(t, 1.0), (ys[(g, gi, m)], -1.0)], -np.inf, 0.0)
+                else:
+                    mdl.row([(t, 1.0), (ys[(g, gi, m)], 1.0)], -np.inf, 1.0)
+    us, misses = {}, {}
+    for m, need in required.items():
+        u = mdl.var(0.0, np.inf, integer=False)
+        us[m] = u
+        terms = [(f, rate) for (g, gi, mm), (f, rate) in fs.items() if mm == m] + [(u, 1.0)]
+        mdl.row(terms, need, np.inf)
+    for m in keep:
+        miss = mdl.var()
+        misses[m] = miss
+        mdl.row([(y, 1.0) for (g, gi, mm), y in ys.items() if mm == m] + [(miss, 1.0)], 1.0, np.inf)
+    _symmetry(mdl, problem, cands, xs)
+    n = len(mdl.lb)
+    total = sum(required.values())
+    obj1 = np.zeros(n)
+    for u in us.values():
+        obj1[u] = 1.0
+    for miss in misses.values():
+        obj1[miss] = 1.0 + total
+    gpus = len(problem.gpus)
+    b = ny + 1
+    a = b * (7 * gpus + 1)
+    obj2 = np.zeros(n)
+    for v, (_, count, slices) in c2.items():
+        obj2[v] = a * count + b * slices
+    for t in kept:
+        obj2[t] = -2.0 * a
+    for y in ys.values():
+        obj2[y] = 1.0
+    return mdl, obj1, obj2, xs, ys, fs, us, misses
+
+
+def _symmetry(mdl: _Model, problem: HostProblem, cands, xs) -> None:
+    """GPUs alike in model, today's layout and candidates are interchangeable: order their layout
+    numbers, so the search does not visit each permutation."""
+    seen: dict[tuple, int] = {}
+    for g, gpu in enumerate(problem.gpus):
+        key = (gpu.geometry.model, gpu.today, tuple(cands[g]))
+        if key in seen:
+            prev = seen[key]
+            mdl.row([(v, float(k)) for k, v in enumerate(xs[prev])] + [(v, -float(k)) for k, v in enumerate(xs[g])],
+                    -np.inf, 0.0)
+        seen[key] = g
+
+
+def _read(problem: HostProblem, cands, sol, xs, ys, fs, us, misses) -> tuple[list[Assignment], Score]:
+    proposal = []
+    for g, gpu in enumerate(problem.gpus):
+        k = int(np.argmax([sol[v] for v in xs[g]]))
+        lay = cands[g][k]
+        today = dict(gpu.today.pairs())
+        models = []
+        for gi in lay.gis:
+            on = frozenset(m for m in problem.universe if (g, gi, m) in ys and sol[ys[(g, gi, m)]] > 0.5)
+            # An instance that stays exactly as it is keeps today's form (no list stays no list).
+            models.append(today[gi] if gi in today and expand(problem, today[gi]) == on else on)
+        proposal.append(Assignment(lay, tuple(models)))
+    served: dict[str, float] = {}
+    for (g, gi, m), (f, rate) in fs.items():
+        served[m] = served.get(m, 0.0) + rate * sol[f]
+    score = Score(missing=sum(1 for v in misses.values() if sol[v] > 0.5),
+                  unmet=float(sum(max(0.0, sol[u]) for u in us.values())),
+                  disruption=disruption(problem, proposal), slices=slices_used(problem, proposal), served=served)
+    return proposal, score
+
+
+def evaluate(problem: HostProblem, assignments: Sequence[Assignment], factor: float | None = None) -> Score:
+    """The score of given layouts and models: the best routing of demand x factor over them."""
+    factor = problem.headroom if factor is None else factor
+    cands = [[a.layout] for a in assignments]
+    mdl, obj1, _, xs, ys, fs, us, misses = _build(problem, cands, factor, assignments)
+    sol = mdl.solve(obj1)
+    _, score = _read(problem, cands, sol, xs, ys, fs, us, misses)
+    return score
+
+
+def solve_host(problem: HostProblem, time_limit: float | None = None) -> HostResult:
+    """Today's layout when it still serves demand x keep; else the optimum for demand x headroom."""
+    started = time.perf_counter()
+    today = [g.today for g in problem.gpus]
+    now = evaluate(problem, today, problem.keep)
+    if now.missing == 0 and now.unmet <= TOL:
+        return HostResult(problem, today, True, now, evaluate(problem, today), time.perf_counter() - started)
+    cands = [candidates(problem, g) for g in problem.gpus]
+    mdl, obj1, obj2, xs, ys, fs, us, misses = _build(problem, cands, problem.headroom, None)
+    sol = mdl.solve(obj1, time_limit=time_limit)
+    best = float(obj1 @ sol)
+    sol = mdl.solve(obj2, extra=(obj1, best + TOL * max(1.0, best)), time_limit=time_limit)
+    proposal, _ = _read(problem, cands, sol, xs, ys, fs, us, misses)
+    # Scored again on its own: the numbers shown carry no tolerance of the two-level solve.
+    return HostResult(problem, proposal, False, now, evaluate(problem, proposal), time.perf_counter() - started)
