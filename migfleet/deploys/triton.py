@@ -6,12 +6,12 @@ host starts them on the MIG device at their place and puts them into rotation on
 """
 from __future__ import annotations
 
-import hashlib
 
 from pyinfra import host
 from pyinfra.api import deploy
 
 from migfleet.deploys import context, serving_plan
+from migfleet.digest import sha256
 from migfleet.operations import files, serving
 from migfleet.serving import endpoints, triton
 
@@ -21,7 +21,7 @@ UNIT_NAME = "migfleet-tritons.service"
 def _endpoints_differ(v, plan) -> bool:
     """Envoy's endpoint files on the host are not those of the Tritons that stay."""
     want = endpoints.eds_docs(plan.unchanged)
-    return any(v.files.get(context.envoy_path(n)) != hashlib.sha256(t.encode()).hexdigest() for n, t in want.items())
+    return any(v.files.get(context.envoy_path(n)) != sha256(t) for n, t in want.items())
 
 
 @deploy("Triton per MIG device")

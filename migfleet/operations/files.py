@@ -9,7 +9,6 @@ costs no command here.
 """
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
@@ -19,13 +18,10 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 
+from migfleet.digest import sha256
 from migfleet.facts import trees
 from migfleet.facts.trees import TreeNow
 from migfleet.local_digests import LocalFile
-
-
-def sha256(data: bytes | str) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
 def _upload(path: str, data: bytes | LocalFile, mode: str):

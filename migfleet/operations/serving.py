@@ -5,7 +5,6 @@ by its deploy; none reads the host itself, so a converged host costs no command 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 from io import StringIO
@@ -14,6 +13,7 @@ from typing import Mapping, Sequence
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
 
+from migfleet.digest import sha256
 from migfleet.serving import endpoints, envoy
 from migfleet.serving import triton
 from migfleet.serving.containers import LABEL_CONFIG, has_nvidia_runtime, label_value, registry_of, remove_command
@@ -197,7 +197,7 @@ def envoy_files(files: Mapping[str, str], digests_now: Mapping[str, str], settin
     + digests_now: file name -> sha256 in the config directory now (host read)
     + rendered: the files the host renders (listeners, endpoints); rendered again if one is missing
     """
-    changed = [n for n, text in files.items() if digests_now.get(n) != hashlib.sha256(text.encode()).hexdigest()]
+    changed = [n for n, text in files.items() if digests_now.get(n) != sha256(text)]
     missing = [n for n in rendered if n not in digests_now]
     if not changed and not missing:
         host.noop(f"{settings['envoy_config_dir']}: Envoy configuration up to date")

@@ -14,12 +14,12 @@ Envoy reloads a file when one is renamed into the directory, without restarting.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from migfleet.digest import sha256
 from migfleet.serving import metrics
 from migfleet.serving.containers import LABEL_CONFIG, LABEL_ROLE, config_hash
 from migfleet.serving.endpoints import (
@@ -136,7 +136,7 @@ def unbound(tritons: Sequence[Triton]) -> list[Triton]:
 
 
 def _discovery(type_url: str, resources: list[dict]) -> str:
-    version = hashlib.sha256(json.dumps(resources, sort_keys=True).encode()).hexdigest()[:12]
+    version = sha256(json.dumps(resources, sort_keys=True))[:12]
     return json.dumps({"version_info": version, "resources": [{"@type": type_url, **r} for r in resources]},
                       indent=1) + "\n"
 
@@ -199,7 +199,7 @@ def container_args(settings: Mapping, bootstrap_text: str) -> tuple[str, ...]:
              "-v", f"{settings['envoy_config_dir'].rstrip('/')}:{CONTAINER_DIR}:ro",
              "--label", f"{LABEL_ROLE}={ROLE}"]
     command = [settings["envoy_image"], "-c", f"{CONTAINER_DIR}/{BOOTSTRAP}", "--disable-hot-restart"]
-    digest = config_hash([*flags, *command], "bootstrap=" + hashlib.sha256(bootstrap_text.encode()).hexdigest())
+    digest = config_hash([*flags, *command], "bootstrap=" + sha256(bootstrap_text))
     return (*flags, "--label", f"{LABEL_CONFIG}={digest}", *command)
 
 
