@@ -63,5 +63,3 @@ class GpuState:
     def mode_pending_change(self) -> bool:
         return self.mig_current != self.mig_pending
 
-
-HostGpus = dict  # uuid -> GpuState, in index order
