@@ -47,10 +47,13 @@ def useful_profiles(problem: HostProblem, gpu: Gpu) -> set[str]:
 
 def candidates(problem: HostProblem, gpu: Gpu) -> list[GpuLayout]:
     """The GPU's candidate layouts: every valid layout of its useful profiles, and today's, less
-    those another one dominates. Two layouts of the same profiles serve the same; they differ only
-    in which of today's instances they could keep, and today's instances alike (profile, compute
-    instances, models) are interchangeable. So per profile multiset only the layouts that could keep
-    the most of each kind stay: none of the dropped ones can score better."""
+    those another one dominates (none of the dropped ones can score better):
+    - layouts of the same profiles serve the same and differ only in which of today's instances
+      they could keep; today's instances alike (profile, compute instances, models) are
+      interchangeable, so per profile multiset only the layouts that could keep most of each kind stay;
+    - a layout that could keep none of today's instances is dropped when another layout has as many
+      instances, no more slices, and its instances paired one to one with profiles at least as
+      fast for every model of the host and with at least as much memory."""
     every = list(enumerate_layouts(gpu.geometry, useful_profiles(problem, gpu)))
     if gpu.today.layout not in every:
         every.append(gpu.today.layout)
@@ -60,14 +63,59 @@ def candidates(problem: HostProblem, gpu: Gpu) -> list[GpuLayout]:
         profiles = tuple(sorted(gi.profile_id for gi in lay.gis))
         kept = Counter(kind[gi] for gi in lay.gis if gi in kind)
         groups.setdefault(profiles, {}).setdefault(tuple(sorted(kept.items())), lay)
+    beaten = _dominated_multisets(problem, gpu, tuple(groups))
     out = []
-    for group in groups.values():
+    for profiles, group in groups.items():
         counts = [(Counter(dict(k)), lay) for k, lay in group.items()]
         for mine, lay in counts:
-            if lay == gpu.today.layout or not any(o != mine and all(o[t] >= n for t, n in mine.items())
-                                                  for o, _ in counts):
+            if lay == gpu.today.layout:
+                out.append(lay)
+            elif not mine and profiles in beaten:
+                continue
+            elif not any(o != mine and all(o[t] >= n for t, n in mine.items()) for o, _ in counts):
                 out.append(lay)
     return out
+
+
+def _dominated_multisets(problem: HostProblem, gpu: Gpu, multisets: tuple[tuple[int, ...], ...]) -> set:
+    geo = gpu.geometry
+    models = problem.universe
+    pids = sorted({p for ms in multisets for p in ms})
+    rate = {p: tuple(problem.capacity.rps(geo.model, geo.profile(p).name, m) for m in models) for p in pids}
+    mem = {p: problem.gi_memory(gpu, PlacedGi(0, p, ())) for p in pids}
+    slices = {p: geo.profile(p).slices for p in pids}
+    at_least = {(a, b): all(x >= y for x, y in zip(rate[a], rate[b])) and mem[a] >= mem[b] for a in pids for b in pids}
+    key = (geo.model, tuple(models), tuple(sorted(rate.items())), tuple(sorted(mem.items())), multisets)
+    if key in _DOMINATED:
+        return _DOMINATED[key]
+
+    def pairs(big, small) -> bool:       # a perfect matching, small instance -> big instance at least as good
+        match: dict[int, int] = {}
+
+        def augment(i, seen):
+            for j in range(len(big)):
+                if j not in seen and at_least[(big[j], small[i])]:
+                    seen.add(j)
+                    if j not in match or augment(match[j], seen):
+                        match[j] = i
+                        return True
+            return False
+        return all(augment(i, set()) for i in range(len(small)))
+
+    out = set()
+    for small in multisets:
+        for big in multisets:
+            if big != small and len(big) == len(small) and sum(slices[p] for p in big) <= sum(slices[p] for p in small) \
+                    and pairs(big, small) and not (pairs(small, big) and
+                                                   sum(slices[p] for p in big) == sum(slices[p] for p in small)
+                                                   and big > small):
+                out.add(small)
+                break
+    _DOMINATED[key] = out
+    return out
+
+
+_DOMINATED: dict = {}
 
 
 class _Model:
@@ -198,16 +246,12 @@ def _build(problem: HostProblem, cands: list[list[GpuLayout]], factor: float, fi
         obj1[u] = 1.0
     for miss in misses.values():
         obj1[miss] = 1.0 + total
-    gpus = len(problem.gpus)
-    b = ny + 1
-    a = b * (7 * gpus + 1)
+    a = 1.0 + sum(g.geometry.compute_slices for g in problem.gpus)     # one instance changed outweighs all slices
     obj2 = np.zeros(n)
     for v, (_, count, slices) in c2.items():
-        obj2[v] = a * count + b * slices
+        obj2[v] = a * count + slices
     for t in kept:
         obj2[t] = -2.0 * a
-    for y in ys.values():
-        obj2[y] = 1.0
     return mdl, obj1, obj2, xs, ys, fs, us, misses
 
 
@@ -225,16 +269,28 @@ def _symmetry(mdl: _Model, problem: HostProblem, cands, xs) -> None:
 
 
 def _read(problem: HostProblem, cands, sol, xs, ys, fs, us, misses) -> tuple[list[Assignment], Score]:
-    proposal = []
+    chosen, loads = [], Counter()
     for g, gpu in enumerate(problem.gpus):
-        k = int(np.argmax([sol[v] for v in xs[g]]))
-        lay = cands[g][k]
+        lay = cands[g][int(np.argmax([sol[v] for v in xs[g]]))]
+        on = {gi: {m for m in problem.universe if (g, gi, m) in ys and sol[ys[(g, gi, m)]] > 0.5} for gi in lay.gis}
+        loads.update(m for ms in on.values() for m in ms)
+        chosen.append((lay, on))
+    proposal = []
+    for g, (gpu, (lay, on)) in enumerate(zip(problem.gpus, chosen)):
         today = dict(gpu.today.pairs())
         models = []
         for gi in lay.gis:
-            on = frozenset(m for m in problem.universe if (g, gi, m) in ys and sol[ys[(g, gi, m)]] > 0.5)
-            # An instance that stays exactly as it is keeps today's form (no list stays no list).
-            models.append(today[gi] if gi in today and expand(problem, today[gi]) == on else on)
+            if gi in today and expand(problem, today[gi]) == on[gi]:
+                models.append(today[gi])    # stays exactly as it is, in today's form (no list stays no list)
+                continue
+            # The objective does not count copies: drop a copy that serves nothing and is not the
+            # model's last one, nor the instance's last model (no rank above changes).
+            for m in sorted(on[gi]):
+                idle = (g, gi, m) not in fs or sol[fs[(g, gi, m)][0]] <= TOL
+                if idle and loads[m] > 1 and len(on[gi]) > 1:
+                    on[gi].discard(m)
+                    loads[m] -= 1
+            models.append(frozenset(on[gi]))
         proposal.append(Assignment(lay, tuple(models)))
     served: dict[str, float] = {}
     for (g, gi, m), (f, rate) in fs.items():
