@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 from . import BRIDGE_IP, PUBLIC_NAMES, STATE_DIR, THIN, host_address, host_name
+from .atomic import write_atomic
 from .host_run import run
 
 DOCKER_IMAGE_SIZE = "32G"   # sparse: only what dockerd writes takes disk space
@@ -166,10 +167,7 @@ def write_files(n: int, files: dict[str, bytes]) -> None:
     for rel, data in files.items():
         path = upper / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".mflab-tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
+        write_atomic(path, data, 0o644)
 
 
 def mark_prepared(n: int) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from . import STATE_DIR, THIN
+from .atomic import write_atomic
 from .host_boot import Running
 
 STATE_FILE = STATE_DIR / "lab.json"
@@ -31,9 +31,7 @@ class LabState:
     def save(self) -> None:
         with self._mutex:
             STATE_DIR.mkdir(parents=True, exist_ok=True)
-            tmp = STATE_FILE.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True))
-            os.replace(tmp, STATE_FILE)
+            write_atomic(STATE_FILE, json.dumps(self.data, indent=2, sort_keys=True))
 
     @property
     def host_numbers(self) -> list[int]:

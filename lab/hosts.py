@@ -18,6 +18,7 @@ from types import ModuleType
 from . import (APT_REPO, BRIDGE, BRIDGE_IP, NAME_PREFIX, NET, PREFIX, REGISTRY, STATE_DIR, host_address,
                host_name, host_netns)
 from . import host_boot, host_cgroup, host_fs, host_gpus, host_net
+from .atomic import write_atomic
 from .host_run import LabError, quiet, run
 from .host_state import LabState, exclusive
 
@@ -63,7 +64,7 @@ def write_ssh_files(numbers: list[int]) -> None:
     """known_hosts holds exactly the current hosts' keys (no stale entries), under name and address."""
     lines = [f"{host_name(n)},{host_address(n)} {host_fs.host_public_key(n).split(' ', 2)[0]} "
              f"{host_fs.host_public_key(n).split(' ', 2)[1]}" for n in numbers]
-    _atomic_write(KNOWN_HOSTS, "".join(line + "\n" for line in lines))
+    write_atomic(KNOWN_HOSTS, "".join(line + "\n" for line in lines))
     blocks = [f"Host {host_name(n)}\n    HostName {host_address(n)}\n" for n in numbers]
     blocks.append(
         f"Host {NAME_PREFIX}* {NET}.*\n"
@@ -76,7 +77,7 @@ def write_ssh_files(numbers: list[int]) -> None:
         f"    CheckHostIP no\n"
         f"    ConnectTimeout 10\n"
         f"    LogLevel ERROR\n")
-    _atomic_write(SSH_CONFIG, "\n".join(blocks))
+    write_atomic(SSH_CONFIG, "\n".join(blocks))
 
 
 def write_inventory(state: LabState) -> dict:
@@ -91,14 +92,8 @@ def write_inventory(state: LabState) -> dict:
         "registry": REGISTRY,
         "apt_repo": APT_REPO,
     }
-    _atomic_write(INVENTORY, json.dumps(inventory, indent=2) + "\n")
+    write_atomic(INVENTORY, json.dumps(inventory, indent=2) + "\n")
     return inventory
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def ssh_argv(n: int, command: list[str] | str, batch: bool = True) -> list[str]:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from migfleet.fleet.targets import render_targets
 
-from . import services
+from . import supervisor
+from .atomic import write_atomic
 
 PORT = 9090
 JOB = "migfleet"
@@ -53,13 +54,11 @@ def config(targets: Path, rule_files: list[Path]) -> dict:
     }
 
 
-def _atomic_write(path: Path, text: str) -> bool:
+def _write_if_changed(path: Path, text: str) -> bool:
     """Write when different; True when the file changed. Rename, so Prometheus never reads half a file."""
     if path.exists() and path.read_text() == text:
         return False
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
     return True
 
 
@@ -67,7 +66,7 @@ def write_targets(state_dir: Path, hosts: dict[str, dict]) -> Path:
     """targets.json for {host name: host data} (render_targets' input)."""
     path = targets_file(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, render_targets(hosts))
+    _write_if_changed(path, render_targets(hosts))
     return path
 
 
@@ -85,23 +84,23 @@ def start(listen_ip: str, state_dir: Path, port: int = PORT) -> str:
     (base / "data").mkdir(parents=True, exist_ok=True)
     targets = targets_file(state_dir)
     if not targets.exists():
-        _atomic_write(targets, "[]\n")
+        _write_if_changed(targets, "[]\n")
     config_path = base / "prometheus.yml"
     # JSON is YAML: no YAML library needed in the lab.
-    changed = _atomic_write(config_path, json.dumps(config(targets, sorted(RULES_DIR.glob("*.yml"))), indent=2) + "\n")
+    changed = _write_if_changed(config_path, json.dumps(config(targets, sorted(RULES_DIR.glob("*.yml"))), indent=2) + "\n")
     command = [BINARY, f"--config.file={config_path}", f"--storage.tsdb.path={base / 'data'}",
                "--storage.tsdb.retention.time=1d", f"--web.listen-address={listen_ip}:{port}",
                "--log.level=warn"]
     url = f"http://{listen_ip}:{port}"
-    running = services._running(state_dir, "prometheus")
+    running = supervisor.running(state_dir, "prometheus")
     if changed and running is not None and running["command"] == command:
         os.kill(running["pid"], signal.SIGHUP)
-    services._start(state_dir, "prometheus", command, (listen_ip, port), url + "/-/ready")
+    supervisor.start(state_dir, "prometheus", command, (listen_ip, port), url + "/-/ready")
     return url
 
 
 def stop(state_dir: Path) -> None:
-    services._stop(Path(state_dir).resolve(), "prometheus")
+    supervisor.stop(Path(state_dir).resolve(), "prometheus")
 
 
 def query(url: str, expr: str, timeout: float = 5) -> list[dict]:

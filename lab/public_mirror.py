@@ -29,7 +29,8 @@ from pathlib import Path
 
 from . import BRIDGE, PUBLIC_APT_IP, PUBLIC_NAMES, PUBLIC_REGISTRY_IP
 from .host_run import quiet, run
-from .services import _start, _stop, state_lock
+from .services import state_lock
+from .supervisor import start, stop
 
 HTTPS_PORT = 443
 APT_PATH = "libnvidia-container/stable/deb/amd64"   # the default toolkit_repo_url with $(ARCH) = amd64
@@ -232,7 +233,7 @@ def ensure_up(state_dir: Path, registry: str, lab_images: dict[str, str]) -> dic
         context = _context(state_dir)
         for ip in PUBLIC_NAMES:
             _address(ip)
-        _start(state_dir, "public-apt",
+        start(state_dir, "public-apt",
                ["/usr/bin/python3", str(HTTPS_SERVER), str(_web_root(state_dir)), PUBLIC_APT_IP,
                 str(HTTPS_PORT), str(cert), str(key)],
                (PUBLIC_APT_IP, HTTPS_PORT), f"https://{PUBLIC_APT_IP}/{KEY_PATH}", context)
@@ -241,7 +242,7 @@ def ensure_up(state_dir: Path, registry: str, lab_images: dict[str, str]) -> dic
                                       addr=f"{PUBLIC_REGISTRY_IP}:{HTTPS_PORT}", cert=cert, key=key)
         if not config.exists() or config.read_text() != text:
             config.write_text(text)
-        _start(state_dir, "public-registry", ["docker-registry", "serve", str(config)],
+        start(state_dir, "public-registry", ["docker-registry", "serve", str(config)],
                (PUBLIC_REGISTRY_IP, HTTPS_PORT), f"https://{PUBLIC_REGISTRY_IP}/v2/", context)
         images = publish_images(registry, lab_images)
     return {"names": {ip: list(names) for ip, names in PUBLIC_NAMES.items()},
@@ -254,6 +255,6 @@ def down(state_dir: Path) -> None:
     state_dir = Path(state_dir).resolve()
     with state_lock(state_dir):
         for name in PROCESSES:
-            _stop(state_dir, name)
+            stop(state_dir, name)
     for ip in PUBLIC_NAMES:
         quiet(["ip", "addr", "del", f"{ip}/32", "dev", BRIDGE])

@@ -4,24 +4,18 @@
     down(state_dir)
     prepare_host(host_root, bridge_ip)
 
-Processes started here are recorded in state_dir/run/<name>.json (pid, command) and are the only ones
-down() stops. Caches (rootfs tarball, wheels, registry storage, build dockerd data) stay in state_dir.
+Processes are started and stopped by lab.supervisor (recorded in state_dir/run/<name>.json; only those
+are ever stopped). Caches (rootfs tarball, wheels, registry storage, build dockerd data) stay in state_dir.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import json
-import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from . import aptrepo
+from . import aptrepo, prometheus, supervisor
+from .atomic import write_atomic
 from .images import build as images
 from .toolkit import deb
 
@@ -49,106 +43,6 @@ http:
 """
 
 
-def _alive(pid: int) -> bool:
-    """Running and not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _record(state_dir: Path, name: str) -> Path:
-    return state_dir / "run" / f"{name}.json"
-
-
-def _running(state_dir: Path, name: str) -> dict | None:
-    """The record of a live process started by us under this name, else None."""
-    path = _record(state_dir, name)
-    try:
-        rec = json.loads(path.read_text())
-        cmdline = Path(f"/proc/{rec['pid']}/cmdline").read_bytes().split(b"\0")[:-1]
-    except (OSError, ValueError, KeyError):
-        return None
-    if _alive(rec["pid"]) and [c.decode() for c in cmdline] == rec["command"]:
-        return rec
-    return None
-
-
-def _stop(state_dir: Path, name: str, grace: float = 10) -> bool:
-    """Stop our process of that name; True when one was running."""
-    rec = _running(state_dir, name)
-    if rec is not None:
-        pid = rec["pid"]
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        try:  # reap it when this process started it
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-    _record(state_dir, name).unlink(missing_ok=True)
-    return rec is not None
-
-
-def _wait_http(url: str, timeout: float, proc_pid: int, context=None) -> None:
-    """context: an ssl.SSLContext for https (the lab CA, which the machine itself does not trust)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if not _alive(proc_pid):
-            raise RuntimeError(f"process {proc_pid} serving {url} exited")
-        try:
-            with urllib.request.urlopen(url, timeout=2, context=context) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as err:
-            last = err
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s: {last}")
-
-
-def _check_free(address: tuple[str, int], name: str, wait: float) -> None:
-    """Fail clearly when another process listens there (a just-stopped one gets a few seconds)."""
-    deadline = time.monotonic() + wait
-    while True:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(address)
-                return
-            except OSError as err:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name}: cannot listen on {address[0]}:{address[1]}: {err} "
-                                       "(held by a process this state dir did not start)") from None
-        time.sleep(0.1)
-
-
-def _start(state_dir: Path, name: str, command: list[str], address: tuple[str, int], ready_url: str,
-           context=None) -> None:
-    """Start command unless the same command already runs from our record; wait for ready_url."""
-    rec = _running(state_dir, name)
-    if rec is not None and rec["command"] == command:
-        _wait_http(ready_url, 10, rec["pid"], context)
-        return
-    stopped = _stop(state_dir, name)
-    _check_free(address, name, wait=5 if stopped else 0)
-    (state_dir / "run").mkdir(parents=True, exist_ok=True)
-    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
-    with open(state_dir / "logs" / f"{name}.log", "ab") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    _record(state_dir, name).write_text(json.dumps({"pid": proc.pid, "command": command}))
-    try:
-        _wait_http(ready_url, 30, proc.pid, context)
-    except RuntimeError as err:
-        _stop(state_dir, name)
-        tail = (state_dir / "logs" / f"{name}.log").read_text(errors="replace")[-1500:]
-        raise RuntimeError(f"{name}: {err}; log tail:\n{tail}") from None
-
-
 def start_registry(bridge_ip: str, state_dir: Path, port: int = REGISTRY_PORT) -> str:
     addr = f"{bridge_ip}:{port}"
     storage = state_dir / "registry"
@@ -157,7 +51,7 @@ def start_registry(bridge_ip: str, state_dir: Path, port: int = REGISTRY_PORT) -
     text = REGISTRY_CONFIG.format(root=storage.resolve(), addr=addr)
     if not config.exists() or config.read_text() != text:
         config.write_text(text)
-    _start(state_dir, "registry", ["docker-registry", "serve", str(config)], (bridge_ip, port),
+    supervisor.start(state_dir, "registry", ["docker-registry", "serve", str(config)], (bridge_ip, port),
            f"http://{addr}/v2/")
     return addr
 
@@ -180,7 +74,7 @@ def start_apt_server(bridge_ip: str, state_dir: Path, port: int = APT_PORT) -> s
     command = [HTTP_PYTHON, "-m", "http.server", "--bind", bridge_ip, "--directory", str(repo.resolve()),
                str(port)]
     url = f"http://{bridge_ip}:{port}/"
-    _start(state_dir, "apt-repo", command, (bridge_ip, port), url + "InRelease")
+    supervisor.start(state_dir, "apt-repo", command, (bridge_ip, port), url + "InRelease")
     return url
 
 
@@ -200,8 +94,6 @@ def ensure_up(bridge_ip: str, state_dir: Path, registry_port: int = REGISTRY_POR
               apt_port: int = APT_PORT, log=print, prometheus_port: int | None = PROMETHEUS_PORT) -> dict:
     """Idempotent: builds what is missing, (re)starts what is not running on these addresses.
     prometheus_port None leaves Prometheus out."""
-    # imported here: lab.prometheus uses this module's process helpers
-    from . import prometheus
 
     state_dir = Path(state_dir).resolve()
     with state_lock(state_dir):
@@ -224,7 +116,7 @@ def down(state_dir: Path) -> None:
     state_dir = Path(state_dir).resolve()
     with state_lock(state_dir):
         for name in ("prometheus", "apt-repo", "registry"):
-            _stop(state_dir, name)
+            supervisor.stop(state_dir, name)
 
 
 def daemon_settings(bridge_ip: str, registry_port: int = REGISTRY_PORT) -> dict:
@@ -249,7 +141,5 @@ def prepare_host(host_root: Path, bridge_ip: str, registry_port: int = REGISTRY_
             raise ValueError(f"{path} does not hold a JSON object: {path.read_text()[:200]!r}")
     current.update(daemon_settings(bridge_ip, registry_port))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("daemon.json.tmp")
-    tmp.write_text(json.dumps(current, indent=4, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(current, indent=4, sort_keys=True) + "\n")
     return path

@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 
-from lab.nvsim import engine, kmod, services, state as st, sysfs
+from lab.nvsim import engine, kmod, services, smi, state as st, sysfs
 
 
 class CtlError(Exception):
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 if given is not None and len(given) != len(models):
                     raise CtlError(f"{what} needs one value per model ({len(models)})")
             fresh = st.new_state(args.hostname, models, uuids, buses)
-            with st.locked(create=fresh):
+            with smi.locked(create=fresh):
                 pass
             return 0
         if args.cmd == "service":
@@ -132,10 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "hold":
             return services.hold(args.name)
         if args.cmd == "pci-sysfs":
-            with st.locked() as state:
+            with smi.locked() as state:
                 sysfs.populate(state, mount=args.mount)
             return 0
-        with st.locked() as state:
+        with smi.locked() as state:
             if args.cmd == "show":
                 print(json.dumps(state, indent=1))
             elif args.cmd in ("attach", "spawn"):

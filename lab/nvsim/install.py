@@ -5,7 +5,7 @@ import os
 import shutil
 from pathlib import Path
 
-from lab.nvsim import listings, state as st
+from lab.nvsim import listings, smi, state as st
 
 REPO = Path(__file__).resolve().parents[2]
 LIB = "usr/lib/nvsim"
@@ -39,6 +39,7 @@ def _copy_code(lib: Path) -> None:
         shutil.rmtree(lib)
     (lib / "lab").mkdir(parents=True)
     (lib / "lab/__init__.py").write_text("")
+    shutil.copy2(REPO / "lab/atomic.py", lib / "lab/atomic.py")
     shutil.copytree(REPO / "lab/nvsim", lib / "lab/nvsim",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "README.md"))
     # The simulator serves the same catalog migfleet plans with (migfleet.mig is stdlib-only).
@@ -102,7 +103,7 @@ def install(host_root: Path, hostname: str, models: list[str]) -> None:
     _script(bindir / "nvsim-ctl", WRAPPER.format(module="ctl"))
     _script(host_root / "usr/local/sbin/lsmod", LSMOD)
     _install_mig_parted(host_root)
-    with st.locked(base=host_root, create=st.new_state(hostname, models)):
+    with smi.locked(base=host_root, create=st.new_state(hostname, models)):
         pass
     units = host_root / "etc/systemd/system"
     wants = units / "sysinit.target.wants"

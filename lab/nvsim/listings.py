@@ -8,8 +8,9 @@ simulator for everything else (anything with a timestamp, processes, or a change
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from lab.atomic import write_atomic
 
 # The command lines served from files (migfleet's snapshot reads; others run the simulator).
 QUERY = ("--query-gpu=index,uuid,name,pci.bus_id,mig.mode.current,mig.mode.pending,memory.total,"
@@ -22,20 +23,18 @@ def listings_dir(state_dir: Path) -> Path:
     return state_dir / "listings"
 
 
-def render(state: dict) -> dict[str, tuple[str, int]]:
-    """{key: (stdout, exit code)} of every cached command line, from `state`."""
-    from lab.nvsim import smi       # late import: smi imports the state module, which imports this one
-    return {key: smi.run_on(state, args) for key, args in CACHED.items()}
+def render(state: dict, run_on) -> dict[str, tuple[str, int]]:
+    """{key: (stdout, exit code)} of every cached command line, from `state`, as the simulator's
+    `run_on` prints them."""
+    return {key: run_on(state, args) for key, args in CACHED.items()}
 
 
-def write(state: dict, state_dir: Path) -> None:
+def write(state: dict, state_dir: Path, run_on) -> None:
     out = listings_dir(state_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for key, (text, rc) in render(state).items():
+    for key, (text, rc) in render(state, run_on).items():
         for suffix, data in (("out", text), ("rc", f"{rc}\n")):
-            tmp = out / f".{key}.{suffix}.{os.getpid()}.tmp"
-            tmp.write_text(data, encoding="utf-8")
-            os.replace(tmp, out / f"{key}.{suffix}")
+            write_atomic(out / f"{key}.{suffix}", data)
 
 
 def wrapper(lib: str, listings: str) -> str:

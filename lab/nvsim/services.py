@@ -15,7 +15,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from lab.nvsim import state as st
+from lab.nvsim import smi, state as st
 
 # service -> (systemd unit, daemon program in /usr/bin), as NVIDIA's packages name them.
 SERVICES = {
@@ -94,7 +94,7 @@ def _notify_ready() -> None:
 
 def hold(name: str) -> int:
     """Record this process as a client of every GPU, then wait for SIGTERM (systemctl stop)."""
-    with st.locked() as state:
+    with smi.locked() as state:
         state.setdefault("clients", []).append(
             {"pid": os.getpid(), "name": name, "start_time": st.process_identity(os.getpid())})
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))

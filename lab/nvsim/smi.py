@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from lab.nvsim import engine, qrender, render, state as st, summary
+from lab.nvsim import engine, qrender, render, state as st, summary, views
 from lab.nvsim.engine import DriverError
 
 BAD_ARGS = "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n"
@@ -359,10 +360,15 @@ def run_mig(state: dict, opts: dict, res: Result) -> None:
         cmd_destroy_gi(state, mig_gpus, gi_ids, res)
 
 
+def locked(base: Path | None = None, create: dict | None = None):
+    """The driver's state under its lock (state.locked), its views written again when it changed."""
+    return st.locked(lambda state: views.write(state, base, run_on), base, create)
+
+
 def run(args: list[str]) -> tuple[str, int]:
     """Run one nvidia-smi command line against the state; returns (stdout, exit code)."""
     try:
-        with st.locked() as state:
+        with locked() as state:
             return run_on(state, args)
     except st.StateError as err:
         return f"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. {err}\n", 9

@@ -1,7 +1,8 @@
 """The simulated driver's persistent state: GPUs, MIG mode, GPU/compute instances, processes.
 
 One JSON file, `$NVSIM_ROOT/var/lib/nvsim/state.json`, read and written under an fcntl lock
-(`locked()`); after every change the NVML view beside it is rewritten too.
+(`locked()`); after every change the caller's views beside it (views.py, through smi.locked)
+are written again.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from lab.atomic import write_atomic
 from lab.nvsim import models as catalog
 
 STATE_VERSION = 1
@@ -121,25 +123,9 @@ def prune_dead_processes(state: dict) -> bool:
     return changed
 
 
-def save(state: dict, base: Path | None = None) -> None:
-    from lab.nvsim import kmod, listings, nvmlview  # late import: they import this module
-    directory = state_dir(base)
-    directory.mkdir(parents=True, exist_ok=True)
-    _atomic_write(state_path(base), json.dumps(state, indent=1) + "\n")
-    _atomic_write(view_path(base), nvmlview.render(state))
-    _atomic_write(modules_path(base), kmod.proc_modules(state.get("modules", DRIVER_MODULES)))
-    listings.write(state, directory)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 @contextlib.contextmanager
-def locked(base: Path | None = None, create: dict | None = None):
-    """Yield the state under an exclusive lock; write it back (and the view) if it changed.
+def locked(views, base: Path | None = None, create: dict | None = None):
+    """Yield the state under an exclusive lock; write it back if it changed, then `views(state)`.
 
     `create` replaces whatever is there (used by `nvsim-ctl init` and install).
     """
@@ -162,5 +148,7 @@ def locked(base: Path | None = None, create: dict | None = None):
                 raise StateError(f"{path} is not valid JSON: {exc}") from None
             prune_dead_processes(state)
         yield state
-        if before is None or json.dumps(state, indent=1) + "\n" != before:
-            save(state, base)
+        text = json.dumps(state, indent=1) + "\n"
+        if before is None or text != before:
+            write_atomic(state_path(base), text)
+            views(state)

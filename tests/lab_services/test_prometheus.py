@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lab import prometheus, services
+from lab import prometheus, supervisor
 
 LISTEN = "127.0.0.5"
 MIG_LABELS = 'host="{host}",gpu="0",gpu_uuid="GPU-1",gi="7",profile="1g.5gb",mig_uuid="MIG-{host}"'
@@ -78,17 +78,17 @@ def test_lab_prometheus_scrapes_the_rendered_targets(tmp_path):
             groups = {g["name"] for g in json.load(resp)["data"]["groups"]}
         assert groups == {"migfleet.records", "migfleet.alerts"}
         # a host added to the targets file is scraped without a restart
-        pid = services._running(tmp_path.resolve(), "prometheus")["pid"]
+        pid = supervisor.running(tmp_path.resolve(), "prometheus")["pid"]
         prometheus.write_targets(tmp_path, hosts)
         found = _wait_for(url, "nv_inference_request_success", 2)
         assert {s["metric"]["host"] for s in found} == {"lab-h1", "lab-h2"}
         assert prometheus.start(LISTEN, tmp_path, port) == url
-        assert services._running(tmp_path.resolve(), "prometheus")["pid"] == pid
+        assert supervisor.running(tmp_path.resolve(), "prometheus")["pid"] == pid
     finally:
         prometheus.stop(tmp_path)
         for srv in ends.values():
             srv.shutdown()
-    assert services._running(tmp_path.resolve(), "prometheus") is None
+    assert supervisor.running(tmp_path.resolve(), "prometheus") is None
     with socket.socket() as sock:
         # the port is free again (SO_REUSEADDR: closed scrape connections linger in TIME_WAIT)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
