@@ -62,10 +62,12 @@ def rules(gpus: Mapping[tuple[str, int], tuple[Geometry, Assignment, str | None]
     by_index: dict[int, list] = {}
     for k in body:
         by_index.setdefault(k[1], []).append(k)
+    hosts = {k[0] for k in body}
     done = set()
     for index in sorted({k[1] for k in left}):
         keys = by_index[index]
-        if len({body[k] for k in keys}) == 1:
+        # An index rule needs that GPU on every host (validate refuses a rule naming a missing index).
+        if len({body[k] for k in keys}) == 1 and {k[0] for k in keys} == hosts:
             out.append(_rule([index], keys[0], gpus, body))
             done.update(keys)
     for k in sorted(set(left) - done):

@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migfleet advise: {cut(str(e), 300)}", file=sys.stderr)
         return 1
     sys.stdout.write(json.dumps(report.as_json(result), indent=1) + "\n" if args.json else report.text(result))
-    if args.write is not None:
+    if args.write is not None and not any(r.changes for r in result.results):
+        print("advise: nothing to write: every layout stays", file=sys.stderr)
+    elif args.write is not None:
         path = Path(args.write) if args.write else Path("group_data") / f"{Path(args.inventory).stem}.py"
         source = f"{args.prometheus or args.demand_file}, window {args.window}, headroom x{args.headroom}"
         try:
