@@ -230,8 +230,8 @@ def set_mig_mode(state: dict, gpu: dict, enabled: bool) -> str:
     refusal = reset_refusal(state, gpu)
     if refusal:
         return refusal
-    if geometry(gpu).keeps_mig_mode_across_reboot:
-        return "reset"
+    if geometry(gpu).keeps_mig_mode_across_reboot or gpu.get("mig_mode_at_reset"):
+        return "reset"      # mig_mode_at_reset: a GPU the driver could not switch at once
     reset(gpu)
     return "applied"
 

@@ -6,8 +6,8 @@ import logging
 
 from migfleet.facts.trees import TreeNow
 from tests.deploys.test_preflight import DATA, H200, U0, U1, errors, prepare, prerequisites  # noqa: F401
-from tests.operations.conftest import sim_snapshot  # noqa: F401  (the fixture prerequisites uses)
-from tests.operations.gpusim import GpuSim, gpu
+from tests.operations.conftest import sim_host_read  # noqa: F401  (the fixture prerequisites uses)
+from tests.operations.simulated_gpus import SimulatedGpus, gpu
 
 MODEL_DIR = "/opt/migfleet/models"       # the schema's triton_model_dir
 
@@ -17,7 +17,7 @@ def test_a_foreign_file_in_the_way_fails_the_host_and_nothing_runs(prerequisites
     # h2: a foreign file beside the synced ones, which is only left alone
     prerequisites["h1"] = {"trees": {MODEL_DIR: TreeNow(manifest=True, foreign={"lab_classifier/config.pbtxt": None})}}
     prerequisites["h2"] = {"trees": {MODEL_DIR: TreeNow(manifest=True, foreign={"theirs/config.pbtxt": None})}}
-    hosts = {"h1": (GpuSim(gpu(0, H200, U0)), DATA), "h2": (GpuSim(gpu(0, H200, U1)), DATA)}
+    hosts = {"h1": (SimulatedGpus(gpu(0, H200, U0)), DATA), "h2": (SimulatedGpus(gpu(0, H200, U1)), DATA)}
     with caplog.at_level(logging.INFO):
         fleet = prepare(hosts)
     assert fleet.failed == {"h1"}

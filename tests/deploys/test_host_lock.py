@@ -12,15 +12,15 @@ from migfleet.facts import host as host_fact
 from migfleet.facts import lock as host_lock
 from migfleet.facts.lock import Holder, LockState
 from tests.deploys.test_preflight import DATA, H200, U0, U1, errors, prepare
-from tests.operations.conftest import sim_snapshot  # noqa: F401  (the fixture, used below)
-from tests.operations.gpusim import GpuSim, gpu
+from tests.operations.conftest import sim_host_read  # noqa: F401  (the fixture, used below)
+from tests.operations.simulated_gpus import SimulatedGpus, gpu
 
 ME = Holder(4242, 900, 1796400000, "sshd")
 OTHER = Holder(3131, 700, 1796399000, "sshd", "ops@ctl-2")
 
 
 @pytest.fixture
-def locks(monkeypatch, sim_snapshot):  # noqa: F811
+def locks(monkeypatch, sim_host_read):  # noqa: F811
     """Each host's read as the simulator gives it, with the lock state named for it."""
     from pyinfra import context as pyinfra_context
     states: dict[str, LockState] = {}
@@ -35,7 +35,7 @@ def locks(monkeypatch, sim_snapshot):  # noqa: F811
 
 
 def hosts():
-    return {"h1": (GpuSim(gpu(0, H200, U0)), DATA), "h2": (GpuSim(gpu(0, H200, U1)), DATA)}
+    return {"h1": (SimulatedGpus(gpu(0, H200, U0)), DATA), "h2": (SimulatedGpus(gpu(0, H200, U1)), DATA)}
 
 
 def test_a_host_another_deploy_holds_fails_at_once_naming_the_holder(locks, caplog):

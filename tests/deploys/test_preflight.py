@@ -12,8 +12,8 @@ from pyinfra.api.exceptions import PyinfraError
 
 from migfleet.deploys.all import deploy_all
 from migfleet.facts import host as host_fact
-from tests.operations.conftest import Fleet, sim_snapshot  # noqa: F401  (the fixture, used below)
-from tests.operations.gpusim import GpuSim, gpu
+from tests.operations.conftest import Fleet, sim_host_read  # noqa: F401  (the fixture, used below)
+from tests.operations.simulated_gpus import SimulatedGpus, gpu
 
 H200 = "NVIDIA H200"
 U0 = "GPU-00000000-0000-4000-8000-000000000001"
@@ -24,7 +24,7 @@ DATA = {"gpu_models": [H200], "mig_layout": [{"gpus": "all", "instances": [{"pro
 
 
 @pytest.fixture
-def prerequisites(monkeypatch, sim_snapshot):  # noqa: F811
+def prerequisites(monkeypatch, sim_host_read):  # noqa: F811
     """Each host's read as the simulator gives it, with that host's prerequisites (name -> fields)."""
     from pyinfra import context
     fields: dict[str, dict] = {}
@@ -55,7 +55,7 @@ def test_a_host_without_systemd_fails_with_one_line_and_its_plan_shown(prerequis
     prerequisites["h1"] = {"systemd": False, "pid1": "sshd", "docker": "/usr/bin/docker",
                            "docker_error": "Cannot connect to the Docker daemon", "tools": frozenset({"apt-get"})}
     with caplog.at_level(logging.INFO):
-        fleet = prepare({"h1": (GpuSim(gpu(0, H200, U0)), DATA), "h2": (GpuSim(gpu(0, H200, U1)), DATA)})
+        fleet = prepare({"h1": (SimulatedGpus(gpu(0, H200, U0)), DATA), "h2": (SimulatedGpus(gpu(0, H200, U1)), DATA)})
     assert fleet.failed == {"h1"}
     [line] = errors(caplog)
     assert "no systemd: PID 1 here is 'sshd'" in line and "[@fake/h1]" in line
@@ -70,7 +70,7 @@ def test_every_lack_and_a_host_without_the_driver_each_get_a_line(prerequisites,
     prerequisites["h1"] = {"systemd": False, "pid1": "process_api", "docker": None, "tools": frozenset(),
                            "gpus": {}, "driver_error": "nvidia-smi not found on the host"}
     with caplog.at_level(logging.INFO):
-        fleet = prepare({"h1": (GpuSim(gpu(0, H200, U0)), DATA)})
+        fleet = prepare({"h1": (SimulatedGpus(gpu(0, H200, U0)), DATA)})
     assert fleet.failed == {"h1"}
     lines = errors(caplog)
     assert [line.split("] ", 1)[1].split(":")[0] for line in lines[:3]] == [

@@ -8,37 +8,29 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operations import run_ops
 from pyinfra.api.state import StateStage
 
-from migfleet.mig import smi as parsers
 from migfleet.facts import host as host_fact
-from tests.operations.gpusim import HOST_TOKEN, SNAPSHOT_TOKEN, SimConnector
+from tests.operations.simulated_gpus import HOST_TOKEN, SimConnector
 
 
 @pytest.fixture
-def sim_snapshot(monkeypatch):
-    """MigSnapshot answered from the host's GpuSim: the fact's text parsing is the parsers' tests'."""
+def sim_host_read(monkeypatch):
+    """The run's one host read (facts.host.HostState) answered with the simulated GPUs as migfleet
+    reads them (the rest of the host read is the facts' own tests'); the MIG snapshot is the
+    simulator's own output, parsed by migfleet."""
     from pyinfra import context
-
-    real = parsers.parse_snapshot
-
-    def parse(text):
-        if text.strip() == SNAPSHOT_TOKEN:
-            return dict(context.host.connector.sim.gpus)
-        return real(text)
-
-    monkeypatch.setattr(parsers, "parse_snapshot", parse)
 
     real_host = host_fact.parse_host
 
     def parse_host(text, *args):
         if text.strip() == HOST_TOKEN:
-            return host_fact.HostView(gpus=dict(context.host.connector.sim.gpus))
+            return host_fact.HostView(gpus=context.host.connector.sim.gpus)
         return real_host(text, *args)
 
     monkeypatch.setattr(host_fact, "parse_host", parse_host)
 
 
 class Fleet:
-    """Hosts named h1.. each with a GpuSim and host data; `prepare` then `execute`."""
+    """Hosts named h1.. each with its SimulatedGpus and host data; `prepare` then `execute`."""
 
     def __init__(self, hosts: dict[str, tuple], check_for_changes: bool = True):
         sims = {f"@fake/{name}": sim for name, (sim, _) in hosts.items()}

@@ -13,7 +13,7 @@ from migfleet.facts.mig import MigSnapshot
 from migfleet.mig.smi import geometry_command, parse_geometry
 from migfleet.deploys.validate import InvalidInventory, validate_inventory
 from tests.operations.conftest import Fleet
-from tests.operations.gpusim import GpuSim, gpu
+from tests.operations.simulated_gpus import SimulatedGpus, gpu
 
 H100 = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "nvidia-h100-80gb-hbm3"
 
@@ -54,11 +54,11 @@ def test_invalid_inventory_stops_before_any_operation_with_every_error():
             "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 7}]}],
             "triton_model_repository": str(Path(__file__).resolve().parents[2] / "files" / "models")}
     fleet = Fleet({
-        "h1": (GpuSim(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-1")), {"mig_force": "yes"}),
-        "h2": (GpuSim(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-2")),
+        "h1": (SimulatedGpus(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-1")), {"mig_force": "yes"}),
+        "h2": (SimulatedGpus(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-2")),
                {"gpu_models": ["NVIDIA A100-SXM4-40GB"],
                 "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 9}]}]}),
-        "h3": (GpuSim(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-3")), good),
+        "h3": (SimulatedGpus(gpu(0, "NVIDIA A100-SXM4-40GB", "GPU-3")), good),
     })
     with pytest.raises(InvalidInventory) as err:
         add_deploy(fleet.state, validate_inventory)

@@ -12,9 +12,9 @@ from migfleet.mig import desired as layout
 from migfleet.mig import plan as planner
 from migfleet.deploys import mig as mig_task
 from tests.operations.conftest import Fleet
-from tests.operations.gpusim import GpuSim, gpu, with_instances, with_process
+from tests.operations.simulated_gpus import SimulatedGpus, gpu, with_instances, with_process
 
-pytestmark = pytest.mark.usefixtures("sim_snapshot")
+pytestmark = pytest.mark.usefixtures("sim_host_read")
 
 A40 = "NVIDIA A100-SXM4-40GB"
 H100 = "NVIDIA H100 80GB HBM3"
@@ -41,7 +41,7 @@ def run(hosts: dict, execute: bool = True) -> Fleet:
     return fleet
 
 
-def nvidia(sim: GpuSim) -> list[str]:
+def nvidia(sim: SimulatedGpus) -> list[str]:
     return [c for c in sim.executed if c.startswith("nvidia-smi")]
 
 
@@ -50,7 +50,7 @@ def mig_ops(fleet: Fleet, host: str) -> list[str]:
 
 
 def test_disabled_gpu_gets_mode_reset_and_instances():
-    sim = GpuSim(gpu(0, A40, U0))
+    sim = SimulatedGpus(gpu(0, A40, U0))
     fleet = run({"h1": (sim, {"mig_layout": SEVEN})}, execute=False)
     assert mig_ops(fleet, "h1") == ["MIG GPU 0 (NVIDIA A100-SXM4-40GB): enable MIG, then reset the GPU (Ampere), "
                                     "create 7 x 1g.5gb"]
@@ -62,7 +62,7 @@ def test_disabled_gpu_gets_mode_reset_and_instances():
 
 
 def test_converged_gpu_runs_nothing():
-    sim = GpuSim(with_instances(gpu(0, A40, U0), *[("1g.5gb", s) for s in range(7)]))
+    sim = SimulatedGpus(with_instances(gpu(0, A40, U0), *[("1g.5gb", s) for s in range(7)]))
     fleet = run({"h1": (sim, {"mig_layout": SEVEN})})
     assert mig_ops(fleet, "h1") == []
     # nothing queued for a converged GPU (each queued operation costs pyinfra a stack walk)
@@ -71,7 +71,7 @@ def test_converged_gpu_runs_nothing():
 
 
 def test_second_run_after_converging_is_a_no_op():
-    sim = GpuSim(gpu(0, A40, U0), gpu(1, A40, U1))
+    sim = SimulatedGpus(gpu(0, A40, U0), gpu(1, A40, U1))
     run({"h1": (sim, {"mig_layout": SEVEN})})
     first = nvidia(sim)
     assert len(first) == 6
@@ -81,7 +81,7 @@ def test_second_run_after_converging_is_a_no_op():
 
 
 def test_pending_enable_only_needs_the_reset():
-    sim = GpuSim(gpu(0, A40, U0, mig=False, pending=True))
+    sim = SimulatedGpus(gpu(0, A40, U0, mig=False, pending=True))
     fleet = run({"h1": (sim, {"mig_layout": SEVEN})})
     assert mig_ops(fleet, "h1") == ["MIG GPU 0 (NVIDIA A100-SXM4-40GB): reset the GPU (Ampere), create 7 x 1g.5gb"]
     assert nvidia(sim) == [RESET, CREATE_SEVEN]
@@ -89,20 +89,22 @@ def test_pending_enable_only_needs_the_reset():
 
 def test_relayout_destroys_then_creates_only_on_the_gpu_that_differs():
     seven = [("1g.5gb", s) for s in range(7)]
-    sim = GpuSim(with_instances(gpu(0, A40, U0), *seven), with_instances(gpu(1, A40, U1), ("3g.20gb", 0), ("3g.20gb", 4)))
+    sim = SimulatedGpus(with_instances(gpu(0, A40, U0), *seven), with_instances(gpu(1, A40, U1), ("3g.20gb", 0), ("3g.20gb", 4)))
     fleet = run({"h1": (sim, {"mig_layout": TWO_HALVES})})
     assert mig_ops(fleet, "h1") == ["MIG GPU 0 (NVIDIA A100-SXM4-40GB): destroy 7 CIs, destroy 7 GIs, "
                                     "create 2 x 3g.20gb"]
     cmds = nvidia(sim)
-    assert cmds[:7] == [f"nvidia-smi mig -i 0 -dci -gi {gi} -ci 0" for gi in range(1, 8)]
-    assert cmds[7:14] == [f"nvidia-smi mig -i 0 -dgi -gi {gi}" for gi in range(1, 8)]
+    # the driver numbers 1g.5gb instances 7 + start (NVIDIA MIG user guide, "Create GPU instances":
+    # https://docs.nvidia.com/datacenter/tesla/mig-user-guide/#creating-gpu-instances)
+    assert sorted(cmds[:7]) == sorted(f"nvidia-smi mig -i 0 -dci -gi {gi} -ci 0" for gi in range(7, 14))
+    assert sorted(cmds[7:14]) == sorted(f"nvidia-smi mig -i 0 -dgi -gi {gi}" for gi in range(7, 14))
     assert cmds[14:] == ["nvidia-smi mig -i 0 -cgi 9:0,9:4 -C"]
     assert not any("-i 1 " in c for c in cmds)
 
 
 def test_foreign_process_blocks_the_host_and_nothing_changes(caplog):
-    busy = with_process(with_instances(gpu(0, A40, U0), ("3g.20gb", 0)), 4242, "python3", gi_id=1)
-    sim, other = GpuSim(busy), GpuSim(gpu(0, A40, U1))
+    busy = with_process(with_instances(gpu(0, A40, U0), ("3g.20gb", 0)), 4242, "python3", gi_id=2)
+    sim, other = SimulatedGpus(busy), SimulatedGpus(gpu(0, A40, U1))
     with caplog.at_level(logging.INFO):
         fleet = run({"h1": (sim, {"mig_layout": SEVEN}), "h2": (other, {"mig_layout": SEVEN})})
     assert fleet.failed == {"h1"}
@@ -113,16 +115,18 @@ def test_foreign_process_blocks_the_host_and_nothing_changes(caplog):
 
 
 def test_force_destroys_instances_in_use():
-    busy = with_process(with_instances(gpu(0, A40, U0), ("3g.20gb", 0)), 4242, "python3", gi_id=1)
-    sim = GpuSim(busy)
+    busy = with_process(with_instances(gpu(0, A40, U0), ("3g.20gb", 0)), 4242, "python3", gi_id=2)
+    sim = SimulatedGpus(busy)
     fleet = run({"h1": (sim, {"mig_layout": SEVEN, "mig_force": True})})
     assert not fleet.failed
-    assert nvidia(sim)[:2] == ["nvidia-smi mig -i 0 -dci -gi 1 -ci 0", "nvidia-smi mig -i 0 -dgi -gi 1"]
+    kill = next(i for i, c in enumerate(sim.executed) if c.startswith("kill 4242 "))
+    assert kill < sim.executed.index(nvidia(sim)[0])    # stopped first: the driver refuses a busy instance
+    assert nvidia(sim)[:2] == ["nvidia-smi mig -i 0 -dci -gi 2 -ci 0", "nvidia-smi mig -i 0 -dgi -gi 2"]
     assert nvidia(sim)[-1] == CREATE_SEVEN
 
 
 def test_refused_reset_without_reboot_fails_and_says_the_gpu_is_half_way(caplog):
-    sim = GpuSim(gpu(0, A40, U0), reset_refused=True)
+    sim = SimulatedGpus(gpu(0, A40, U0), reset_refused=True)
     with caplog.at_level(logging.INFO):
         fleet = run({"h1": (sim, {"mig_layout": SEVEN})})
     assert fleet.failed == {"h1"}
@@ -132,8 +136,8 @@ def test_refused_reset_without_reboot_fails_and_says_the_gpu_is_half_way(caplog)
 
 
 def test_same_change_on_several_hosts_is_one_operation_and_different_changes_are_not():
-    a, b = GpuSim(gpu(0, A40, U0)), GpuSim(gpu(0, A40, U1))
-    c = GpuSim(with_instances(gpu(0, A40, "GPU-00000000-0000-4000-8000-00000000000c"), ("3g.20gb", 0)))
+    a, b = SimulatedGpus(gpu(0, A40, U0)), SimulatedGpus(gpu(0, A40, U1))
+    c = SimulatedGpus(with_instances(gpu(0, A40, "GPU-00000000-0000-4000-8000-00000000000c"), ("3g.20gb", 0)))
     fleet = run({"h1": (a, {"mig_layout": SEVEN}), "h2": (b, {"mig_layout": SEVEN}),
                  "h3": (c, {"mig_layout": SEVEN})}, execute=False)
     assert fleet.changing_ops("h1") and [o for o in fleet.changing_ops("h1") if "MIG GPU" in o] == \
@@ -144,7 +148,7 @@ def test_same_change_on_several_hosts_is_one_operation_and_different_changes_are
 
 
 def test_operation_names_carry_no_uuid_but_logs_do(caplog):
-    sim = GpuSim(gpu(0, H100, U0))
+    sim = SimulatedGpus(gpu(0, H100, U0))
     with caplog.at_level(logging.INFO):
         fleet = run({"h1": (sim, {"mig_layout": TWO_3G40})}, execute=False)
     assert mig_ops(fleet, "h1") == [f"MIG GPU 0 (NVIDIA H100 80GB HBM3): {HOPPER_ENABLE}, create 2 x 3g.40gb"]
@@ -156,7 +160,7 @@ def test_operation_names_carry_no_uuid_but_logs_do(caplog):
 # ---------------------------------------------------------------- MIG mode by architecture
 
 def test_hopper_mode_change_takes_effect_without_a_reset(caplog):
-    sim = GpuSim(gpu(0, H100, U0))
+    sim = SimulatedGpus(gpu(0, H100, U0))
     with caplog.at_level(logging.INFO):
         fleet = run({"h1": (sim, {"mig_layout": TWO_3G40})}, execute=False)
         planned = caplog.text              # what --dry -v shows: no reset among the planned commands
@@ -170,14 +174,14 @@ def test_hopper_mode_change_takes_effect_without_a_reset(caplog):
 
 
 def test_hopper_mode_that_stays_pending_is_reset():
-    sim = GpuSim(gpu(0, H100, U0), pending_until_reset=True)
+    sim = SimulatedGpus(gpu(0, H100, U0), pending_until_reset=True)
     fleet = run({"h1": (sim, {"mig_layout": TWO_3G40})})
     assert nvidia(sim) == ["nvidia-smi -i 0 -mig 1", MODE_QUERY, RESET, CREATE_TWO_3G40]
     assert not fleet.failed and sim.gpus[U0].mig_current
 
 
 def test_hopper_pending_mode_whose_reset_is_refused_follows_the_reboot_policy(caplog):
-    sim = GpuSim(gpu(0, H100, U0), pending_until_reset=True, reset_refused=True)
+    sim = SimulatedGpus(gpu(0, H100, U0), pending_until_reset=True, reset_refused=True)
     with caplog.at_level(logging.INFO):
         fleet = run({"h1": (sim, {"mig_layout": TWO_3G40})})
     assert fleet.failed == {"h1"}
@@ -187,11 +191,11 @@ def test_hopper_pending_mode_whose_reset_is_refused_follows_the_reboot_policy(ca
 
 
 def test_hopper_disable_reads_the_mode_again():
-    sim = GpuSim(with_instances(gpu(0, H100, U0), ("3g.40gb", 0)))
+    sim = SimulatedGpus(with_instances(gpu(0, H100, U0), ("3g.40gb", 0)))
     fleet = run({"h1": (sim, {"mig_layout": [{"gpus": "all", "mig": False}]})}, execute=False)
     assert mig_ops(fleet, "h1") == ["MIG GPU 0 (NVIDIA H100 80GB HBM3): disable MIG (Hopper: effective at once when "
                                     "idle; reset only if it stays pending), destroy 1 CI, destroy 1 GI"]
     fleet.execute()
-    assert nvidia(sim) == ["nvidia-smi mig -i 0 -dci -gi 1 -ci 0", "nvidia-smi mig -i 0 -dgi -gi 1",
+    assert nvidia(sim) == ["nvidia-smi mig -i 0 -dci -gi 2 -ci 0", "nvidia-smi mig -i 0 -dgi -gi 2",
                            "nvidia-smi -i 0 -mig 0", MODE_QUERY]
     assert not sim.gpus[U0].mig_current and not fleet.failed
