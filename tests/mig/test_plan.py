@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from migfleet.mig.desired import ComputeSpec, DesiredGpu
 from migfleet.mig.desired import DesiredInstance as D
 from migfleet.mig.plan import Policy, plan_gpu, resets_for_mode
@@ -212,3 +214,26 @@ case "$*" in
   *) echo "unexpected: $*" >&2; exit 3;;
 esac
 """
+
+
+def test_the_new_gi_id_is_read_off_the_driver_when_its_cis_are_created(a100):
+    """One executor (deploy and boot replay alike): after -cgi, the action lists the GPU's instances,
+    takes the ID of the one at its start and creates its CIs there; here against the lab simulator."""
+    from migfleet.mig import smi
+    from tests.operations.simulated_gpus import SimulatedGpus, gpu as sim_gpu
+
+    uuid = "GPU-00000000-0000-4000-8000-000000000001"
+    sim = SimulatedGpus(sim_gpu(0, a100.model, uuid, mig=True))
+
+    def run(command):
+        ok, out, err = sim.run(command)
+        return (0 if ok else 1), "\n".join(out + err)
+
+    want = DesiredGpu(True, (D("3g.20gb", compute=ComputeSpec("1c.3g.20gb", 2)), D("1g.5gb")))
+    plan = plan_gpu(sim.gpus[uuid], want, a100)
+    for action in plan.actions:
+        assert run(action.command_now(run))[0] == 0
+    assert plan_gpu(sim.gpus[uuid], want, a100).converged
+    sim.state["gpus"][0]["gpu_instances"].clear()       # the instance at slice 0 is gone: said, not guessed
+    with pytest.raises(smi.ParseError, match="expected one GPU instance at slice 0 of GPU 0, found 0"):
+        plan.actions[2].command_now(run)
