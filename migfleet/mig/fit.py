@@ -15,6 +15,7 @@ from migfleet.mig import catalog
 from migfleet.mig.desired import ComputeSpec, DesiredInstance
 from migfleet.mig.geometry import CI_PROFILE_ID, CI_SLICES, Geometry, Profile, default_ci
 from migfleet.mig.placed import ENABLED, GpuLayout, PlacedGi
+from migfleet.mig.state import GpuInstance
 
 class LayoutError(ValueError):
     """A layout that cannot exist on this GPU model; the message says why in plain words."""
@@ -154,6 +155,38 @@ def _search(units: Sequence[Want], occupied: frozenset[int], prev_start: int = -
         if found is not None:
             return [(unit, start)] + found
     return None
+
+
+def keep_existing(gis: Sequence[GpuInstance], units: Sequence[Want], cis_of) -> tuple[dict[int, Want], list[Want]]:
+    """Existing GIs kept for wanted units (same profile, same start where pinned), as many as can
+    stay while the units left over still fit around them; matching CIs preferred."""
+    order = sorted(units, key=lambda u: (u.start is None, -u.profile.slices, u.profile.id, u.cis))
+    best: list = [None, -1]
+
+    def search(i: int, left: list[GpuInstance], kept: dict[int, Want], missing: list[Want], prev: int) -> bool:
+        if len(kept) + (len(order) - i) <= best[1]:
+            return False                    # cannot beat what is found already
+        if i == len(order):
+            occupied = {s for g in gis if g.gi_id in kept for s in range(g.start, g.start + g.size)}
+            if place(missing, occupied) is not None:
+                best[:] = [(dict(kept), list(missing)), len(kept)]
+                return len(kept) == len(order)      # everything kept: nothing better exists
+            return False
+        u = order[i]
+        same_as_last = i > 0 and (order[i - 1].profile.id, order[i - 1].cis, order[i - 1].start) == \
+            (u.profile.id, u.cis, u.start)
+        fits = [g for g in left if g.profile_id == u.profile.id and (u.start is None or g.start == u.start)
+                and (not same_as_last or g.gi_id > prev)]      # identical units: each set once, not per order
+        fits.sort(key=lambda g: (cis_of(g) != tuple(sorted(u.cis)), -g.start))
+        for g in fits:
+            if search(i + 1, [x for x in left if x is not g], {**kept, g.gi_id: u}, missing, g.gi_id):
+                return True
+        return search(i + 1, left, kept, missing + [u], prev if same_as_last else -1)
+
+    search(0, sorted(gis, key=lambda g: g.gi_id), {}, [], -1)
+    if best[0] is None:                     # even nothing kept does not fit: fit() has said why already
+        return {}, list(units)
+    return best[0]
 
 
 def layout_of(placed: Iterable[tuple[Want, int]]) -> GpuLayout:

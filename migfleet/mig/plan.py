@@ -25,7 +25,7 @@ from itertools import groupby
 
 from migfleet.mig import placed, smi
 from migfleet.mig.desired import DesiredGpu
-from migfleet.mig.fit import LayoutError, Want, fit_wants, layout_of, place, wants
+from migfleet.mig.fit import LayoutError, fit_wants, keep_existing, layout_of, place, wants
 from migfleet.mig.geometry import Geometry, ci_name, default_ci
 from migfleet.mig.placed import DISABLED, ENABLED, GpuLayout, PlacedGi
 from migfleet.mig.state import GpuInstance, GpuProcess, GpuState
@@ -48,14 +48,13 @@ class Action:
     command: str        # create_ci on a new GPU instance: "{gi}" stands for its ID, known once created;
                         # settle_mig: the MIG mode query, then smi.reset_gpu only if still pending
     description: str
-    gpu: int = -1                   # the GPU's index
+    gpu: int                        # the GPU's index
     gi_start: int | None = None     # create_ci on a new GPU instance: where that instance starts
     cis: tuple[int, ...] = ()       # create_ci: the compute instance profile IDs
 
     def command_now(self, run) -> str:
-        """The command to run now. create_ci in a GPU instance created moments ago: its ID is the
-        driver's choice, read off `mig -lgi` through `run(command) -> (rc, output)`; raises
-        smi.ParseError when the listing does not show exactly one instance at its start."""
+        """The command to run now; in a GPU instance created moments ago, its ID (the driver's choice)
+        read off `mig -lgi` through `run(command) -> (rc, output)`, or smi.ParseError."""
         if self.gi_start is None:
             return self.command
         rc, out = run(smi.list_gis(self.gpu))
@@ -186,38 +185,6 @@ def _foreign(gpu: GpuState, gis: set[int] | None, policy: Policy) -> list[GpuPro
     return [p for p in gpu.processes if p.pid not in policy.ignore_pids and (gis is None or p.gi_id in gis)]
 
 
-def _match(gis: Sequence[GpuInstance], units: Sequence[Want], cis_of) -> tuple[dict[int, Want], list[Want]]:
-    """Existing GIs kept for wanted units (same profile, same start where pinned), as many as can
-    stay while the units left over still fit around them; matching CIs preferred."""
-    order = sorted(units, key=lambda u: (u.start is None, -u.profile.slices, u.profile.id, u.cis))
-    best: list = [None, -1]
-
-    def search(i: int, left: list[GpuInstance], kept: dict[int, Want], missing: list[Want], prev: int) -> bool:
-        if len(kept) + (len(order) - i) <= best[1]:
-            return False                    # cannot beat what is found already
-        if i == len(order):
-            occupied = {s for g in gis if g.gi_id in kept for s in range(g.start, g.start + g.size)}
-            if place(missing, occupied) is not None:
-                best[:] = [(dict(kept), list(missing)), len(kept)]
-                return len(kept) == len(order)      # everything kept: nothing better exists
-            return False
-        u = order[i]
-        same_as_last = i > 0 and (order[i - 1].profile.id, order[i - 1].cis, order[i - 1].start) == \
-            (u.profile.id, u.cis, u.start)
-        fits = [g for g in left if g.profile_id == u.profile.id and (u.start is None or g.start == u.start)
-                and (not same_as_last or g.gi_id > prev)]      # identical units: each set once, not per order
-        fits.sort(key=lambda g: (cis_of(g) != tuple(sorted(u.cis)), -g.start))
-        for g in fits:
-            if search(i + 1, [x for x in left if x is not g], {**kept, g.gi_id: u}, missing, g.gi_id):
-                return True
-        return search(i + 1, left, kept, missing + [u], prev if same_as_last else -1)
-
-    search(0, sorted(gis, key=lambda g: g.gi_id), {}, [], -1)
-    if best[0] is None:                     # even nothing kept does not fit: fit() has said why already
-        return {}, list(units)
-    return best[0]
-
-
 def target_layout(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None) -> GpuLayout:
     """What the GPU should hold: the plan's target (LayoutError when the layout cannot exist)."""
     if not desired.mig_enabled:
@@ -232,7 +199,7 @@ def _target(gpu: GpuState, desired: DesiredGpu, geometry: Geometry):
     if not gpu.mig_current:
         return empty, {}, [], list(empty.gis)
     cis_of = lambda g: tuple(sorted(c.profile_id for c in gpu.compute_instances if c.gi_id == g.gi_id))  # noqa
-    kept, missing = _match(gpu.gpu_instances, units, cis_of)
+    kept, missing = keep_existing(gpu.gpu_instances, units, cis_of)
     occupied = {s for g in gpu.gpu_instances if g.gi_id in kept for s in range(g.start, g.start + g.size)}
     found = place(missing, occupied) if missing else []
     if found is None:       # nothing that exists can stay: rebuild it all
@@ -250,7 +217,8 @@ def plan_gpu(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None, poli
     if not desired.mig_enabled:
         return _plan_disable(steps, gpu, policy)
     target, want_of, doomed, new = _target(gpu, desired, geometry)
-    if target == placed.live(gpu):
+    live = placed.live(gpu)
+    if target == live:
         return GpuPlan(gpu, target)
 
     def done(blocked=None, reset=False, reboot=False) -> GpuPlan:
@@ -269,9 +237,8 @@ def plan_gpu(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None, poli
 
     if not gpu.mig_pending:
         steps.add("enable_mig", smi.enable_mig(steps.idx), "cancel the pending MIG disable")
-    live_cis = placed.live(gpu)
-    bad_ci = [g for g in gpu.gpu_instances if g.gi_id in want_of and live_cis.at(g.start) != want_of[g.gi_id]]
-    touched = {g.gi_id for g in doomed} | {g.gi_id for g in bad_ci}
+    bad_ci = [g for g in gpu.gpu_instances if g.gi_id in want_of and live.at(g.start) != want_of[g.gi_id]]
+    touched = {g.gi_id for g in doomed + bad_ci}
     blocked = steps.blocked_by(_foreign(gpu, touched, policy), "instances to destroy are", policy)
     if blocked:
         return done(blocked)
