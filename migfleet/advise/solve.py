@@ -47,75 +47,68 @@ def useful_profiles(problem: HostProblem, gpu: Gpu) -> set[str]:
 
 def candidates(problem: HostProblem, gpu: Gpu) -> list[GpuLayout]:
     """The GPU's candidate layouts: every valid layout of its useful profiles, and today's, less
-    those another one dominates (none of the dropped ones can score better):
-    - layouts of the same profiles serve the same and differ only in which of today's instances
-      they could keep; today's instances alike (profile, compute instances, models) are
-      interchangeable, so per profile multiset only the layouts that could keep most of each kind stay;
-    - a layout that could keep none of today's instances is dropped when another layout has as many
-      instances, no more slices, and its instances paired one to one with profiles at least as
-      fast for every model of the host and with at least as much memory."""
+    those another one dominates, so that none of the dropped ones can score better. L1 dominates L2
+    when it has as many instances, no more slices, at least as many of today's instances of each
+    kind (profile, compute instances, models: alike ones are interchangeable), and its other
+    instances pair one to one with L2's others on profiles at least as fast for every model of the
+    host and with at least as much memory. Of layouts that dominate each other, the first stays."""
     every = list(enumerate_layouts(gpu.geometry, useful_profiles(problem, gpu)))
     if gpu.today.layout not in every:
         every.append(gpu.today.layout)
     kind = {gi: (gi.profile_id, gi.cis, expand(problem, ms)) for gi, ms in gpu.today.pairs()}
-    groups: dict[tuple, dict[tuple, GpuLayout]] = {}
-    for lay in every:
-        profiles = tuple(sorted(gi.profile_id for gi in lay.gis))
-        kept = Counter(kind[gi] for gi in lay.gis if gi in kind)
-        groups.setdefault(profiles, {}).setdefault(tuple(sorted(kept.items())), lay)
-    beaten = _dominated_multisets(problem, gpu, tuple(groups))
-    out = []
-    for profiles, group in groups.items():
-        counts = [(Counter(dict(k)), lay) for k, lay in group.items()]
-        for mine, lay in counts:
-            if lay == gpu.today.layout:
-                out.append(lay)
-            elif not mine and profiles in beaten:
-                continue
-            elif not any(o != mine and all(o[t] >= n for t, n in mine.items()) for o, _ in counts):
-                out.append(lay)
-    return out
-
-
-def _dominated_multisets(problem: HostProblem, gpu: Gpu, multisets: tuple[tuple[int, ...], ...]) -> set:
     geo = gpu.geometry
+    pids = sorted({gi.profile_id for lay in every for gi in lay.gis})
     models = problem.universe
-    pids = sorted({p for ms in multisets for p in ms})
     rate = {p: tuple(problem.capacity.rps(geo.model, geo.profile(p).name, m) for m in models) for p in pids}
     mem = {p: problem.gi_memory(gpu, PlacedGi(0, p, ())) for p in pids}
-    slices = {p: geo.profile(p).slices for p in pids}
     at_least = {(a, b): all(x >= y for x, y in zip(rate[a], rate[b])) and mem[a] >= mem[b] for a in pids for b in pids}
-    key = (geo.model, tuple(models), tuple(sorted(rate.items())), tuple(sorted(mem.items())), multisets)
-    if key in _DOMINATED:
-        return _DOMINATED[key]
-
-    def pairs(big, small) -> bool:       # a perfect matching, small instance -> big instance at least as good
-        match: dict[int, int] = {}
-
-        def augment(i, seen):
-            for j in range(len(big)):
-                if j not in seen and at_least[(big[j], small[i])]:
-                    seen.add(j)
-                    if j not in match or augment(match[j], seen):
-                        match[j] = i
-                        return True
-            return False
-        return all(augment(i, set()) for i in range(len(small)))
-
-    out = set()
-    for small in multisets:
-        for big in multisets:
-            if big != small and len(big) == len(small) and sum(slices[p] for p in big) <= sum(slices[p] for p in small) \
-                    and pairs(big, small) and not (pairs(small, big) and
-                                                   sum(slices[p] for p in big) == sum(slices[p] for p in small)
-                                                   and big > small):
-                out.add(small)
-                break
-    _DOMINATED[key] = out
+    info = []
+    for lay in every:
+        kept = Counter(kind[gi] for gi in lay.gis if gi in kind)
+        others = sorted(gi.profile_id for gi in lay.gis if gi not in kind)
+        slices = sum(geo.profile(gi.profile_id).slices for gi in lay.gis)
+        info.append((lay, len(lay.gis), slices, kept, Counter(gi.profile_id for gi in lay.gis), others))
+    # Same signature, same standing: only the first of each is looked at further.
+    seen, unique = set(), []
+    for item in info:
+        sig = (item[1], item[2], tuple(sorted(item[3].items())), tuple(sorted(item[4].items())))
+        if sig not in seen or item[0] == gpu.today.layout:
+            seen.add(sig)
+            unique.append(item)
+    out = []
+    for i, (lay, n, slices, kept, _, others) in enumerate(unique):
+        if lay == gpu.today.layout or not any(
+                j != i and n2 == n and s2 <= slices and all(k2[t] >= c for t, c in kept.items())
+                and _pairs(sorted((all2 - Counter({t[0]: c for t, c in kept.items()})).elements()), others, at_least)
+                and not (s2 == slices and j > i and _mutual(unique[j], unique[i], at_least))
+                for j, (_, n2, s2, k2, all2, _) in enumerate(unique)):
+            out.append(lay)
     return out
 
 
-_DOMINATED: dict = {}
+def _mutual(a, b, at_least) -> bool:
+    """b dominates a as well (a and b are as good as each other)."""
+    _, _, _, ka, alla, othersa = a
+    _, _, _, kb, allb, _ = b
+    return all(kb[t] >= c for t, c in ka.items()) and \
+        _pairs(sorted((allb - Counter({t[0]: c for t, c in ka.items()})).elements()), othersa, at_least)
+
+
+def _pairs(big: list[int], small: list[int], at_least) -> bool:
+    """Each of `small` paired with its own one of `big` at least as good (a perfect matching)."""
+    if len(big) < len(small):
+        return False
+    match: dict[int, int] = {}
+
+    def augment(i: int, seen: set) -> bool:
+        for j, b in enumerate(big):
+            if j not in seen and at_least[(b, small[i])]:
+                seen.add(j)
+                if j not in match or augment(match[j], seen):
+                    match[j] = i
+                    return True
+        return False
+    return all(augment(i, set()) for i in range(len(small)))
 
 
 class _Model:

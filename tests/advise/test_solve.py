@@ -141,3 +141,28 @@ def test_exact_is_never_worse_than_greedy(seed, model, n):
     exact = solve_host(problem)
     baseline = score(problem, greedy_host(problem))
     assert exact.score.no_worse_than(baseline), (exact.score, baseline)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10 ** 6), model=st.sampled_from([A100, H100, H200]))
+def test_leaving_out_dominated_layouts_loses_no_optimum(seed, model):
+    from migfleet.advise import solve as solver
+    from migfleet.advise.layouts import enumerate_layouts
+    rng = random.Random(seed)
+    geo = catalog.lookup(model)
+    cap = table(model, random_rates(rng, model), memory={m: rng.choice([0, 3000, 9000, 30000]) for m in MODELS})
+    small = min((p for p in geo.profiles if "+" not in p.name), key=lambda p: p.slices).name
+    gpus = [gpu(model, [(small, 7)], [frozenset({rng.choice(MODELS)}) for _ in range(7)], index=i) for i in range(2)]
+    problem = HostProblem("h", gpus, {m: rng.uniform(0, 60) * 2 for m in MODELS}, cap, headroom=1.3, keep=1.3)
+    pruned = solve_host(problem)
+
+    def everything(p, g):
+        out = list(enumerate_layouts(g.geometry, solver.useful_profiles(p, g)))
+        return out if g.today.layout in out else out + [g.today.layout]
+    real = solver.candidates
+    solver.candidates = everything
+    try:
+        full = solve_host(problem)
+    finally:
+        solver.candidates = real
+    assert pruned.score.no_worse_than(full.score) and full.score.no_worse_than(pruned.score), (pruned.score, full.score)
