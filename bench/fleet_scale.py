@@ -13,7 +13,8 @@ simulated driver, one H100 a host, `mig_only`, inventories/thin.py), the phases,
 
 Each phase is one process started from here and reaped with wait4(2): its wall time, the CPU
 seconds (user + sys) of its whole process tree as the kernel accounts them, and its peak memory
-(the largest single process's maxrss). Remote commands per host are counted on the hosts: thin
+(the largest single process's maxrss); and the CPU seconds the thin hosts used meanwhile (their
+cgroups), which the hosts' own cores would carry on a real fleet. Remote commands per host are counted on the hosts: thin
 hosts' sshd logs one "Starting session:" line per SSH channel (LogLevel VERBOSE), read from each
 host's journal once all phases ran and split by the phases' time windows.
 
@@ -52,7 +53,7 @@ SESSION_RE = re.compile(r"^(\d+\.\d+) \S+ sshd\[\d+\]: Starting session: (comman
 GRAND_TOTAL_RE = re.compile(r"Grand total\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)")
 REPEATS = {"floor": 3, "noop": 3}
 PHASES = ("floor", "validate", "live", "dry", "converge", "noop", "drift")
-FIELDS = ["hosts", "phase", "run", "wall_s", "cpu_s", "user_s", "sys_s", "peak_mib", "rc", "ops_changed",
+FIELDS = ["hosts", "phase", "run", "wall_s", "cpu_s", "user_s", "sys_s", "peak_mib", "hosts_cpu_s", "rc", "ops_changed",
           "sessions_per_host_mean", "sessions_per_host_min", "sessions_per_host_max"]
 
 
@@ -73,11 +74,24 @@ def phase_argv(phase: str) -> list[str]:
     }[phase]
 
 
+def hosts_cpu_s() -> float:
+    """CPU seconds used so far by every thin host (their cgroups: cgroup v1 cpuacct, else v2 cpu.stat)."""
+    v1 = Path("/sys/fs/cgroup/cpuacct/mfthin/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    v2 = Path("/sys/fs/cgroup/unified/mfthin/cpu.stat")
+    for line in (v2.read_text().splitlines() if v2.exists() else ()):
+        if line.startswith("usage_usec "):
+            return int(line.split()[1]) / 1e6
+    return float("nan")
+
+
 def timed(argv: list[str], cwd: Path, log_file: Path, timeout: float = 1800) -> dict:
     """One process, reaped with wait4: wall, CPU of its tree, peak memory, exit code, output."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200"}
     env.pop("MIGFLEET_LAB_THIN", None)
     with open(log_file, "w") as out:
+        hosts_before = hosts_cpu_s()
         start = time.time()
         proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout
@@ -89,6 +103,7 @@ def timed(argv: list[str], cwd: Path, log_file: Path, timeout: float = 1800) -> 
                 proc.kill()
             time.sleep(0.02)
         end = time.time()
+        hosts_used = hosts_cpu_s() - hosts_before
     proc.returncode = os.waitstatus_to_exitcode(status)
     output = log_file.read_text(errors="replace")
     m = GRAND_TOTAL_RE.search(output)
@@ -98,6 +113,7 @@ def timed(argv: list[str], cwd: Path, log_file: Path, timeout: float = 1800) -> 
     return {"start": start, "end": end, "wall_s": round(end - start, 3),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "user_s": round(usage.ru_utime, 3),
             "sys_s": round(usage.ru_stime, 3), "peak_mib": round(usage.ru_maxrss / 1024, 1),
+            "hosts_cpu_s": round(hosts_used, 2),
             "rc": proc.returncode, "ops_changed": changed}
 
 
@@ -134,10 +150,13 @@ def snapshot(rev: str, dest: Path) -> str:
     return commit
 
 
-def measure_size(n: int, code: Path, logs: Path, phases: tuple[str, ...]) -> list[dict]:
-    lab("down", timeout=300)
-    lab("up", "--hosts", str(n), "--gpus", GPUS, timeout=900)
+def measure_size(n: int, code: Path, logs: Path, phases: tuple[str, ...], keep: bool = False) -> list[dict]:
+    if not keep:
+        lab("down", timeout=300)
+        lab("up", "--hosts", str(n), "--gpus", GPUS, timeout=900)
     names = host_names()
+    if len(names) != n:
+        raise RuntimeError(f"the thin lab has {len(names)} hosts, not {n}")
     since = time.time()
     rows = []
     for phase in phases:
@@ -164,7 +183,7 @@ def summarize(rows: list[dict]) -> list[dict]:
         for phase in dict.fromkeys(r["phase"] for r in at):
             runs = [r for r in at if r["phase"] == phase]
             med[phase] = {k: statistics.median(r[k] for r in runs)
-                          for k in ("wall_s", "cpu_s", "peak_mib", "sessions_per_host_mean")}
+                          for k in ("wall_s", "cpu_s", "peak_mib", "sessions_per_host_mean", "hosts_cpu_s")}
             med[phase]["ok"] = all(r["rc"] == 0 for r in runs) and \
                 (phase != "noop" or all(not r["ops_changed"] for r in runs))
         floor = med.get("floor")
@@ -174,18 +193,19 @@ def summarize(rows: list[dict]) -> list[dict]:
                 "cpu_ms_per_host": round(1000 * m["cpu_s"] / n, 1),
                 "cpu_per_host_over_floor": round(m["cpu_s"] / floor["cpu_s"], 2) if floor else None,
                 "wall_over_floor": round(m["wall_s"] / floor["wall_s"], 2) if floor else None,
-                "commands_per_host": m["sessions_per_host_mean"], "peak_mib": m["peak_mib"], "ok": m["ok"],
+                "commands_per_host": m["sessions_per_host_mean"], "peak_mib": m["peak_mib"],
+                "hosts_cpu_ms_per_host": round(1000 * m["hosts_cpu_s"] / n, 1), "ok": m["ok"],
             })
     return out
 
 
 def print_summary(summary: list[dict]) -> None:
     print(f"{'hosts':>5} {'phase':<9} {'wall s':>8} {'cpu s':>7} {'cpu ms/host':>11} {'cpu/host / floor':>16} "
-          f"{'wall / floor':>12} {'cmds/host':>9} {'peak MiB':>8}")
+          f"{'wall / floor':>12} {'cmds/host':>9} {'peak MiB':>8} {'host cpu ms/host':>16}")
     for s in summary:
         print(f"{s['hosts']:>5} {s['phase']:<9} {s['wall_s']:>8.2f} {s['cpu_s']:>7.2f} {s['cpu_ms_per_host']:>11.1f} "
               f"{s['cpu_per_host_over_floor']:>16.2f} {s['wall_over_floor']:>12.2f} {s['commands_per_host']:>9.1f} "
-              f"{s['peak_mib']:>8.0f}" + ("" if s["ok"] else "  (failed, or the no-op changed something)"))
+              f"{s['peak_mib']:>8.0f} {s.get('hosts_cpu_ms_per_host', float('nan')):>16.1f}" + ("" if s["ok"] else "  (failed, or the no-op changed something)"))
 
 
 def plot(summary: list[dict], path: Path, title: str) -> Path:
@@ -224,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="fleet_scale", help="output files: NAME.csv, NAME_summary.json, NAME.png")
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--keep", action="store_true",
+                        help="measure the thin lab as it is (one size, its own): for before/after runs of chosen phases")
     args = parser.parse_args(argv)
     summary_path = args.out / f"{args.name}_summary.json"
     if args.plot_only:
@@ -239,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     phases = tuple(p for p in args.phases.split(",") if p)
     for n in [int(s) for s in args.sizes.split(",")]:
-        rows += measure_size(n, code, logs, phases)
+        rows += measure_size(n, code, logs, phases, keep=args.keep)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / f"{args.name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")

@@ -34,8 +34,8 @@ UNITS = ("migfleet-mig.service", "migfleet-tritons.service")
 HOST_PACKAGES = ("python3", "curl", "gnupg", "ca-certificates")     # what the toolkit deploy installs first
 # The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind).
 HOST_CODE = ("__init__.py", "sections.py", "mig/**/*.py", "mig/catalog.json", "serving/__init__.py",
-             "serving/containers.py", "serving/triton.py", "serving/endpoints.py", "serving/rebind.py",
-             "serving/rotation.py")
+             "serving/containers.py", "serving/triton.py", "serving/models.py", "serving/endpoints.py",
+             "serving/rebind.py", "serving/rotation.py")
 # Services that hold GPUs open (a reset or MIG mode change is refused while they run): mig-parted's
 # hooks and the GPU operator stop the same ones.
 GPU_HOLDERS = ("nvidia-persistenced.service", "nvidia-dcgm.service", "nv-hostengine.service",
@@ -207,6 +207,11 @@ def host_code() -> dict[str, bytes]:
 @once_per_host
 def view() -> host_fact.HostView:
     """The run's one read of this host."""
+    services = tuple(dict.fromkeys((*GPU_HOLDERS, *(mig_setting("mig_reset_services") or ()))))
+    lock = host_lock.command(controller(), take=not dry_run())
+    if mig_setting("mig_only"):     # the MIG part's files, tree and unit only: no serving file, package or image
+        return host.get_fact(host_fact.HostState, files=(boot.RECORD_PATH, f"/etc/systemd/system/{UNITS[0]}"),
+                             trees=(LIB_DIR,), units=UNITS[:1], services=services, lock=lock)
     s = settings()
     return host.get_fact(
         host_fact.HostState,
@@ -218,8 +223,7 @@ def view() -> host_fact.HostView:
         packages=(*HOST_PACKAGES, s["docker_package"], s["toolkit_package"]),
         images=(s["triton_image"], s["envoy_image"]),
         daemon_json=s["docker_daemon_config"],
-        services=tuple(dict.fromkeys((*GPU_HOLDERS, *(mig_setting("mig_reset_services") or ())))),
-        lock=host_lock.command(controller(), take=not dry_run()))
+        services=services, lock=lock)
 
 
 def dry_run() -> bool:

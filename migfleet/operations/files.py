@@ -13,6 +13,7 @@ import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from io import BytesIO
 
 from pyinfra import host
@@ -83,7 +84,13 @@ class TreePlan:
 
 
 def digest_of(value: bytes | LocalFile) -> str:
-    return value.sha256 if isinstance(value, LocalFile) else sha256(value)
+    return value.sha256 if isinstance(value, LocalFile) else _bytes_digest(value)
+
+
+@lru_cache(maxsize=4096)
+def _bytes_digest(value: bytes) -> str:
+    """The same bytes (migfleet's host code) are planned for every host of a run, twice each: hashed once."""
+    return sha256(value)
 
 
 def plan_tree(remote_dir: str, files: Mapping[str, bytes | LocalFile], now: TreeNow | None) -> TreePlan:
