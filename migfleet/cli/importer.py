@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from migfleet.cli import write_output
-from migfleet.fleet import migparted
+from migfleet.fleet import migparted, migparted_read
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,17 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", metavar="FILE", help="write the module here instead of stdout")
     args = ap.parse_args(argv)
     try:
-        text = migparted.read(args.file)
+        text = migparted_read.read(args.file)
     except OSError as exc:
         print(f"import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    except migparted.MigPartedError as exc:
+    except migparted_read.MigPartedError as exc:
         print(f"import: {exc}", file=sys.stderr)
         return 1
     try:
-        spec = migparted.load(text, args.file)
+        spec = migparted_read.load(text, args.file)
         imported = migparted.import_config(spec, args.config, args.file, args.gpu_model)
-    except migparted.MigPartedError as exc:
+    except migparted_read.MigPartedError as exc:
         print(f"import: {exc}", file=sys.stderr)
         return 1
     module = migparted.render_group_data(imported, args.file, args.config)

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 import yaml
 
 from migfleet.fleet.export import gpu_rule_body
-from migfleet.fleet.migparted import PROFILE, SPEC_VERSION, MigPartedError, instances, resolve_model
+from migfleet.fleet.migparted import PROFILE, instances, resolve_model
+from migfleet.fleet.migparted_read import SPEC_VERSION, MigPartedError
 from migfleet.mig import catalog
 from migfleet.mig.state import GpuState
 

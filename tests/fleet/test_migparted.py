@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from migfleet.fleet import migparted, migparted_export
+from migfleet.fleet import migparted, migparted_export, migparted_read
 from migfleet.inventory import validate_inventory
 from migfleet.mig import catalog, desired
 from migfleet.mig import plan as planner
@@ -88,13 +88,13 @@ def mig_parted_entry(spec: dict, config: str, model: str) -> dict:
 
 @pytest.mark.parametrize("model", [A100_40, A100_80, H100, H200])
 def test_default_config_imports_what_mig_parted_would_apply(default_config, model):
-    spec = migparted.load(default_config.read_text(), str(default_config))
+    spec = migparted_read.load(default_config.read_text(), str(default_config))
     raw = yaml.safe_load(default_config.read_text())
     imported, refused = {}, {}
     for config in spec["mig-configs"]:
         try:
             imported[config] = migparted.import_config(spec, config, "config-default.yaml", [model])
-        except migparted.MigPartedError as exc:
+        except migparted_read.MigPartedError as exc:
             refused[config] = str(exc)
     assert set(imported) == APPLIES[model], refused
     for config, result in imported.items():
@@ -107,20 +107,20 @@ def test_default_config_imports_what_mig_parted_would_apply(default_config, mode
 
 
 def test_profiles_the_gpu_lacks_are_refused_naming_file_and_config(default_config):
-    spec = migparted.load(default_config.read_text(), "config-default.yaml")
-    with pytest.raises(migparted.MigPartedError) as exc:
+    spec = migparted_read.load(default_config.read_text(), "config-default.yaml")
+    with pytest.raises(migparted_read.MigPartedError) as exc:
         migparted.import_config(spec, "all-3g.40gb", "config-default.yaml", [A100_40])
     assert "config-default.yaml: config 'all-3g.40gb', entry 0" in str(exc.value)
     assert "3g.40gb does not exist on NVIDIA A100-SXM4-40GB" in str(exc.value)
     # Blackwell's graphics profile exists on no model migfleet knows, with or without a target.
     for models in ([H100], []):
-        with pytest.raises(migparted.MigPartedError, match="all-1g.24gb.gfx"):
+        with pytest.raises(migparted_read.MigPartedError, match="all-1g.24gb.gfx"):
             migparted.import_config(spec, "all-1g.24gb.gfx", "config-default.yaml", models)
 
 
 def test_unknown_device_filter_is_an_error_without_target_models(default_config):
-    spec = migparted.load(default_config.read_text(), "config-default.yaml")
-    with pytest.raises(migparted.MigPartedError) as exc:
+    spec = migparted_read.load(default_config.read_text(), "config-default.yaml")
+    with pytest.raises(migparted_read.MigPartedError) as exc:
         migparted.import_config(spec, "all-balanced", "config-default.yaml")
     # the first entry whose device filter names a GPU migfleet has no geometry for
     assert "config 'all-balanced', entry 1: device-filter 0x31C210DE is no GPU model" in str(exc.value)
@@ -128,9 +128,9 @@ def test_unknown_device_filter_is_an_error_without_target_models(default_config)
     text = ("version: v1\nmig-configs:\n  split:\n"
             "    - device-filter: [\"0x20b010de\", \"0x233010DE\"]\n      devices: all\n      mig-enabled: true\n"
             "      mig-devices: {\"3g.20gb\": 2}\n")
-    with pytest.raises(migparted.MigPartedError, match="3g.20gb does not exist on NVIDIA H100"):
-        migparted.import_config(migparted.load(text, "s.yaml"), "split", "s.yaml")
-    ok = migparted.import_config(migparted.load(text.replace("0x233010DE", "0x20B210DE")
+    with pytest.raises(migparted_read.MigPartedError, match="3g.20gb does not exist on NVIDIA H100"):
+        migparted.import_config(migparted_read.load(text, "s.yaml"), "split", "s.yaml")
+    ok = migparted.import_config(migparted_read.load(text.replace("0x233010DE", "0x20B210DE")
                                                 .replace('"3g.20gb": 2', '"1g.10gb": 4'), "s.yaml"), "split", "s.yaml")
     assert [r["gpus"] for r in ok.rules] == [{"model": A100_40}, {"model": A100_80}]
 
@@ -148,7 +148,7 @@ mig-configs:
       mig-enabled: true
       mig-devices: {}
 """
-    result = migparted.import_config(migparted.load(text, "m.yaml"), "mixed", "m.yaml", [H100])
+    result = migparted.import_config(migparted_read.load(text, "m.yaml"), "mixed", "m.yaml", [H100])
     assert result.rules == [
         {"gpus": "all", "instances": [{"profile": "1g.10gb+me", "count": 1}, {"profile": "1g.10gb", "count": 6}]},
         {"gpus": [2, 3], "mig": False},
@@ -160,7 +160,7 @@ mig-configs:
 def test_compute_instances_are_packed_as_mig_parted_packs_them():
     def rules(devices: str) -> list[dict]:
         text = f"version: v1\nmig-configs:\n  c:\n    - devices: all\n      mig-enabled: true\n      mig-devices: {devices}\n"
-        return migparted.import_config(migparted.load(text, "c.yaml"), "c", "c.yaml", [H100]).rules
+        return migparted.import_config(migparted_read.load(text, "c.yaml"), "c", "c.yaml", [H100]).rules
 
     # The last 3g.40gb instance takes 1c instances while it has room: 3 in the first, 1 in the next.
     assert rules('{"1c.3g.40gb": 4}')[0]["instances"] == [
@@ -171,17 +171,17 @@ def test_compute_instances_are_packed_as_mig_parted_packs_them():
         {"profile": "3g.40gb", "count": 1},
         {"profile": "3g.40gb", "count": 1, "compute": {"profile": "1c.3g.40gb", "count": 2}}]
     # 2c then 1c share one GI under mig-parted: one compute profile per GI is all mig_layout says.
-    with pytest.raises(migparted.MigPartedError, match="2c \\+ 1c slices into one 3g.40gb"):
+    with pytest.raises(migparted_read.MigPartedError, match="2c \\+ 1c slices into one 3g.40gb"):
         rules('{"2c.3g.40gb": 1, "1c.3g.40gb": 1}')
-    with pytest.raises(migparted.MigPartedError, match="not a MIG profile"):
+    with pytest.raises(migparted_read.MigPartedError, match="not a MIG profile"):
         rules('{"1x.3g": 1}')
 
 
 def test_filter_with_device_list_is_refused():
     text = ("version: v1\nmig-configs:\n  x:\n    - device-filter: 0x233010DE\n      devices: [0]\n"
             "      mig-enabled: false\n")
-    with pytest.raises(migparted.MigPartedError, match="x.yaml: config 'x', entry 0: device-filter together"):
-        migparted.import_config(migparted.load(text, "x.yaml"), "x", "x.yaml", [H100])
+    with pytest.raises(migparted_read.MigPartedError, match="x.yaml: config 'x', entry 0: device-filter together"):
+        migparted.import_config(migparted_read.load(text, "x.yaml"), "x", "x.yaml", [H100])
 
 
 def _sorted_rules(rules: list[dict]) -> list[dict]:
@@ -192,7 +192,7 @@ def test_live_export_imports_back_to_the_same_layout_and_plans_nothing():
     live = snapshot("h100-mixed")
     rules = migparted_export.host_rules(live)
     text = migparted_export.render_yaml(migparted_export.export_configs({"lab-h1": rules}))
-    back = migparted.import_config(migparted.load(text, "out.yaml"), "lab-h1", "out.yaml",
+    back = migparted.import_config(migparted_read.load(text, "out.yaml"), "lab-h1", "out.yaml",
                                    [g.name for g in live.values()])
     assert _sorted_rules(back.rules) == _sorted_rules(rules)
     wanted = desired.resolve(back.rules, live)
@@ -206,7 +206,7 @@ def test_inventory_layouts_export_and_import_back():
     exec(compile((REPO / "group_data" / "lab.py").read_text(), "lab.py", "exec"), lab_rules)
     rules = lab_rules["mig_layout"]
     text = migparted_export.render_yaml(migparted_export.export_configs({"lab": rules}))
-    back = migparted.import_config(migparted.load(text, "lab.yaml"), "lab", "lab.yaml")
+    back = migparted.import_config(migparted_read.load(text, "lab.yaml"), "lab", "lab.yaml")
     assert _sorted_rules(back.rules) == _sorted_rules(rules)
 
 
@@ -214,9 +214,9 @@ def test_export_refuses_what_mig_parted_would_build_differently():
     # Two 3g GIs with two 1c each: mig-parted would fill the first with three.
     rules = [{"gpus": "all", "instances": [{"profile": "3g.40gb", "count": 2,
                                             "compute": {"profile": "1c.3g.40gb", "count": 2}}]}]
-    with pytest.raises(migparted.MigPartedError, match="pack these compute instances differently"):
+    with pytest.raises(migparted_read.MigPartedError, match="pack these compute instances differently"):
         migparted_export.export_configs({"h": rules})
-    with pytest.raises(migparted.MigPartedError, match="by index or PCI ID only"):
+    with pytest.raises(migparted_read.MigPartedError, match="by index or PCI ID only"):
         migparted_export.export_configs({"h": [{"gpus": {"uuid": "GPU-1234"}, "mig": False}]})
 
 
@@ -297,20 +297,20 @@ BOMB = "".join(f"{a}: &{a} [{', '.join([f'*{b}'] * 9)}]\n" for b, a in zip("abcd
      "such as 0x20B010DE"),
 ])
 def test_hostile_configs_are_refused_by_file_and_yaml_path(text, message):
-    with pytest.raises(migparted.MigPartedError) as exc:
-        migparted.import_config(migparted.load(text, "w.yaml"), "c", "w.yaml", [H100])
+    with pytest.raises(migparted_read.MigPartedError) as exc:
+        migparted.import_config(migparted_read.load(text, "w.yaml"), "c", "w.yaml", [H100])
     assert str(exc.value) == message
 
 
 def test_file_limits_are_checked_before_parsing(tmp_path):
     raw = tmp_path / "latin1.yaml"
     raw.write_bytes((HEAD + "    # caf\xe9\n").encode("latin-1"))
-    with pytest.raises(migparted.MigPartedError, match=r"latin1.yaml: line 4: byte 0xe9 is not UTF-8"):
-        migparted.read(str(raw))
+    with pytest.raises(migparted_read.MigPartedError, match=r"latin1.yaml: line 4: byte 0xe9 is not UTF-8"):
+        migparted_read.read(str(raw))
     big = tmp_path / "big.yaml"
-    big.write_text("#" * (migparted.MAX_BYTES + 1))
-    with pytest.raises(migparted.MigPartedError, match="big.yaml: larger than 1024 KiB"):
-        migparted.read(str(big))
+    big.write_text("#" * (migparted_read.MAX_BYTES + 1))
+    with pytest.raises(migparted_read.MigPartedError, match="big.yaml: larger than 1024 KiB"):
+        migparted_read.read(str(big))
 
 
 def test_a_device_index_past_a_board_is_a_warning(tmp_path, capsys):
@@ -328,7 +328,7 @@ def test_a_device_index_past_a_board_is_a_warning(tmp_path, capsys):
 def test_a_config_name_cannot_write_code_into_the_module(tmp_path):
     name = 'x"""; import os; raise SystemExit("ran") #\n'
     text = f"version: v1\nmig-configs:\n  {json.dumps(name)}:\n    - devices: all\n      mig-enabled: false\n"
-    imported = migparted.import_config(migparted.load(text, "n.yaml"), name, "n.yaml", [H100])
+    imported = migparted.import_config(migparted_read.load(text, "n.yaml"), name, "n.yaml", [H100])
     module = migparted.render_group_data(imported, "n.yaml", name)
     found: dict = {}
     exec(compile(module, "group_data.py", "exec"), found)      # runs no code of the config's
