@@ -185,6 +185,27 @@ def _check_fit(rule: dict, models: Sequence[str], where: str, required: bool) ->
     return tuple(fits)
 
 
+def _entry(entry, where: str, warnings: list[str]):
+    """An entry's devices and the body of its rule(s); past-the-board indexes go to `warnings`."""
+    if not isinstance(entry, Mapping) or set(entry) - ENTRY_KEYS or not {"devices", "mig-enabled"} <= set(entry):
+        raise MigPartedError(f"{where}: an entry holds `devices`, `mig-enabled`, and optionally "
+                             f"`device-filter` and `mig-devices`; got {shown(entry)}")
+    devices = _devices(entry, where)
+    past = [d for d in devices if d >= BOARD_GPUS] if devices != "all" else []
+    if past:
+        warnings.append(f"{where}: devices {', '.join(map(str, past))}: past the {BOARD_GPUS} GPUs of an "
+                        "HGX board; a host with fewer GPUs has no such GPU (validate refuses the rule "
+                        "for hosts whose gpu_models are shorter)")
+    enabled, mig_devices = entry["mig-enabled"], entry.get("mig-devices")
+    if not isinstance(enabled, bool):
+        raise MigPartedError(f"{where}: mig-enabled must be true or false, not {shown(enabled)}")
+    if enabled and not isinstance(mig_devices, Mapping):
+        raise MigPartedError(f"{where}: mig-enabled is true, so mig-devices (a profile -> count map) is required")
+    if not enabled and mig_devices:
+        raise MigPartedError(f"{where}: mig-devices given with mig-enabled false")
+    return devices, ({"instances": instances(mig_devices, where)} if enabled else {"mig": False})
+
+
 def import_config(spec: Mapping, name: str, source: str, gpu_models: Sequence[str] = ()) -> Imported:
     """mig_layout rules for mig-parted config `name`.
 
@@ -206,24 +227,7 @@ def import_config(spec: Mapping, name: str, source: str, gpu_models: Sequence[st
     result = Imported(rules=[], checked=[])
     for i, entry in enumerate(entries):
         where = _where(source, name, i)
-        if not isinstance(entry, Mapping) or set(entry) - ENTRY_KEYS or not {"devices", "mig-enabled"} <= set(entry):
-            raise MigPartedError(f"{where}: an entry holds `devices`, `mig-enabled`, and optionally "
-                                 f"`device-filter` and `mig-devices`; got {shown(entry)}")
-        devices = _devices(entry, where)
-        past = [d for d in devices if d >= BOARD_GPUS] if devices != "all" else []
-        if past:
-            result.warnings.append(f"{where}: devices {', '.join(map(str, past))}: past the {BOARD_GPUS} GPUs of an "
-                                   "HGX board; a host with fewer GPUs has no such GPU (validate refuses the rule "
-                                   "for hosts whose gpu_models are shorter)")
-        enabled, mig_devices = entry["mig-enabled"], entry.get("mig-devices")
-        if not isinstance(enabled, bool):
-            raise MigPartedError(f"{where}: mig-enabled must be true or false, not {shown(enabled)}")
-        if enabled and not isinstance(mig_devices, Mapping):
-            raise MigPartedError(f"{where}: mig-enabled is true, so mig-devices (a profile -> count map) is required")
-        if not enabled and mig_devices:
-            raise MigPartedError(f"{where}: mig-devices given with mig-enabled false")
-        body = {"instances": instances(mig_devices, where)} if enabled else {"mig": False}
-
+        devices, body = _entry(entry, where, result.warnings)
         ids = _filter_ids(entry, where)
         if ids is None:
             models, required = (targets, True) if targets else (tuple(catalog.all_models()), False)
