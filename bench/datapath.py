@@ -27,12 +27,13 @@ import urllib.request
 from pathlib import Path
 
 import labctl
-from labctl import RESULTS, lab_lock, log, ssh
+from labctl import REPO, RESULTS, lab_lock, log, ssh
 from perftools import CACHE, perf_analyzer_argv
 
 sys.path.insert(0, str(labctl.REPO))
 from lab import host_netns, host_number  # noqa: E402
 from migfleet.serving import endpoints, envoy
+from migfleet.inventory.paths import models_in
 from migfleet.mig import smi as parsers
 from migfleet.serving import settings as serving_settings
 from migfleet.serving import triton  # noqa: E402
@@ -56,7 +57,8 @@ def netns_argv(netns: str, argv: list[str]) -> list[str]:
 def live_tritons(host: str) -> list[triton.Triton]:
     """The Tritons migfleet runs on `host`, from its MIG snapshot, sorted by HTTP port."""
     gpus = parsers.parse_snapshot(ssh(host, parsers.SNAPSHOT_COMMAND, check=False).stdout)
-    specs = triton.live_specs(gpus, serving_settings.resolve({}))
+    every = tuple(models_in(REPO / "files" / "models"))     # the lab's layouts list no models: each loads all
+    specs = triton.live_specs(gpus, serving_settings.resolve({}), every_model=every)
     if not specs:
         raise RuntimeError(f"{host} has no MIG devices, so no Tritons: converge the lab first")
     return sorted(specs, key=lambda s: s.ports.http)
@@ -84,7 +86,7 @@ def bench_settings() -> dict:
 def bench_config(specs: list[triton.Triton]) -> dict:
     """migfleet's Envoy files for these Tritons, as one static config with them as endpoints."""
     texts = envoy.files(specs, bench_settings(), "bench", ["127.0.0.0/8"])
-    return envoy.static_config(texts, endpoints.eds_docs(specs))
+    return envoy.static_config(texts, endpoints.eds_docs(specs, endpoints.models_of(specs)))
 
 
 def pin_stats(config: dict, first: triton.Triton) -> dict:

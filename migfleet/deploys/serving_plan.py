@@ -15,7 +15,7 @@ from migfleet.mig import catalog, placed
 from migfleet.mig.geometry import Geometry
 from migfleet.serving import rotation, triton
 from migfleet.serving.containers import LABEL_GPU_UUID, LABEL_PLACE
-from migfleet.inventory.paths import local_path
+from migfleet.inventory.paths import local_path, models_in
 from migfleet.local_digests import LocalFile, local_files
 
 
@@ -81,10 +81,16 @@ def _digest_of(path: str) -> str:
     return h.hexdigest()[:16]
 
 
+def every_model() -> tuple[str, ...]:
+    """The models of the local repository (what a Triton loads when its instance lists none)."""
+    return tuple(models_in(model_repository()))
+
+
 @once_per_host
 def triton_specs() -> list[triton.Triton]:
-    """The Tritons once this run's MIG changes are made, by place."""
-    return triton.specs_for(layouts_after(), settings(), models_digest())
+    """The Tritons once this run's MIG changes are made, by place, each with its models."""
+    models = {uuid: triton.gi_models(w.desired.instances, w.plan.target, w.geometry) for uuid, w in mig_work().items()}
+    return triton.specs_for(layouts_after(), settings(), models_digest(), models, every_model())
 
 
 @dataclass(frozen=True)

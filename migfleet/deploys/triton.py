@@ -20,8 +20,18 @@ UNIT_NAME = "migfleet-tritons.service"
 
 def _endpoints_differ(v, plan) -> bool:
     """Envoy's endpoint files on the host are not those of the Tritons that stay."""
-    want = endpoints.eds_docs(plan.unchanged)
-    return any(v.files.get(context.envoy_path(n)) != sha256(t) for n, t in want.items())
+    want = endpoints.eds_docs(plan.unchanged, endpoints.models_of(plan.unchanged))
+    # (the host read holds the two Triton clusters' files; the models' follow them in every sync)
+    return any(v.files.get(context.envoy_path(n)) != sha256(t) for n, t in want.items() if n in context.ENVOY_FILES)
+
+
+def _models_change(v, plan) -> list[str]:
+    """Tritons that stay whose run file on the host lists other models: their config hash is the
+    same, so only what they load changes."""
+    now = v.trees.get(triton.RUN_DIR)
+    digests = now.digests() if now else {}
+    return [t.name for t in plan.unchanged if t.models and digests.get(f"{t.name}{triton.RUN_SUFFIX}")
+            != sha256(t.to_json())]
 
 
 @deploy("Triton per MIG device")
@@ -47,8 +57,12 @@ def deploy_tritons():
     fresh = [t.name for t in work.plan.to_start if t.name not in work.rolling]
     if fresh:
         host.log(f"Tritons started, then into Envoy's rotation: {', '.join(fresh)}")
+    moving = _models_change(v, work.plan)
+    if moving:
+        host.log(f"Tritons whose models change (new ones loaded and in rotation before old ones leave): "
+                 f"{', '.join(moving)}")
     context.queue(serving.tritons, name="Triton containers", plan=work.plan, rolling=work.rolling, lib_dir=context.LIB_DIR,
-                    sync=_endpoints_differ(v, work.plan))
+                    sync=_endpoints_differ(v, work.plan), moving=moving)
     if work.host_drain:
         context.queue(serving.host_rejoins, name="Host back in the load balancer", admin_port=s["envoy_admin_port"])
     unit_text = (context.PACKAGE / "files" / "systemd" / UNIT_NAME).read_text()

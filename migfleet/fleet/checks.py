@@ -16,7 +16,7 @@ from migfleet.mig import desired, placed
 from migfleet.mig.placed import GpuLayout
 from migfleet.mig.plan import LayoutError, target_layout
 from migfleet.serving import triton
-from migfleet.serving.endpoints import GRPC_CLUSTER, HTTP_CLUSTER, parse_clusters
+from migfleet.serving.endpoints import GRPC_CLUSTER, HTTP_CLUSTER, model_members, parse_clusters
 from migfleet.serving.triton import Triton
 from migfleet.serving.containers import LABEL_MIG_UUID, LABEL_ROLE, Container
 from migfleet.mig.geometry import Geometry
@@ -82,10 +82,11 @@ def compare_host(host: str, live: Mapping[str, GpuState], rules: Sequence[Mappin
 
 # ---------------------------------------------------------------- Triton containers
 
-def expected_tritons(gpus: Mapping[str, GpuState], settings: Mapping) -> list[Triton]:
+def expected_tritons(gpus: Mapping[str, GpuState], settings: Mapping, rules: Sequence[Mapping] = (),
+                     every_model: Sequence[str] = ()) -> list[Triton]:
     """One Triton per MIG device of the live placed layouts, named and numbered by place, bound to
-    the device now there."""
-    return triton.live_specs(gpus, settings)
+    the device now there, with the models the rules give it (else `every_model`)."""
+    return triton.live_specs(gpus, settings, rules=rules, every_model=every_model)
 
 
 def compare_tritons(host: str, expected: Sequence[Triton], containers: Sequence[Container],
@@ -227,7 +228,8 @@ def compare_serving(host: str, expected: Sequence[Triton], containers: Sequence[
         return found + [Mismatch(host, None, None, "Envoy admin", f"answering at {admin}",
                                  f"no answer (exit code {rc}{': ' + text.strip()[:200] if text.strip() else ''})")]
     return found + check_envoy_backends(host, text, {
-        HTTP_CLUSTER: {t.ports.http: t for t in expected}, GRPC_CLUSTER: {t.ports.grpc: t for t in expected}})
+        HTTP_CLUSTER: {t.ports.http: t for t in expected}, GRPC_CLUSTER: {t.ports.grpc: t for t in expected},
+        **model_members(expected)})
 
 
 # ---------------------------------------------------------------- inference

@@ -131,7 +131,7 @@ def serving_drift(host: fleet.FleetHost, live: LiveHost) -> list[Mismatch]:
     """Serving drift: the Tritons the live layout calls for, and Envoy's endpoints (none on a mig_only host)."""
     if host.data.get("mig_only"):
         return []
-    expected = spec_checks.expected_tritons(live.gpus, serving_settings.resolve(host.data))
+    expected = spec_checks.expected_tritons(live.gpus, serving_settings.resolve(host.data), host.data.get("mig_layout") or ())
     return spec_checks.compare_serving(host.name, expected, live.containers, live.clusters, live.admin)
 
 

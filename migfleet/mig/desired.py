@@ -38,6 +38,8 @@ class DesiredInstance:
     placements: tuple[int, ...] | None = None
     compute: ComputeSpec | None = None          # None: one compute instance of the GI's full size
     where: str = field(default="", compare=False)   # JSON path in host data, for messages
+    # the models its Tritons load (None: every model of the repository); not part of the MIG layout
+    models: tuple[str, ...] | None = field(default=None, compare=False)
 
     @property
     def units(self) -> int:
@@ -97,8 +99,12 @@ def desired_from_rule(rule: Mapping, where: str) -> DesiredGpu:
             profile=inst["profile"], count=inst.get("count", 1),
             placements=tuple(placements) if placements is not None else None,
             compute=ComputeSpec(comp["profile"], comp.get("count", 1)) if comp else None,
-            where=f"{where}.instances[{i}]"))
+            where=f"{where}.instances[{i}]", models=_models(inst.get("models", rule.get("models")))))
     return DesiredGpu(True, tuple(out))
+
+
+def _models(names) -> tuple[str, ...] | None:
+    return tuple(names) if isinstance(names, list) else None
 
 
 @dataclass(frozen=True)

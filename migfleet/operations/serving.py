@@ -134,7 +134,8 @@ def rotation_command(action: str, names=(), lib_dir: str = "/usr/local/lib/migfl
 
 
 @operation()
-def tritons(plan: triton.TritonPlan, rolling: Sequence[str], lib_dir: str, sync: bool = False):
+def tritons(plan: triton.TritonPlan, rolling: Sequence[str], lib_dir: str, sync: bool = False,
+            moving: Sequence[str] = ()):
     """
     One Triton per MIG device. Strays leave Envoy's rotation, drain and stop; new ones start on the
     MIG device at their place and join once ready; replaced ones (new config, models or image) go
@@ -144,8 +145,9 @@ def tritons(plan: triton.TritonPlan, rolling: Sequence[str], lib_dir: str, sync:
     + rolling: names in plan.to_start whose running container is replaced in place (one at a time)
     + lib_dir: where migfleet's host-side code lives on the host
     + sync: rewrite Envoy's endpoint files even when no Triton changes (they differ from the Tritons)
+    + moving: Tritons that stay but whose models change (loaded and unloaded in place, no request lost)
     """
-    if plan.converged and not sync:
+    if plan.converged and not sync and not moving:
         host.noop(f"{len(plan.unchanged)} Triton container(s) up to date, all in rotation")
         return
     if plan.to_remove:
@@ -155,7 +157,9 @@ def tritons(plan: triton.TritonPlan, rolling: Sequence[str], lib_dir: str, sync:
         yield rotation_command("start", fresh, lib_dir)
     if rolling:
         yield rotation_command("roll", rolling, lib_dir)
-    if not fresh and not rolling:
+    if moving:
+        yield rotation_command("models", moving, lib_dir)
+    if not fresh and not rolling and not moving:
         yield rotation_command("sync", (), lib_dir)
 
 

@@ -8,7 +8,7 @@ Envoy reads the endpoints of each Triton cluster from `eds-<cluster>.json` and i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from migfleet.serving.triton import Device, Triton
 
@@ -47,10 +47,28 @@ def eds_doc(cluster: str, tritons: Iterable[Triton], grpc: bool) -> str:
     return json.dumps(doc, indent=1) + "\n"
 
 
-def eds_docs(tritons: Iterable[Triton]) -> dict[str, str]:
-    """{file name: EDS document} of both Triton clusters, one endpoint per Triton in rotation."""
-    tritons = list(tritons)
-    return {eds_file(c): eds_doc(c, tritons, grpc) for c, grpc in ((HTTP_CLUSTER, False), (GRPC_CLUSTER, True))}
+def model_cluster(cluster: str, model: str) -> str:
+    """The cluster of one model's Tritons (HTTP_CLUSTER or GRPC_CLUSTER, then the model's name)."""
+    return f"{cluster}.{model}"
+
+
+def models_of(tritons: Iterable[Triton]) -> list[str]:
+    """Every model some Triton loads, sorted."""
+    return sorted({m for t in tritons for m in t.models})
+
+
+def eds_docs(tritons: Iterable[Triton], models: Iterable[str] = (),
+             keep: Mapping[str, Iterable[str]] | None = None) -> dict[str, str]:
+    """{file name: EDS document}: both Triton clusters, an endpoint per Triton in rotation; and per
+    model of `models`, its clusters with the Tritons that load it (and those `keep` {name: models}
+    leaves in that model's rotation a while longer: a model moving away)."""
+    tritons, keep = list(tritons), keep or {}
+    out = {eds_file(c): eds_doc(c, tritons, grpc) for c, grpc in ((HTTP_CLUSTER, False), (GRPC_CLUSTER, True))}
+    for m in sorted(set(models)):
+        members = [t for t in tritons if m in t.models or m in keep.get(t.name, ())]
+        for c, grpc in ((HTTP_CLUSTER, False), (GRPC_CLUSTER, True)):
+            out[eds_file(model_cluster(c, m))] = eds_doc(model_cluster(c, m), members, grpc)
+    return out
 
 
 def lds_doc(template: str, devices: Mapping[str, Device]) -> str:
@@ -74,4 +92,16 @@ def parse_clusters(text: str) -> dict[tuple[str, str], dict[str, str]]:
         parts = line.strip().split("::")
         if len(parts) == 4 and parts[1][:1].isdigit():
             out.setdefault((parts[0], parts[1]), {})[parts[2]] = parts[3]
+    return out
+
+
+def model_members(expected: Sequence[Triton]) -> dict[str, dict[int, Triton]]:
+    """{model cluster: {port: Triton}}: each model's clusters hold exactly the Tritons that load it.
+    Empty unless every Triton's models are known (an instance listing none loads the repository's)."""
+    if not expected or not all(t.models for t in expected):
+        return {}
+    out: dict[str, dict[int, Triton]] = {}
+    for m in models_of(expected):
+        out[model_cluster(HTTP_CLUSTER, m)] = {t.ports.http: t for t in expected if m in t.models}
+        out[model_cluster(GRPC_CLUSTER, m)] = {t.ports.grpc: t for t in expected if m in t.models}
     return out

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from migfleet.digest import sha256
-from migfleet.serving import metrics
+from migfleet.serving import metrics, model_routes
 from migfleet.serving.containers import LABEL_CONFIG, LABEL_ROLE, config_hash
 from migfleet.serving.endpoints import (
-    GRPC_CLUSTER, HTTP_CLUSTER, LDS, LDS_TEMPLATE, eds_file, gi_slot, lds_doc, mig_uuid_slot,
+    GRPC_CLUSTER, HTTP_CLUSTER, LDS, LDS_TEMPLATE, eds_file, gi_slot, lds_doc, mig_uuid_slot, model_cluster, models_of,
 )
-from migfleet.serving.triton import READY_PATH, Device, Triton
+from migfleet.serving.triton import READY_PATH, Device, Triton, model_ready_path
 
 ROLE = "envoy"
 CONTAINER_NAME = "migfleet-envoy"
@@ -76,7 +76,7 @@ def health_filter(settings: Mapping) -> dict:
         "cluster_min_healthy_percentages": {HTTP_CLUSTER: percent, GRPC_CLUSTER: percent}}}
 
 
-def _listener(name: str, settings: Mapping, port: int, cluster: str, http2: bool) -> dict:
+def _action(settings: Mapping) -> Callable[[str], dict]:
     retry = {
         "retry_on": RETRY_ON,
         "num_retries": settings["envoy_retries"],
@@ -84,16 +84,19 @@ def _listener(name: str, settings: Mapping, port: int, cluster: str, http2: bool
                                   "typed_config": {"@type": _PREVIOUS_HOSTS}}],
         "host_selection_retry_max_attempts": 5,
     }
+    timeout = _duration(settings["envoy_route_timeout_s"])
+    return lambda cluster: {"cluster": cluster, "timeout": timeout, "retry_policy": retry}
+
+
+def _listener(name: str, settings: Mapping, port: int, models: Sequence[str], http2: bool) -> dict:
+    """The HTTP (with the host's health endpoint) or gRPC listener, routing by model name."""
+    action = _action(settings)
     filters = [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}]
-    if not http2:
-        filters.insert(0, health_filter(settings))
+    filters[:0] = model_routes.grpc_filters() if http2 else [health_filter(settings)]
+    routes = model_routes.grpc_routes(models, action) if http2 else model_routes.http_routes(models, action)
     hcm: dict[str, Any] = {
         "@type": _HCM, "stat_prefix": name, "codec_type": "HTTP2" if http2 else "AUTO",
-        "route_config": {"name": name, "virtual_hosts": [{
-            "name": name, "domains": ["*"],
-            "routes": [{"match": {"prefix": "/"}, "route": {
-                "cluster": cluster, "timeout": _duration(settings["envoy_route_timeout_s"]), "retry_policy": retry}}],
-        }]},
+        "route_config": {"name": name, "virtual_hosts": [{"name": name, "domains": ["*"], "routes": routes}]},
         "http_filters": filters,
     }
     if http2:
@@ -104,7 +107,8 @@ def _listener(name: str, settings: Mapping, port: int, cluster: str, http2: bool
                                             "typed_config": hcm}]}]}
 
 
-def _cluster(name: str, settings: Mapping, grpc: bool) -> dict:
+def _cluster(name: str, settings: Mapping, grpc: bool, model: str | None = None) -> dict:
+    """A Triton cluster (EDS); a model's is health-checked on that model's readiness."""
     if settings["envoy_lb_policy"] not in LB_POLICIES:
         raise ValueError(f"envoy_lb_policy {settings['envoy_lb_policy']!r} is not one of {LB_POLICIES}")
     interval = _duration(settings["envoy_health_interval_s"])
@@ -119,7 +123,7 @@ def _cluster(name: str, settings: Mapping, grpc: bool) -> dict:
             "no_traffic_interval": interval,        # else an idle cluster is checked once a minute
             "unhealthy_threshold": settings["envoy_unhealthy_threshold"],
             "healthy_threshold": settings["envoy_healthy_threshold"],
-            "http_health_check": {"path": READY_PATH},
+            "http_health_check": {"path": model_ready_path(model) if model else READY_PATH},
         }],
         "outlier_detection": {"consecutive_5xx": 5, "consecutive_gateway_failure": 3, "interval": "5s",
                               "base_ejection_time": "30s", "max_ejection_percent": 50},
@@ -148,9 +152,12 @@ def files(tritons: Sequence[Triton], settings: Mapping, host: str, allow_network
     m_listener, m_clusters = metrics.metrics_resources(
         host, unbound(tritons), settings["envoy_admin_port"], settings["envoy_listen_address"], allow_networks,
         port=settings["metrics_port"], serving_cluster=HTTP_CLUSTER)
-    listeners = [_listener(HTTP_CLUSTER, settings, settings["envoy_http_port"], HTTP_CLUSTER, http2=False),
-                 _listener(GRPC_CLUSTER, settings, settings["envoy_grpc_port"], GRPC_CLUSTER, http2=True), m_listener]
-    clusters = [_cluster(HTTP_CLUSTER, settings, grpc=False), _cluster(GRPC_CLUSTER, settings, grpc=True), *m_clusters]
+    models = models_of(tritons)
+    listeners = [_listener(HTTP_CLUSTER, settings, settings["envoy_http_port"], models, http2=False),
+                 _listener(GRPC_CLUSTER, settings, settings["envoy_grpc_port"], models, http2=True), m_listener]
+    clusters = [_cluster(HTTP_CLUSTER, settings, grpc=False), _cluster(GRPC_CLUSTER, settings, grpc=True),
+                *(_cluster(model_cluster(c, m), settings, grpc, m) for m in models
+                  for c, grpc in ((HTTP_CLUSTER, False), (GRPC_CLUSTER, True))), *m_clusters]
     return {BOOTSTRAP: json.dumps(bootstrap(settings, f"migfleet-{host}"), indent=1) + "\n",
             CDS: _discovery(_CLUSTER, clusters), LDS_TEMPLATE: _discovery(_LISTENER, listeners)}
 

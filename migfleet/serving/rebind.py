@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 from migfleet.serving.containers import LABEL_CONFIG, LABEL_MIG_UUID
@@ -55,7 +56,7 @@ def rebind(tritons: list[Triton], gpus: dict, say=print) -> tuple[list[Triton], 
             continue
         if now:
             _docker("rm", "-f", t.name)
-        rc, out = _docker("run", *run_args_for(t.run_args, t.config_hash, device.uuid))
+        rc, out = _docker("run", *run_args_for(t.run_args, t.config_hash, device.uuid, t.models))
         if rc != 0:
             say(f"{t.name}: docker run failed: {out}")
             failed.append(t.name)
@@ -80,3 +81,40 @@ def wait_ready(started: list[Triton], timeout: float, say=print) -> list[str]:
         say(f"{t.name}: not ready on 127.0.0.1:{t.ports.http}{READY_PATH} after {timeout:g} s; last log "
             f"lines:\n{logs}")
     return [t.name for t in pending]
+
+
+# -- models, through Triton's model repository API (explicit model control) ---------------------
+# https://github.com/triton-inference-server/server/blob/main/docs/protocol/extension_model_repository.md
+
+def _post(port: int, path: str, body: dict | None = None, timeout: float = 5) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body or {}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except OSError as e:
+        return 0, str(e)
+
+
+def loaded(t: Triton) -> set[str] | None:
+    """The models this Triton has loaded and ready; None when it does not answer."""
+    status, text = _post(t.ports.http, "/v2/repository/index", {"ready": True})
+    if status != 200:
+        return None
+    try:
+        return {m["name"] for m in json.loads(text) if m.get("state", "READY") == "READY"}
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def load(t: Triton, model: str, timeout: float) -> str | None:
+    """Load a model into a running Triton (it answers once the model is ready); why not, or None."""
+    status, text = _post(t.ports.http, f"/v2/repository/models/{model}/load", timeout=max(timeout, 1))
+    return None if status == 200 else f"{t.name}: loading {model} failed (HTTP {status}): {text.strip()[:300]}"
+
+
+def unload(t: Triton, model: str) -> str | None:
+    status, text = _post(t.ports.http, f"/v2/repository/models/{model}/unload")
+    return None if status == 200 else f"{t.name}: unloading {model} failed (HTTP {status}): {text.strip()[:300]}"

@@ -11,6 +11,9 @@ devices now present, writes each beside its target and renames it into place.
     python3 -m migfleet.serving.rotation start [NAME,...]      started on the MIG device at their
                                                                place, ready, then into rotation
     python3 -m migfleet.serving.rotation roll NAME,...         replaced one at a time, each drained
+    python3 -m migfleet.serving.rotation models [NAME,...]     each loads exactly its run file's models:
+                                                               gains load and join, then losses leave,
+                                                               drain and unload
 
 Settings come from HOST_CONFIG, written by the deploy (so the boot unit needs no arguments).
 """
@@ -29,7 +32,9 @@ from collections.abc import Mapping
 from migfleet.mig.boot import read_gpus
 from migfleet.serving.containers import LABEL_ROLE
 from migfleet.serving import rebind
-from migfleet.serving.endpoints import GRPC_CLUSTER, HTTP_CLUSTER, LDS, LDS_TEMPLATE, eds_docs, lds_doc, parse_clusters
+from migfleet.serving.endpoints import (
+    GRPC_CLUSTER, HTTP_CLUSTER, LDS, LDS_TEMPLATE, eds_docs, lds_doc, model_cluster, models_of, parse_clusters,
+)
 from migfleet.serving.triton import ROLE, RUN_DIR, RUN_SUFFIX, Triton, TritonPlanError, devices
 
 HOST_CONFIG = "/etc/migfleet/rotation.json"
@@ -88,11 +93,15 @@ class Host:
                                "--format", "{{.Names}}"], capture_output=True, text=True)
         return set(proc.stdout.split())
 
-    def sync(self, leaving: set[str] = frozenset(), gpus: dict | None = None) -> None:
-        """Endpoints = running Tritons that have a run file, less `leaving`; listeners with live ids."""
-        running = self.containers()
-        serving = [t for t in self.run_files() if t.name in running and t.name not in leaving]
-        changed = [name for name, text in eds_docs(serving).items() if write_atomic(self.envoy_dir, name, text)]
+    def sync(self, leaving: set[str] = frozenset(), gpus: dict | None = None,
+             keep: dict[str, set[str]] | None = None) -> None:
+        """Endpoints = running Tritons that have a run file, less `leaving`, in the clusters of the
+        models their run files list (and of those `keep` {name: models} leaves them a while longer);
+        listeners with live ids."""
+        running, files = self.containers(), self.run_files()
+        serving = [t for t in files if t.name in running and t.name not in leaving]
+        docs = eds_docs(serving, models_of(files) + sorted({m for ms in (keep or {}).values() for m in ms}), keep)
+        changed = [name for name, text in docs.items() if write_atomic(self.envoy_dir, name, text)]
         template = os.path.join(self.envoy_dir, LDS_TEMPLATE)
         if os.path.exists(template):
             with open(template, encoding="utf-8") as fh:
@@ -110,12 +119,12 @@ class Host:
         except OSError:
             return None
 
-    def active(self, names: set[str]) -> int:
-        """Requests in flight to these Tritons, from Envoy's admin /clusters."""
-        ports = {f"127.0.0.1:{p}" for t in self.run_files() if t.name in names for p in (t.ports.http, t.ports.grpc)}
+    def active(self, names: set[str], models: dict[str, set[str]] | None = None) -> int:
+        """Requests in flight to these Tritons, from Envoy's admin /clusters: in any cluster, or
+        with `models` ({name: models}) in those models' clusters only."""
         stats = self.endpoints() or {}      # no Envoy answering: nothing is routed through it
-        return sum(int(s.get("rq_active", 0)) for (cluster, ep), s in stats.items()
-                   if cluster in (HTTP_CLUSTER, GRPC_CLUSTER) and ep in ports)
+        want = {(c, ep) for t in self.run_files() if t.name in names for c, ep in _members(t, models)}
+        return sum(int(s.get("rq_active", 0)) for key, s in stats.items() if key in want)
 
     def drain(self, names: set[str], stop: bool = True) -> None:
         """Out of rotation; wait (at most drain_seconds) until their in-flight requests finish."""
@@ -148,28 +157,68 @@ class Host:
         failed += rebind.wait_ready(started, self.ready_s, self.say)
         self.sync(leaving=set(failed), gpus=gpus)
         ready = [t for t in started if t.name not in failed]
-        unhealthy = self.wait_healthy(ready)
+        unhealthy = self.wait_healthy(ready) or self.wait_healthy(ready, {t.name: set(t.models) for t in ready})
         if unhealthy:
             self.say(f"in rotation but not yet healthy in Envoy after {self.ready_s:g} s: {', '.join(unhealthy)}")
         if failed:
             self.say(f"not serving: {', '.join(failed)}")
         return not failed
 
-    def wait_healthy(self, tritons: list[Triton]) -> list[str]:
-        """Wait until Envoy's health checks pass for these Tritons (bounded); names still failing."""
-        want = {f"127.0.0.1:{p}": t.name for t in tritons for p in (t.ports.http, t.ports.grpc)}
+    def wait_healthy(self, tritons: list[Triton], models: dict[str, set[str]] | None = None) -> list[str]:
+        """Wait until Envoy's health checks pass for these Tritons (bounded), in the Triton clusters or
+        with `models` ({name: models}) in those models' clusters; names still failing."""
+        want = {key: t.name for t in tritons for key in _members(t, models)}
         deadline = time.monotonic() + self.ready_s
         while want:
             stats = self.endpoints()
             if stats is None:
                 return []       # no Envoy answering here: nothing to wait for
-            healthy = {ep for (cluster, ep), s in stats.items()
-                       if s.get("health_flags") == "healthy" and cluster in (HTTP_CLUSTER, GRPC_CLUSTER)}
-            want = {ep: n for ep, n in want.items() if ep not in healthy}
+            want = {key: n for key, n in want.items() if (stats.get(key) or {}).get("health_flags") != "healthy"}
             if not want or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         return sorted(set(want.values()))
+
+    def models(self, names: set[str] | None = None) -> bool:
+        """Each running Triton (of `names`) loads exactly the models of its run file, with no request
+        lost: models it gains are loaded and ready, then join their clusters and pass Envoy's health
+        checks; only then do the models it loses leave theirs, drain (at most drain_seconds) and unload."""
+        running = self.containers()
+        tritons = [t for t in self.run_files() if t.name in running and (names is None or t.name in names)]
+        now = {t.name: rebind.loaded(t) for t in tritons}
+        failed = sorted(n for n, m in now.items() if m is None)
+        tritons = [t for t in tritons if now[t.name] is not None]
+        gains = {t.name: set(t.models) - now[t.name] for t in tritons if set(t.models) - now[t.name]}
+        losses = {t.name: now[t.name] - set(t.models) for t in tritons if now[t.name] - set(t.models)}
+        for t in tritons:
+            for m in sorted(gains.get(t.name, ())):
+                error = rebind.load(t, m, self.ready_s)
+                if error:
+                    self.say(error)
+                    failed.append(t.name)
+        self.sync(leaving=set(failed), keep=losses)
+        unhealthy = self.wait_healthy([t for t in tritons if t.name in gains and t.name not in failed], gains)
+        if unhealthy:
+            self.say(f"loaded, but not healthy in Envoy after {self.ready_s:g} s: {', '.join(unhealthy)}")
+        self.sync(leaving=set(failed))
+        moving = [t for t in tritons if t.name in losses]
+        deadline = time.monotonic() + self.drain_s
+        time.sleep(0.2)         # Envoy picks the moved files up from inotify; let them land
+        while (left := self.active({t.name for t in moving}, losses)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if left:
+            self.say(f"models leaving {', '.join(sorted(losses))}: {left} request(s) still in flight after {self.drain_s:g} s")
+        for t in moving:
+            for m in sorted(losses[t.name]):
+                error = rebind.unload(t, m)
+                if error:
+                    self.say(error)
+        if gains or losses:
+            self.say("models: " + "; ".join(f"{t.name} {' '.join(sorted(t.models))}" for t in tritons
+                                          if t.name in gains or t.name in losses))
+        if failed:
+            self.say(f"models not converged: {', '.join(sorted(set(failed)))}")
+        return not failed
 
     def roll(self, names: list[str]) -> bool:
         """Replace one at a time: out of rotation, drained, started again, back in."""
@@ -180,9 +229,18 @@ class Host:
         return ok
 
 
+def _members(t: Triton, models: dict[str, set[str]] | None) -> list[tuple[str, str]]:
+    """(cluster, endpoint) of a Triton: in both Triton clusters, or in those of its `models` entry."""
+    http, grpc = f"127.0.0.1:{t.ports.http}", f"127.0.0.1:{t.ports.grpc}"
+    if models is None:
+        return [(HTTP_CLUSTER, http), (GRPC_CLUSTER, grpc)]
+    return [pair for m in sorted(models.get(t.name, ())) for pair in
+            ((model_cluster(HTTP_CLUSTER, m), http), (model_cluster(GRPC_CLUSTER, m), grpc))]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m migfleet.serving.rotation")
-    parser.add_argument("action", choices=("sync", "drain", "start", "roll"))
+    parser.add_argument("action", choices=("sync", "drain", "start", "roll", "models"))
     parser.add_argument("names", nargs="?", default="", help="comma-separated Triton containers")
     parser.add_argument("--config", default=HOST_CONFIG)
     args = parser.parse_args(argv)
@@ -206,6 +264,8 @@ def _act(host: Host, action: str, names: list[str]) -> int:
         return 0
     if action == "start":
         return 0 if host.start(set(names) if names else None) else 1
+    if action == "models":
+        return 0 if host.models(set(names) if names else None) else 1
     return 0 if host.roll(names) else 1
 
 

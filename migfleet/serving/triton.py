@@ -12,7 +12,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from migfleet.mig import catalog
+from migfleet.mig import catalog, desired
+from migfleet.serving.models import gi_models
 from migfleet.mig.geometry import CI_SLICES, Geometry
 from migfleet.mig.placed import ENABLED, GpuLayout, live
 from migfleet.mig.state import GpuState
@@ -23,13 +24,22 @@ from migfleet.serving.containers import (
 ROLE = "triton"
 CONTAINER_MODEL_DIR = "/models"
 READY_PATH = "/v2/health/ready"
+
+
+def model_ready_path(model: str) -> str:
+    """Where a Triton answers 200 once this model is loaded and ready (KServe v2)."""
+    return f"/v2/models/{model}/ready"
 RUN_DIR = "/etc/migfleet/tritons"
 RUN_SUFFIX = ".json"
 MIG_UUID = "@MIG_UUID@"          # stands for the device's MIG UUID in run files
+LOAD_MODELS = "@LOAD_MODELS@"    # stands for one --load-model=NAME per model the Triton loads
 
 
 class TritonPlanError(ValueError):
     pass
+
+
+ModelsAt = Mapping[str, Mapping[int, Sequence[str]]]    # GPU UUID -> GPU instance start -> models
 
 
 def place_key(gpu_uuid: str, gi_start: int, ci_start: int) -> str:
@@ -84,6 +94,7 @@ class Triton:
     ports: TritonPorts
     run_args: tuple[str, ...]   # `docker run` arguments, MIG_UUID where the device goes, no config label
     config_hash: str
+    models: tuple[str, ...] = ()    # what it loads (explicit model control); not in its config hash
     # the MIG device at its place now (None until bound); not part of its identity: the same Triton
     # is re-bound to a new device at every boot
     device: Device | None = field(default=None, compare=False)
@@ -101,26 +112,31 @@ class Triton:
         return json.dumps({"name": self.name, "gpu_index": p.gpu_index, "gpu_uuid": p.gpu_uuid,
                            "gi_start": p.gi_start, "ci_start": p.ci_start, "profile": p.profile,
                            "http_port": self.ports.http, "grpc_port": self.ports.grpc,
-                           "metrics_port": self.ports.metrics, "args": list(self.run_args),
-                           "config": self.config_hash}, indent=1) + "\n"
+                           "metrics_port": self.ports.metrics, "models": list(self.models),
+                           "args": list(self.run_args), "config": self.config_hash}, indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> "Triton":
         """A run file back; TritonPlanError naming what is missing or malformed."""
         try:
             d = json.loads(text)
-            place = Place(int(d["gpu_index"]), int(d["gi_start"]), int(d["ci_start"]), str(d["gpu_uuid"]),
-                          str(d["profile"]))
-            ports = TritonPorts(int(d["http_port"]), int(d["grpc_port"]), int(d["metrics_port"]))
-            return cls(str(d["name"]), place, ports, tuple(str(a) for a in d["args"]), str(d["config"]))
-        except (ValueError, KeyError, TypeError) as e:
+            # run files of an older migfleet lack the GPU index, profile, metrics port and models: the
+            # deploy rewrites them, and until then they read as the names and ports always said
+            index = d["gpu_index"] if "gpu_index" in d else int(str(d["name"]).split("-")[1].removeprefix("gpu"))
+            place = Place(int(index), int(d["gi_start"]), int(d["ci_start"]), str(d["gpu_uuid"]), str(d.get("profile", "")))
+            ports = TritonPorts(int(d["http_port"]), int(d["grpc_port"]), int(d.get("metrics_port", d["http_port"] + 2)))
+            return cls(str(d["name"]), place, ports, tuple(str(a) for a in d["args"]), str(d["config"]),
+                       tuple(str(m) for m in d.get("models", ())))
+        except (ValueError, KeyError, TypeError, IndexError) as e:
             raise TritonPlanError(f"run file is not a Triton's ({type(e).__name__}: {e}): {text[:200]!r}") from None
 
 
-def run_args_for(run_args: Sequence[str], config: str, mig_uuid: str) -> list[str]:
-    """`docker run` arguments for one device: its UUID filled in, the config-hash label added (the
-    deploy's and the host's start use this one function)."""
-    filled = [a.replace(MIG_UUID, mig_uuid) for a in run_args]
+def run_args_for(run_args: Sequence[str], config: str, mig_uuid: str, models: Sequence[str] = ()) -> list[str]:
+    """`docker run` arguments for one device: its UUID filled in, its models to load, the config-hash
+    label added (the deploy's and the host's start use this one function)."""
+    filled = []
+    for a in run_args:
+        filled += [f"--load-model={m}" for m in models] if a == LOAD_MODELS else [a.replace(MIG_UUID, mig_uuid)]
     at = filled.index("--label")
     return filled[:at] + ["--label", f"{LABEL_CONFIG}={config}"] + filled[at:]
 
@@ -170,7 +186,7 @@ def devices(gpus: Mapping[str, GpuState]) -> dict[str, Device]:
             for (gi, ci), dev in live_devices(gpu).items()}
 
 
-def spec_for(place: Place, settings: Mapping, models_digest: str = "") -> Triton:
+def spec_for(place: Place, settings: Mapping, models_digest: str = "", models: Sequence[str] = ()) -> Triton:
     name = container_name(place)
     ports = ports_for(settings["triton_port_base"], place.gpu_index, place.gi_start, place.ci_start)
     server_args = [
@@ -180,6 +196,9 @@ def spec_for(place: Place, settings: Mapping, models_digest: str = "") -> Triton
         "--grpc-address=127.0.0.1", f"--grpc-port={ports.grpc}",
         "--metrics-address=127.0.0.1", f"--metrics-port={ports.metrics}",
         "--strict-readiness=true",
+        # Explicit model control: it loads exactly its models at start, and the rotation loads and
+        # unloads them later without a restart (https://github.com/triton-inference-server/server/blob/main/docs/user_guide/model_management.md)
+        "--model-control-mode=explicit", LOAD_MODELS,
         *settings["triton_server_args"],
     ]
     flags = [
@@ -194,13 +213,15 @@ def spec_for(place: Place, settings: Mapping, models_digest: str = "") -> Triton
         *settings["triton_docker_args"],
     ]
     args = (*flags, settings["triton_image"], *server_args)
-    return Triton(name, place, ports, args, config_hash(args, f"models={models_digest}"))
+    return Triton(name, place, ports, args, config_hash(args, f"models={models_digest}"), tuple(models))
 
 
 def specs_for(layouts: Mapping[str, tuple[int, GpuLayout, Geometry | None]], settings: Mapping,
-              models_digest: str = "") -> list[Triton]:
-    """One spec per MIG device of {gpu uuid: (index, layout, geometry)}, ports checked distinct."""
-    specs = [spec_for(p, settings, models_digest)
+              models_digest: str = "", models: ModelsAt | None = None, every_model: Sequence[str] = ()) -> list[Triton]:
+    """One spec per MIG device of {gpu uuid: (index, layout, geometry)}, ports checked distinct; each
+    loads the models `models` gives its GPU instance, else `every_model` (the repository's)."""
+    models = models or {}
+    specs = [spec_for(p, settings, models_digest, models.get(uuid, {}).get(p.gi_start) or every_model)
              for uuid, (index, layout, geo) in sorted(layouts.items(), key=lambda kv: kv[1][0])
              for p in places(index, uuid, layout, geo)]
     seen: dict[int, str] = {}
@@ -252,9 +273,16 @@ def stable_devices(gpu: GpuState, target: GpuLayout) -> dict[str, str]:
     return {place_key(gpu.uuid, gi, ci): dev.uuid for (gi, ci), dev in live_devices(gpu).items() if gi in kept}
 
 
-def live_specs(gpus: Mapping[str, GpuState], settings: Mapping, models_digest: str = "") -> list[Triton]:
+def live_specs(gpus: Mapping[str, GpuState], settings: Mapping, models_digest: str = "",
+               rules: Sequence[Mapping] = (), every_model: Sequence[str] = ()) -> list[Triton]:
     """The Tritons the GPUs' live placed layouts call for (GPUs whose MIG mode is on and settled),
-    each bound to the MIG device now at its place (None where there is none)."""
+    each bound to the MIG device now at its place (None where there is none), with the models the
+    `mig_layout` rules give them."""
     layouts = {u: (g.index, live(g), catalog.lookup(g.name)) for u, g in gpus.items() if live(g).mode == ENABLED}
+    try:
+        wanted = desired.resolve(rules, gpus) if rules else {}
+    except desired.RuleError:
+        wanted = {}
+    models = {u: gi_models(wanted[u].instances, layout, geo) for u, (_, layout, geo) in layouts.items() if u in wanted}
     at = devices(gpus)
-    return [t.bound(at.get(t.place.key)) for t in specs_for(layouts, settings, models_digest)]
+    return [t.bound(at.get(t.place.key)) for t in specs_for(layouts, settings, models_digest, models, every_model)]

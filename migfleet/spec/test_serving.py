@@ -8,6 +8,8 @@ from migfleet.serving import envoy
 from migfleet.inventory import paths
 from migfleet.fleet import checks as spec_checks
 from migfleet.serving import triton
+from migfleet.fleet import model_checks
+from migfleet.serving import endpoints
 from migfleet.serving.endpoints import GRPC_CLUSTER, HTTP_CLUSTER
 
 MODEL = "lab_classifier"        # files/models/README.md: INPUT FP32[4] -> PROBABILITIES FP32[3]
@@ -97,3 +99,25 @@ def test_inference_through_envoy(spec_host, request):
             found += spec_checks.compare_inference(spec_host.name, result.stdout or result.stderr,
                                                    {MODEL_OUTPUT: outputs}, tolerance=1e-5)
     fail_if(found)
+
+
+@pytest.fixture
+def repository_models(spec_host, request) -> tuple[str, ...]:
+    """The models of the local repository the deploy syncs (what an instance listing none loads)."""
+    folder = paths.inventory_folder(request.config.getoption("--inventory"))
+    root = paths.local_path(spec_host.settings["triton_model_repository"], folder)
+    return tuple(paths.models_in(root)) if root.is_dir() else ()
+
+
+def test_each_triton_serves_exactly_its_models(spec_host, repository_models):
+    want = spec_checks.expected_tritons(spec_host.live, spec_host.settings,
+                                        (spec_host.data or {}).get("mig_layout") or (), repository_models)
+    if not want or not all(t.models for t in want):
+        pytest.skip(f"{spec_host.name}: the models of its Tritons are not known here")
+    script = "; ".join(f"echo @@{t.name}; curl -s -m 5 -X POST -d '{{\"ready\":true}}' "
+                       f"http://127.0.0.1:{t.ports.http}/v2/repository/index; echo" for t in want)
+    indexes = dict(chunk.partition("\n")[::2] for chunk in spec_host.check_output(script).split("@@")[1:])
+    s = spec_host.settings
+    text = spec_host.check_output(f"curl -sf -m 5 http://{envoy.ADMIN_ADDRESS}:{s['envoy_admin_port']}/clusters")
+    fail_if(model_checks.compare_models(spec_host.name, want, {k.strip(): v for k, v in indexes.items()})
+            + spec_checks.check_envoy_backends(spec_host.name, text, endpoints.model_members(want)))

@@ -90,7 +90,8 @@ def test_datapath_headline_compares_with_direct_at_same_concurrency():
 def _spec(i: int) -> Triton:
     port = 20000 + 100 * i
     return Triton(name=f"triton-gpu0-s{i}", place=Place(0, i, 0, "GPU-x", "1g.5gb"),
-                      ports=TritonPorts(port, port + 1, port + 2), run_args=(), config_hash="0")
+                      ports=TritonPorts(port, port + 1, port + 2), run_args=(), config_hash="0",
+                      models=("lab_classifier",))
 
 
 def test_bench_envoy_config_is_migfleets_plus_pinned_stats(tmp_path):
@@ -100,7 +101,8 @@ def test_bench_envoy_config_is_migfleets_plus_pinned_stats(tmp_path):
     http = listeners["triton_http"]
     assert http["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": datapath.BENCH_HTTP_PORT}
     routes = http["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
-    assert [r["route"]["cluster"] for r in routes] == [datapath.STATS_CLUSTER, "triton_http"]
+    assert [r.get("route", {}).get("cluster") for r in routes] == [
+        datapath.STATS_CLUSTER, "triton_http.lab_classifier", None, "triton_http"]      # None: the unknown-model 404
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     ports = [e["endpoint"]["address"]["socket_address"]["port_value"]
              for e in clusters["triton_http"]["load_assignment"]["endpoints"][0]["lb_endpoints"]]
@@ -119,3 +121,15 @@ def test_grand_total_changed_and_unchanged_ops():
     assert fleet.ops_totals(table) == (10, 240)
     assert fleet.ops_totals(table.replace("10        -", "-         -")) == (0, 240)
     assert fleet.ops_totals("no results table") == (None, None)
+
+
+def test_single_cluster_variant_routes_every_request_to_the_one_cluster(tmp_path):
+    import model_routing
+    specs = [_spec(i) for i in range(2)]
+    config = model_routing.single_cluster(datapath.pin_stats(datapath.bench_config(specs), specs[0]))
+    listeners = {l["name"]: l["filter_chains"][0]["filters"][0]["typed_config"] for l in config["static_resources"]["listeners"]}
+    http_routes = listeners["triton_http"]["route_config"]["virtual_hosts"][0]["routes"]
+    assert [r["route"]["cluster"] for r in http_routes] == [datapath.STATS_CLUSTER, "triton_http"]
+    grpc_routes = listeners["triton_grpc"]["route_config"]["virtual_hosts"][0]["routes"]
+    assert [r["route"]["cluster"] for r in grpc_routes] == ["triton_grpc"]
+    assert [f["name"] for f in listeners["triton_grpc"]["http_filters"]] == ["envoy.filters.http.router"]

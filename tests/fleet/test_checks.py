@@ -167,3 +167,30 @@ def test_v4_mapped_loopback_counts_as_loopback():
     found = sc.check_loopback_only("h1", sc.parse_ss(ss), {20001: "a gRPC", 20101: "b gRPC"})
     assert [str(m) for m in found] == [
         "h1: b gRPC port 20101: expected listening on 127.0.0.1 only, found listening on ::ffff:10.250.0.11"]
+
+
+def test_each_model_cluster_holds_exactly_the_tritons_that_load_it():
+    a = triton.Triton("t-a", triton.Place(0, 0, 0, "GPU-a", "3g.20gb"), triton.TritonPorts(20000, 20001, 20002), (), "",
+                      ("m1",))
+    b = triton.Triton("t-b", triton.Place(0, 4, 0, "GPU-a", "1g.5gb"), triton.TritonPorts(20400, 20401, 20402), (), "",
+                      ("m1", "m2"))
+    from migfleet.serving import endpoints
+    assert endpoints.model_members([a, b]) == {
+        "triton_http.m1": {20000: a, 20400: b}, "triton_grpc.m1": {20001: a, 20401: b},
+        "triton_http.m2": {20400: b}, "triton_grpc.m2": {20401: b}}
+    # a Triton with no list loads the repository's models, not known here: nothing is asserted
+    assert endpoints.model_members([a, triton.Triton("t-c", a.place, a.ports, (), "")]) == {}
+    text = ("triton_http.m2::127.0.0.1:20400::health_flags::healthy\n"
+            "triton_http.m2::127.0.0.1:20000::health_flags::healthy\n")
+    found = [str(m) for m in sc.check_envoy_backends("h1", text, {"triton_http.m2": {20400: b}})]
+    assert found == ["h1: Envoy cluster triton_http.m2: expected no other backend, found backend 127.0.0.1:20000"]
+
+
+def test_each_triton_has_exactly_its_models_ready():
+    from migfleet.fleet import model_checks
+    t = triton.Triton("t-b", triton.Place(1, 4, 0, "GPU-b", "1g.5gb"), triton.TritonPorts(1, 2, 3), (), "", ("m1", "m2"))
+    ready = json.dumps([{"name": "m1", "version": "1", "state": "READY"}, {"name": "m2", "version": "1", "state": "READY"}])
+    assert model_checks.compare_models("h1", [t], {"t-b": ready}) == []
+    found = [str(m) for m in model_checks.compare_models("h1", [t], {"t-b": json.dumps([{"name": "m3", "state": "READY"}])})]
+    assert found == ["h1 GPU 1 (GPU-b): t-b models: expected m1, m2, found m3"]
+    assert "found no answer" in str(model_checks.compare_models("h1", [t], {"t-b": "curl: (7)"})[0])

@@ -70,7 +70,7 @@ def test_models_are_folders_with_a_config_or_a_version(tmp_path):
     (tmp_path / "c" / "docs").mkdir(parents=True)
     (tmp_path / ".git" / "1").mkdir(parents=True)
     assert models_in(tmp_path) == ["a", "b"]
-    assert models_in(LAB_MODELS) == ["lab_classifier"]
+    assert models_in(LAB_MODELS) == ["lab_adder", "lab_classifier"]
 
 
 def test_a_host_list_resolves_against_the_working_directory(tmp_path, monkeypatch):

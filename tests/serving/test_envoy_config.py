@@ -45,7 +45,7 @@ def test_listeners_and_eds_clusters(settings):
     assert health["cluster_min_healthy_percentages"] == {"triton_http": {"value": 50.0}, "triton_grpc": {"value": 50.0}}
     grpc = listeners["triton_grpc"]["filter_chains"][0]["filters"][0]["typed_config"]
     assert grpc["codec_type"] == "HTTP2"
-    route = grpc["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
+    route = grpc["route_config"]["virtual_hosts"][0]["routes"][-1]["route"]
     assert set(route["retry_policy"]["retry_on"].split(",")) == {"connect-failure", "reset", "refused-stream"}
     clusters = _resources(files[envoy.CDS])
     for name in ("triton_http", "triton_grpc"):

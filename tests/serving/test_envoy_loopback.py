@@ -34,7 +34,8 @@ class Backend:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                self._reply(200 if self.path == "/v2/health/ready" else 404, b"")
+                ready = ("/v2/health/ready", INFER_PATH.replace("/infer", "/ready"))
+                self._reply(200 if self.path in ready else 404, b"")
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -124,7 +125,7 @@ class EnvoyFromFiles:
         self.dir = tmp_path / "envoy"
         self.dir.mkdir()
         self.backends = {b.name: (b, g) for b, g in zip(backends, grpc_ports)}
-        files = envoy.files([], settings, "h1", ["127.0.0.0/8"])
+        files = envoy.files(self.tritons([b.name for b in backends]), settings, "h1", ["127.0.0.0/8"])
         for name, text in files.items():
             (self.dir / name).write_text(text.replace(envoy.CONTAINER_DIR, str(self.dir)))
         (self.dir / endpoints.LDS).write_text(endpoints.lds_doc((self.dir / endpoints.LDS_TEMPLATE).read_text(), {}))
@@ -133,12 +134,17 @@ class EnvoyFromFiles:
         self.proc = subprocess.Popen([str(envoy_binary()), "-c", str(self.dir / envoy.BOOTSTRAP), "--disable-hot-restart",
                                       "--concurrency", "1", "--log-level", "warn"], stdout=self.log, stderr=subprocess.STDOUT)
 
+    def tritons(self, names) -> list[triton.Triton]:
+        """The backends as Tritons loading the model INFER_PATH names (metrics on no port)."""
+        return [triton.Triton(n, triton.Place(0, i, 0, "GPU-0", "1g.5gb"),
+                              triton.TritonPorts(self.backends[n][0].port, self.backends[n][1], 1 + i), (), "",
+                              (INFER_PATH.split("/")[3],)).bound(triton.Device(f"MIG-{i}", i))
+                for i, n in enumerate(sorted(self.backends)) if n in names]
+
     def serve(self, names):
         """The endpoints Envoy sends to: exactly these backends (as serving.rotation writes them)."""
-        tritons = [triton.Triton(n, triton.Place(0, i, 0, "GPU-0", "1g.5gb"),
-                                 triton.TritonPorts(self.backends[n][0].port, self.backends[n][1], 0), (), "")
-                   for i, n in enumerate(names)]
-        for name, text in endpoints.eds_docs(tritons).items():
+        tritons = self.tritons(names)
+        for name, text in endpoints.eds_docs(tritons, endpoints.models_of(tritons)).items():
             rotation.write_atomic(str(self.dir), name, text)
 
     def stop(self):

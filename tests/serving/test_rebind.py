@@ -205,4 +205,4 @@ def test_a_broken_run_file_is_named_in_one_line(host, settings):
     (host.run_dir / "triton-gpu9-s0.json").write_text('{"name": "triton-gpu9-s0"}')
     done = host.rebind()
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "triton-gpu9-s0.json: run file is not a Triton's (KeyError: 'gpu_index')" in done.stdout
+    assert "triton-gpu9-s0.json: run file is not a Triton's (KeyError: 'gi_start')" in done.stdout

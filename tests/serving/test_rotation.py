@@ -1,6 +1,8 @@
 """The host-side rotation's settings and its reading of Envoy's admin view."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from migfleet.serving import endpoints, rotation, settings as serving_settings, triton
@@ -57,3 +59,8 @@ def test_run_file_round_trips():
     assert triton.Triton.from_json(t.to_json()) == t
     with pytest.raises(triton.TritonPlanError, match="run file is not a Triton's"):
         triton.Triton.from_json('{"name": 1}')
+    # a run file of an older migfleet (no GPU index, profile, metrics port or models) still reads
+    old = {"name": "triton-gpu1-s4-c1", "gpu_uuid": "GPU-b", "gi_start": 4, "ci_start": 1, "http_port": 1,
+           "grpc_port": 2, "args": ["-d", "--label", "k=v"], "config": "abc"}
+    back = triton.Triton.from_json(json.dumps(old))
+    assert (back.place.gpu_index, back.ports.metrics, back.models) == (1, 3, ())
