@@ -120,6 +120,7 @@ class HostResult:
     today: Score
     score: Score
     solve_s: float = 0.0
+    proven: bool = True             # False: the solver stopped at its time limit (best found, not proven optimal)
 
     @property
     def changes(self) -> bool:

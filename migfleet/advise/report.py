@@ -27,7 +27,7 @@ class Advice:
 
 
 def advise(hosts: Mapping[str, Mapping], measured: demand.Demand, table: capacity.Capacity,
-           headroom: float = 1.3, keep: float = 1.0) -> Advice:
+           headroom: float = 1.3, keep: float = 1.0, time_limit: float | None = None) -> Advice:
     memory = dict(table.model_memory)
     for model, mib in measured.model_memory().items():
         memory[model] = max(memory.get(model, 0.0), mib)
@@ -44,7 +44,7 @@ def advise(hosts: Mapping[str, Mapping], measured: demand.Demand, table: capacit
         if missing:
             out.notes.append(f"{host}: no memory known for {', '.join(missing)} (capacity table models, or "
                              "dcgm-exporter): taken to fit any instance")
-        out.results.append(solve_host(problem))
+        out.results.append(solve_host(problem, time_limit))
     return out
 
 
@@ -85,7 +85,8 @@ def text(advice: Advice) -> str:
                    f"instances changed {r.score.disruption}, slices used {r.score.slices}, "
                    f"unmet {r.score.unmet:.1f} req/s" + (f", {r.score.missing} model(s) on no instance"
                                                           if r.score.missing else ""))
-        lines.append(f"  -> {verdict} (solved in {r.solve_s:.2f} s)")
+        how = "solved" if r.proven else "time limit reached, best found (not proven optimal)"
+        lines.append(f"  -> {verdict} ({how} in {r.solve_s:.2f} s)")
     for h in advice.unknown_hosts:
         lines.append(f"note: demand for host {h}, which is not in the inventory: left out")
     lines += [f"note: {n}" for n in advice.notes]
@@ -108,6 +109,7 @@ def as_json(advice: Advice) -> dict:
     return {"window": advice.window, "headroom": advice.headroom, "keep_headroom": advice.keep, "hosts": [
         {"host": r.problem.host, "kept": r.kept, "demand": dict(r.problem.demand),
          "unmet": r.score.unmet, "disruption": r.score.disruption, "slices": r.score.slices, "solve_s": r.solve_s,
+         "proven_optimal": r.proven,
          "gpus": [{"index": g.index, "model": g.geometry.model, "today": assignment(g, g.today),
                    "proposed": assignment(g, a), "changes": a != g.today} for g, a in zip(r.problem.gpus, r.proposal)]}
         for r in advice.results], "notes": advice.notes, "unknown_hosts": advice.unknown_hosts}

@@ -115,6 +115,7 @@ class _Model:
     """A MILP in scipy's form, built a row at a time."""
 
     def __init__(self):
+        self.proven = True
         self.lb, self.ub, self.integer = [], [], []
         self.rows, self.cols, self.vals, self.rlo, self.rhi = [], [], [], [], []
 
@@ -153,6 +154,7 @@ class _Model:
                    options=options)
         if res.x is None:
             raise SolveError(f"HiGHS found no solution: {res.message}")
+        self.proven = self.proven and res.status == 0     # 0: optimal; 1: stopped at the time limit
         return res.x
 
 
@@ -318,4 +320,12 @@ def solve_host(problem: HostProblem, time_limit: float | None = None) -> HostRes
     sol = mdl.solve(obj2, extra=(obj1, best + TOL * max(1.0, best)), time_limit=time_limit)
     proposal, _ = _read(problem, cands, sol, xs, ys, fs, us, misses)
     # Scored again on its own: the numbers shown carry no tolerance of the two-level solve.
-    return HostResult(problem, proposal, False, now, evaluate(problem, proposal), time.perf_counter() - started)
+    score = evaluate(problem, proposal)
+    if not mdl.proven:
+        # Stopped at the time limit: the best found, and never worse than the greedy baseline's.
+        from migfleet.advise.greedy import greedy_host, score as greedy_score
+        other = greedy_host(problem)
+        theirs = greedy_score(problem, other)
+        if not score.no_worse_than(theirs):
+            proposal, score = other, theirs
+    return HostResult(problem, proposal, False, now, score, time.perf_counter() - started, mdl.proven)

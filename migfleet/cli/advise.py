@@ -1,5 +1,5 @@
 """`migfleet advise INVENTORY (--prometheus URL | --demand-file FILE) [--window 1h] [--capacity FILE]
-[--headroom 1.3] [--keep-headroom 1.0] [--write [FILE]]`
+[--headroom 1.3] [--keep-headroom 1.0] [--time-limit 60] [--write [FILE]]`
 
 Proposes, per host and GPU, a MIG layout and the models of each instance, sized to the demand
 measured over the window. Prints today's layout and the proposal with the demand and capacity
@@ -32,6 +32,9 @@ def _args(argv):
     ap.add_argument("--keep-headroom", type=float, default=1.0,
                     help="today's layout stays while it serves demand x this (default 1.0: demand within "
                          "the headroom of the last proposal changes nothing)")
+    ap.add_argument("--time-limit", type=float, default=60.0,
+                    help="seconds the solver may take per host and level before it keeps the best found "
+                         "(said in the output; default 60)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per Prometheus query (default 10)")
     ap.add_argument("--save-demand", metavar="FILE", help="also write Prometheus's answers here (for --demand-file)")
     ap.add_argument("--write", nargs="?", const="", metavar="FILE",
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.save_demand:
             Path(args.save_demand).write_text(json.dumps(answers, indent=1) + "\n", encoding="utf-8")
         capacity = report.capacity.load(args.capacity)
-        result = report.advise(hosts, measured, capacity, args.headroom, args.keep_headroom)
+        result = report.advise(hosts, measured, capacity, args.headroom, args.keep_headroom, args.time_limit)
     except report.ADVISE_ERRORS as e:
         print(f"migfleet advise: {cut(str(e), 600)}", file=sys.stderr)
         return 1
