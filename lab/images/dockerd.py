@@ -10,17 +10,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..supervisor import alive
+
 
 class DockerError(RuntimeError):
     pass
-
-
-def _alive(pid: int) -> bool:
-    """Running and not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 class PrivateDockerd:
@@ -86,9 +80,9 @@ class PrivateDockerd:
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.1)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
 
     def start(self, timeout: float = 60) -> "PrivateDockerd":
