@@ -150,6 +150,7 @@ def under_load(lab, tmp_path: Path, what: str, change) -> dict:
     finally:
         result = load.finish()
     assert result["sent"] >= 50 and all(result["per"].get(f"{h} {m}") for h in ("HTTP", "gRPC") for m in (A, B)), result
+    print(f"{what}: {result['sent']} requests ({result['per']}), {len(result['failures'])} failed")
     assert not result["failures"], f"{len(result['failures'])} of {result['sent']} requests failed during {what}:\n" + \
         "\n".join(result["failures"][:10])
     return result
@@ -175,6 +176,7 @@ def check_routing(lab, b_on_3g: bool) -> dict[str, dict]:
     reached = {m: {n for (n, mm) in got if mm == m} for m in (A, B)}
     assert reached[A] == {n for n in files if A in want[n]}, got
     assert reached[B] == {n for n in files if B in want[n]}, got
+    print(f"requests per Triton and model: {sorted(got.items())}")
     return files
 
 
