@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from migfleet import sections
 from migfleet.mig import catalog, smi
@@ -19,6 +19,8 @@ from migfleet.fleet import ssh as fleet
 from migfleet.fleet import checks as spec_checks
 from migfleet.mig.geometry import Geometry
 from migfleet.fleet.checks import Mismatch
+from migfleet.fleet.model_checks import compare_models
+from migfleet.serving.triton import RUN_DIR, RUN_SUFFIX
 from migfleet.mig.state import GpuState
 
 Snapshot = dict[str, GpuState]
@@ -61,9 +63,15 @@ class LiveHost:
     containers: tuple[Container, ...]   # every container labelled migfleet.role
     clusters: tuple[int, str]           # (exit code, text) of Envoy's admin /clusters
     admin: str                          # where that was asked
+    models: Mapping[str, str] = field(default_factory=dict)   # Triton name -> its /v2/repository/index
 
 
-LIVE_SECTIONS = (*smi.NAMES, "containers", "clusters")
+LIVE_SECTIONS = (*smi.NAMES, "containers", "clusters", "models")
+# Each Triton of the run files, asked which models it has ready (its HTTP port from its run file).
+MODELS_COMMAND = (f"for f in {RUN_DIR}/*{RUN_SUFFIX}; do [ -f \"$f\" ] || continue; "
+                  "p=$(sed -n 's/^ *\"http_port\": *\\([0-9]*\\),*$/\\1/p' \"$f\"); "
+                  "echo \"== $(basename \"$f\" .json)\"; curl -s -m 5 -X POST -d '{\"ready\":true}' "
+                  "\"http://127.0.0.1:$p/v2/repository/index\"; echo; done; true")
 
 
 def live_command(admin: str, serving: bool = True) -> str:
@@ -73,6 +81,7 @@ def live_command(admin: str, serving: bool = True) -> str:
         "containers": f"command -v docker >/dev/null || {{ echo '[]'; exit 0; }}; {INSPECT_COMMAND}"
                       if serving else "echo '[]'",
         "clusters": f"curl -sfS -m 5 {admin}/clusters" if serving else "true",
+        "models": MODELS_COMMAND if serving else "true",
     })
 
 
@@ -87,7 +96,9 @@ def parse_live(text: str, admin: str) -> LiveHost:
     rc, inspected = sec["containers"]
     if rc != 0:
         raise ContainerParseError(f"docker inspect exited {rc}: {inspected.strip()[:300]!r}")
-    return LiveHost(smi.parse_sections(sec), tuple(parse_inspect(inspected)), sec["clusters"], admin)
+    models = {chunk.partition("\n")[0].strip(): chunk.partition("\n")[2]
+              for chunk in ("\n" + sec["models"][1]).split("\n== ")[1:]}
+    return LiveHost(smi.parse_sections(sec), tuple(parse_inspect(inspected)), sec["clusters"], admin, models)
 
 
 def read_live(host: fleet.FleetHost, timeout: float = 60.0) -> LiveHost:
@@ -132,7 +143,8 @@ def serving_drift(host: fleet.FleetHost, live: LiveHost) -> list[Mismatch]:
     if host.data.get("mig_only"):
         return []
     expected = spec_checks.expected_tritons(live.gpus, serving_settings.resolve(host.data), host.data.get("mig_layout") or ())
-    return spec_checks.compare_serving(host.name, expected, live.containers, live.clusters, live.admin)
+    return (spec_checks.compare_serving(host.name, expected, live.containers, live.clusters, live.admin)
+            + compare_models(host.name, [t for t in expected if t.models], live.models))
 
 
 def all_drift(host: fleet.FleetHost, live: LiveHost,

@@ -114,9 +114,9 @@ def clusters_text(flags):
                    f"triton_grpc::127.0.0.1:{t.ports.grpc}::health_flags::{f}\n" for t, f in flags.items())
 
 
-def framed(containers, clusters, clusters_rc=0):
+def framed(containers, clusters, clusters_rc=0, models=""):
     return (snapshot_text("h100-mixed") + f"{MARK} containers\n{json.dumps(containers)}\n{MARK} rc=0\n"
-            f"{MARK} clusters\n{clusters}\n{MARK} rc={clusters_rc}\n")
+            f"{MARK} clusters\n{clusters}\n{MARK} rc={clusters_rc}\n{MARK} models\n{models}\n{MARK} rc=0\n")
 
 
 def host_drift(text, rules=SAME):
@@ -198,3 +198,18 @@ def test_a_mig_only_host_is_read_and_compared_without_serving():
     host = FleetHost("lab-h1", {"mig_layout": SAME, "mig_only": True})
     assert fleet_drift.all_drift(host, fleet_drift.parse_live(text, ADMIN), geometry_for) == []
     assert host_drift(text) != []
+
+
+def test_each_tritons_models_are_read_and_compared_with_the_layout(tritons):
+    rules = [{**SAME[0], "models": ["m1"]}, *SAME[1:]]
+    host = FleetHost("lab-h1", {"mig_layout": rules})
+    lines = "".join(f"== {t.name}\n" + json.dumps([{"name": "m1", "version": "1", "state": "READY"}] if i else
+                                                  [{"name": "m2", "version": "1", "state": "READY"}]) + "\n"
+                    for i, t in enumerate(tritons))
+    clusters = clusters_text({t: "healthy" for t in tritons}) + "".join(
+        f"triton_{p}.m1::127.0.0.1:{port}::health_flags::healthy\n"
+        for t in tritons for p, port in (("http", t.ports.http), ("grpc", t.ports.grpc)))
+    found = fleet_drift.all_drift(host, fleet_drift.parse_live(framed([container(t) for t in tritons], clusters,
+                                                                     models=lines), ADMIN), geometry_for)
+    assert [(m.field, m.expected, m.found) for m in found] == [(f"{tritons[0].name} models", "m1", "m2")]
+    assert "/v2/repository/index" in fleet_drift.live_command(ADMIN)
