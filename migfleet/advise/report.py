@@ -40,6 +40,13 @@ def advise(hosts: Mapping[str, Mapping], measured: demand.Demand, table: capacit
             continue
         problem = HostProblem(host, gpus, measured.of_host(host), table, memory, headroom, keep)
         problem.details = {m: d for (h, m), d in measured.models.items() if h == host}
+        blind = [m for m, r in problem.demand.items() if r > 0 and not any(
+            rate > 0 for g in gpus for entry in table.profiles(g.geometry.model).values()
+            for mm, rate in entry.rps.items() if mm == m)]
+        if blind:
+            models = ", ".join(sorted({g.geometry.model for g in gpus}))
+            out.notes.append(f"{host}: no capacity known for {', '.join(sorted(blind))} on {models}: its demand "
+                             "counts as unmet until the capacity table (--capacity) gives its rates")
         missing = [m for m in problem.universe if m not in memory]
         if missing:
             out.notes.append(f"{host}: no memory known for {', '.join(missing)} (capacity table models, or "

@@ -152,10 +152,10 @@ class _Model:
             options["time_limit"] = time_limit
         res = milp(c, constraints=cons, integrality=np.array(self.integer), bounds=Bounds(self.lb, self.ub),
                    options=options)
-        if res.x is None:
-            raise SolveError(f"HiGHS found no solution: {res.message}")
         self.proven = self.proven and res.status == 0     # 0: optimal; 1: stopped at the time limit
-        return res.x
+        if res.x is None and res.status != 1:
+            raise SolveError(f"HiGHS found no solution: {res.message}")
+        return res.x        # None: stopped at the time limit before any solution
 
 
 def _build(problem: HostProblem, cands: list[list[GpuLayout]], factor: float, fixed: Sequence[Assignment] | None):
@@ -315,12 +315,15 @@ def solve_host(problem: HostProblem, time_limit: float | None = None) -> HostRes
         return HostResult(problem, today, True, now, evaluate(problem, today), time.perf_counter() - started)
     cands = [candidates(problem, g) for g in problem.gpus]
     mdl, obj1, obj2, xs, ys, fs, us, misses = _build(problem, cands, problem.headroom, None)
-    sol = mdl.solve(obj1, time_limit=time_limit)
-    best = float(obj1 @ sol)
-    sol = mdl.solve(obj2, extra=(obj1, best + TOL * max(1.0, best)), time_limit=time_limit)
-    proposal, _ = _read(problem, cands, sol, xs, ys, fs, us, misses)
-    # Scored again on its own: the numbers shown carry no tolerance of the two-level solve.
-    score = evaluate(problem, proposal)
+    first = mdl.solve(obj1, time_limit=time_limit)
+    if first is None:       # nothing found in time: today's layout, unless the greedy baseline does better
+        proposal, score = today, evaluate(problem, today)
+    else:
+        best = float(obj1 @ first)
+        sol = mdl.solve(obj2, extra=(obj1, best + TOL * max(1.0, best)), time_limit=time_limit)
+        proposal, _ = _read(problem, cands, first if sol is None else sol, xs, ys, fs, us, misses)
+        # Scored again on its own: the numbers shown carry no tolerance of the two-level solve.
+        score = evaluate(problem, proposal)
     if not mdl.proven:
         # Stopped at the time limit: the best found, and never worse than the greedy baseline's.
         from migfleet.advise.greedy import greedy_host, score as greedy_score

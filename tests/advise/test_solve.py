@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from migfleet.advise.capacity import parse
 from migfleet.advise.greedy import greedy_host, score
+from migfleet.advise.layouts import enumerate_layouts
 from migfleet.advise.problem import Assignment, Gpu, HostProblem
 from migfleet.advise.solve import solve_host
 from migfleet.mig import catalog
@@ -147,7 +148,6 @@ def test_exact_is_never_worse_than_greedy(seed, model, n):
 @given(seed=st.integers(0, 10 ** 6), model=st.sampled_from([A100, H100, H200]))
 def test_leaving_out_dominated_layouts_loses_no_optimum(seed, model):
     from migfleet.advise import solve as solver
-    from migfleet.advise.layouts import enumerate_layouts
     rng = random.Random(seed)
     geo = catalog.lookup(model)
     cap = table(model, random_rates(rng, model), memory={m: rng.choice([0, 3000, 9000, 30000]) for m in MODELS})
@@ -166,3 +166,16 @@ def test_leaving_out_dominated_layouts_loses_no_optimum(seed, model):
     finally:
         solver.candidates = real
     assert pruned.score.no_worse_than(full.score) and full.score.no_worse_than(pruned.score), (pruned.score, full.score)
+
+
+def test_stopped_at_the_time_limit_still_no_worse_than_greedy():
+    rng = random.Random(7)
+    model = H200
+    geo = catalog.lookup(model)
+    cap = table(model, random_rates(rng, model), memory={m: 3000 for m in MODELS})
+    gpus = [gpu(model, [("1g.18gb", 7)], [frozenset({"a"})] * 7, index=i) for i in range(8)]
+    problem = HostProblem("h", gpus, {"a": 100.0, "b": 300.0, "c": 200.0}, cap, headroom=1.3, keep=1.3)
+    r = solve_host(problem, time_limit=0.01)
+    assert r.score.no_worse_than(score(problem, greedy_host(problem)))
+    valid = set(enumerate_layouts(geo))
+    assert all(a.layout in valid for a in r.proposal)       # whatever was found in time is a valid layout
