@@ -15,6 +15,19 @@ from migfleet.fleet import drift
 from migfleet.fleet import export
 from migfleet.fleet import migparted_export
 from migfleet.fleet import ssh as fleet
+from migfleet.serving import settings as serving_settings
+from migfleet.serving import triton
+
+
+def _served_models(hosts) -> dict[str, dict]:
+    """{host: {GPU UUID: {GI start: models ready}}}, from one more read of each host (drift's)."""
+    out = {}
+    for name, live in drift.read_fleet(hosts).items():
+        if not isinstance(live, Exception):
+            host = next(h for h in hosts if h.name == name)
+            tritons = triton.live_specs(live.gpus, serving_settings.resolve(host.data))
+            out[name] = export.live_models(tritons, live.models)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--format", choices=("python", "json", "yaml", "mig-parted"), default="python")
     ap.add_argument("--per-gpu", action="store_true",
                     help="one rule per GPU (by UUID) even when all GPUs of a host match")
+    ap.add_argument("--models", action="store_true",
+                    help="also ask each Triton which models it has ready, and list them per instance")
     ap.add_argument("-o", "--output", help="write here instead of stdout")
     args = ap.parse_args(argv)
     try:
@@ -33,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export: {exc}", file=sys.stderr)
         return 2
     snapshots = drift.read_all(hosts)
+    served = _served_models(hosts) if args.models else {}
     layouts, failed = {}, 0
     for host in hosts:
         live = snapshots[host.name]
@@ -41,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise live
             layouts[host.name] = (migparted_export.host_rules(live, compact=not args.per_gpu)
                                   if args.format == "mig-parted" else
-                                  export.host_layout(live, compact=not args.per_gpu))
+                                  export.host_layout(live, compact=not args.per_gpu, models=served.get(host.name)))
             for w in export.warnings(host.name, live):
                 print(f"export: warning: {w}", file=sys.stderr)
         except (fleet.FleetError, export.ExportError, migparted_export.MigPartedError) as exc:

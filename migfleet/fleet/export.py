@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from migfleet.mig import catalog, placed
 from migfleet.mig.geometry import Geometry, ci_name, default_ci
 from migfleet.mig.state import GpuState
+from migfleet.serving.triton import Triton
 
 
 class ExportError(ValueError):
@@ -24,8 +25,11 @@ def _label(gpu: GpuState) -> str:
     return f"GPU {gpu.index} ({gpu.uuid})"
 
 
-def gpu_instances(gpu: GpuState, geometry: Geometry | None = None) -> list[dict]:
-    """A MIG-enabled GPU's placed layout as rule entries: one per (profile, compute layout)."""
+def gpu_instances(gpu: GpuState, geometry: Geometry | None = None,
+                  models: Mapping[int, Sequence[str]] | None = None) -> list[dict]:
+    """A MIG-enabled GPU's placed layout as rule entries: one per (profile, compute layout, models
+    its Tritons have ready: {GI start: models}, where known)."""
+    models = models or {}
     geometry = geometry or catalog.lookup(gpu.name)
     names = {g.profile_id: g.name for g in gpu.gpu_instances}
     groups: dict[tuple, list[int]] = {}
@@ -43,31 +47,35 @@ def gpu_instances(gpu: GpuState, geometry: Geometry | None = None) -> list[dict]
         if geometry is None and not (len(gi.cis) == 1):
             raise ExportError(f"{where}: its compute profiles cannot be named without the model's geometry")
         compute = None if full or geometry is None else (ci_name(geometry.profile(gi.profile_id), gi.cis[0]), len(gi.cis))
-        groups.setdefault((gi.profile_id, compute), []).append(gi.start)
+        served = tuple(sorted(models[gi.start])) if gi.start in models else None
+        groups.setdefault((gi.profile_id, compute, served), []).append(gi.start)
     out = []
-    for (pid, compute), starts in sorted(groups.items(), key=lambda kv: min(kv[1])):
+    for (pid, compute, served), starts in sorted(groups.items(), key=lambda kv: min(kv[1])):
         entry: dict = {"profile": names[pid], "placements": sorted(starts)}
         if compute:
             entry["compute"] = {"profile": compute[0], "count": compute[1]}
+        if served:
+            entry["models"] = list(served)
         out.append(entry)
     return out
 
 
-def gpu_rule_body(gpu: GpuState) -> dict:
+def gpu_rule_body(gpu: GpuState, models: Mapping[int, Sequence[str]] | None = None) -> dict:
     """The rule's layout part (without `gpus`) for one GPU, from its current MIG mode."""
     if not gpu.mig_current:
         return {"mig": False}
-    return {"instances": gpu_instances(gpu)}
+    return {"instances": gpu_instances(gpu, models=models)}
 
 
-def host_layout(live: Mapping[str, GpuState], compact: bool = True) -> list[dict]:
+def host_layout(live: Mapping[str, GpuState], compact: bool = True,
+                models: Mapping[str, Mapping[int, Sequence[str]]] | None = None) -> list[dict]:
     """`mig_layout` rules for one host's GPUs ({uuid: GpuState}).
 
     compact: one `"gpus": "all"` rule when every GPU has the same layout; else one rule per
     GPU selected by UUID.
     """
     gpus = sorted(live.values(), key=lambda g: g.index)
-    bodies = [gpu_rule_body(g) for g in gpus]
+    bodies = [gpu_rule_body(g, (models or {}).get(g.uuid)) for g in gpus]
     if compact and bodies and all(b == bodies[0] for b in bodies):
         return [{"gpus": "all", **bodies[0]}]
     return [{"gpus": {"uuid": g.uuid}, **b} for g, b in zip(gpus, bodies)]
@@ -123,3 +131,17 @@ def render_python(hosts: Sequence[tuple[str, Mapping, Sequence[dict]]], source: 
         lines.append(f"    ({name!r}, " + text.replace("\n", "\n" + " " * 8) + "),")
     lines.append("]")
     return "\n".join(lines) + "\n"
+
+
+def live_models(tritons: Sequence[Triton], indexes: Mapping[str, str]) -> dict[str, dict[int, tuple[str, ...]]]:
+    """{GPU UUID: {GI start: the models its Triton has ready}} from each Triton's repository index
+    (Tritons that did not answer left out)."""
+    out: dict[str, dict[int, tuple[str, ...]]] = {}
+    for t in tritons:
+        try:
+            ready = tuple(sorted(m["name"] for m in json.loads(indexes.get(t.name, "")) if m.get("state") == "READY"))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+        if ready:
+            out.setdefault(t.place.gpu_uuid, {})[t.place.gi_start] = ready
+    return out

@@ -88,3 +88,18 @@ def test_pending_mode_warned():
     (w,) = export.warnings("h1", live)
     assert "GPU 1" in w and "pending (enabled after reset)" in w
     assert export.host_layout(live)[1] == {"gpus": {"uuid": GPU1}, "mig": False}
+
+
+def test_models_each_instance_serves_are_exported_per_instance():
+    from migfleet.serving import settings as serving_settings
+    from migfleet.serving import triton
+    gpus = snapshot("h100-mixed")
+    tritons = triton.live_specs(gpus, serving_settings.defaults())
+    ready = {t.name: json.dumps([{"name": "a" if t.place.profile == "3g.40gb" else "b", "state": "READY"}])
+             for t in tritons}
+    # one compute instance's Triton does not answer: its sibling on the same GPU instance still tells
+    models = export.live_models(tritons, {**ready, "triton-gpu0-s0-c1": "curl: (7)"})
+    rules = export.host_layout(gpus, models=models)
+    assert [(i["profile"], i["placements"], i.get("models")) for i in rules[0]["instances"]] == [
+        ("2g.20gb", [0], ["b"]), ("1g.10gb", [2, 3], ["b"]), ("3g.40gb", [4], ["a"])]
+    assert export.host_layout(gpus) == export.host_layout(gpus, models={})      # nothing asked: no models
