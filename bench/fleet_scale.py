@@ -25,6 +25,7 @@ The hosts share this machine's cores with the controller: wall times include the
 
     .venv/bin/python bench/fleet_scale.py [--sizes 1,20,50,100,200] [--rev HEAD] [--out DIR]
     .venv/bin/python bench/fleet_scale.py --plot-only       # the plot again from the summary
+    .venv/bin/python bench/fleet_scale.py --rollout 200     # rollout scenario: 5 hosts fail mid-way, then resume
 """
 from __future__ import annotations
 
@@ -236,6 +237,44 @@ def plot(summary: list[dict], path: Path, title: str) -> Path:
     return path
 
 
+def on_hosts(names: list[str], command: str) -> None:
+    for name in names:
+        subprocess.run(["ssh", "-F", str(THIN_DIR / "ssh_config"), "-o", "BatchMode=yes", name, command],
+                       check=True, capture_output=True, timeout=60)
+
+
+def rollout_lines(output: str) -> list[str]:
+    """The rollout's own lines (pyinfra's and pytest's, echoed indented with "|", left out)."""
+    return [line for line in output.splitlines() if not line.startswith("    |")]
+
+
+def rollout_scenario(n: int, failing: list[int], code: Path, logs: Path, out: Path) -> int:
+    """`migfleet rollout` over N fresh thin hosts with the failing ones holding their GPUs (nvidia_drm
+    loaded: the MIG mode change is refused); then, the module unloaded, the rollout resumed."""
+    lab("down", timeout=300)
+    lab("up", "--hosts", str(n), "--gpus", GPUS, timeout=900)
+    bad = [f"thin-h{i}" for i in failing]
+    on_hosts(bad, "nvsim-ctl module load nvidia_drm")
+    state_dir = CACHE / "fleet-scale-rollout"
+    shutil.rmtree(state_dir, ignore_errors=True)
+    argv = [str(VENV_BIN / "python"), "-m", "migfleet", "rollout", INVENTORY, "--state-dir", str(state_dir)]
+    report = [f"# migfleet rollout over {n} thin hosts, {', '.join(bad)} holding their GPUs (nvidia_drm loaded)",
+              f"# deploy code: {code}", ""]
+    first = timed(argv, code, logs / f"rollout-{n}.log", timeout=3600)
+    log(f"rollout: exit {first['rc']} after {first['wall_s']:.0f} s (controller CPU {first['cpu_s']:.0f} s)")
+    report += [f"$ python -m migfleet rollout {INVENTORY}   # exit {first['rc']}, {first['wall_s']:.0f} s wall, "
+               f"{first['cpu_s']:.0f} s controller CPU", *rollout_lines((logs / f"rollout-{n}.log").read_text())]
+    on_hosts(bad, "nvsim-ctl module unload nvidia_drm")
+    second = timed(argv, code, logs / f"rollout-{n}-resume.log", timeout=3600)
+    log(f"rollout resumed: exit {second['rc']} after {second['wall_s']:.0f} s")
+    report += ["", f"# nvidia_drm unloaded on {', '.join(bad)}",
+               f"$ python -m migfleet rollout {INVENTORY}   # exit {second['rc']}, {second['wall_s']:.0f} s wall, "
+               f"{second['cpu_s']:.0f} s controller CPU",
+               *rollout_lines((logs / f"rollout-{n}-resume.log").read_text())]
+    (out / "rollout_scale.txt").write_text("\n".join(report) + "\n")
+    return 0 if first["rc"] != 0 and second["rc"] == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,20,50,100,200")
@@ -244,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="fleet_scale", help="output files: NAME.csv, NAME_summary.json, NAME.png")
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--rollout", type=int, metavar="N",
+                        help="instead: the rollout scenario over N fresh thin hosts (see --failing)")
+    parser.add_argument("--failing", default="90,91,92,93,94",
+                        help="host numbers made to fail in the rollout scenario (nvidia_drm loaded)")
     parser.add_argument("--keep", action="store_true",
                         help="measure the thin lab as it is (one size, its own): for before/after runs of chosen phases")
     args = parser.parse_args(argv)
@@ -258,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     code = CACHE / "fleet-scale-code"
     commit = snapshot(args.rev, code)
     log(f"deploy code: git archive {commit} in {code}")
+    if args.rollout:
+        return rollout_scenario(args.rollout, [int(i) for i in args.failing.split(",")], code, logs, args.out)
     rows: list[dict] = []
     phases = tuple(p for p in args.phases.split(",") if p)
     for n in [int(s) for s in args.sizes.split(",")]:
