@@ -28,7 +28,7 @@ class Other:
     index: int
     model: str
     uuid: str | None
-    why: str            # "mig disabled" | "no rule" | "unknown model"
+    why: str            # "mig disabled" | "no rule" | "model not in the catalog[, laid out by a rule]"
 
 
 def _models(rules, where: str):
@@ -57,7 +57,8 @@ def host_gpus(host: str, data: Mapping) -> tuple[list[Gpu], list[Other]]:
         geometry = catalog.lookup(ref.model) or catalog.lookup(f"NVIDIA {ref.model}")
         want = desired.get(ref.index)
         if geometry is None:
-            others.append(Other(ref.index, ref.model, ref.uuid, "unknown model"))
+            why = "model not in the catalog" + (", laid out by a rule" if want is not None else "")
+            others.append(Other(ref.index, ref.model, ref.uuid, why))
         elif want is None:
             others.append(Other(ref.index, ref.model, ref.uuid, "no rule"))
         elif not want.mig_enabled:

@@ -48,6 +48,10 @@ def rules(gpus: Mapping[tuple[str, int], tuple[Geometry, Assignment, str | None]
         body[key] = ("mig", repr(instances(geometry, assignment)))
         model_of[key], uuid_of[key] = geometry.model, uuid
     for key, other in others.items():
+        if other.why.endswith("laid out by a rule"):
+            raise WriteError(f"{key[0]}: GPU {key[1]} ({other.model}) is not in the catalog and a rule lays it out; "
+                             "advise would drop that rule: write the proposal by hand, or advise an inventory "
+                             "without that host")
         body[key] = ("disabled",) if other.why == "mig disabled" else ("none",)
         model_of[key], uuid_of[key] = other.model, other.uuid
     out: list[dict] = []

@@ -63,3 +63,10 @@ def test_module_keeps_everything_but_mig_layout(tmp_path):
     assert again == new                         # the earlier note goes with the rules it described
     with pytest.raises(WriteError, match="more than once"):
         module([], "x", old + "mig_layout = []\n")
+
+
+def test_a_rule_for_a_gpu_outside_the_catalog_is_never_dropped():
+    x = a(H100, [("7g.80gb", 1)], [frozenset({"a"})])
+    other = Other(1, "NVIDIA X1000", None, "model not in the catalog, laid out by a rule")
+    with pytest.raises(WriteError, match="not in the catalog"):
+        rules({("h1", 0): (H100, x, None)}, {("h1", 1): other})
