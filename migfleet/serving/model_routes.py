@@ -5,7 +5,8 @@ model name is read from its first message by Envoy's gRPC field extraction filte
 metadata, with the GRPCInferenceService descriptor set in triton_grpc.pb), and a route on that
 metadata picks `triton_grpc.<name>`; clients change nothing. Envoy picks a request's route when its
 headers arrive, before the filter has read the message, so a one-line Lua filter after it clears
-the route cache and the route is picked again with the model known.
+the route cache and the route is picked again with the model known (the maintainers' answer for
+routes on metadata that filters set: https://github.com/envoyproxy/envoy/issues/39092).
 https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/grpc_field_extraction_filter
 A model the host does not serve is answered by Envoy itself: HTTP 404, gRPC NOT_FOUND, naming it.
 Requests that name no model (server health, metadata, repository index) go to every Triton.
