@@ -222,7 +222,7 @@ def plot(summary: list[dict], path: Path, title: str) -> Path:
         axes[0].plot([p["hosts"] for p in pts], [p["cpu_ms_per_host"] for p in pts], marker="o", label=phase, **style)
         axes[1].plot([p["hosts"] for p in pts], [p["wall_s"] for p in pts], marker="o", label=phase, **style)
         axes[2].plot([p["hosts"] for p in pts], [p["peak_mib"] for p in pts], marker="o", label=phase, **style)
-    axes[0].set(ylabel="controller CPU ms per host (user + sys)", title="controller CPU per host")
+    axes[0].set(ylabel="controller CPU ms per host (user + sys)", title="controller CPU per host", yscale="log")
     axes[1].set(ylabel="wall time (s)", title="wall time (hosts share the 2 cores)")
     axes[2].set(ylabel="MiB (largest process)", title="peak controller memory")
     for ax in axes:
