@@ -134,13 +134,32 @@ def spec_results(junit_xml: str, hosts: Iterable[str]) -> dict[str, tuple[int, l
     return out
 
 
+def host_lines(output: str, hosts: Iterable[str]) -> dict[str, list[str]]:
+    """Each host's own lines of pyinfra's output (routine ones left out): what it logged."""
+    hosts = list(hosts)
+    found: dict[str, list[str]] = {}
+    for raw in output.splitlines():
+        line = ANSI.sub("", raw).strip()
+        host = next((h for h in hosts if line.startswith(f"[{h}]")), None)
+        if host is not None and not _ROUTINE_LINE.match(line):
+            found.setdefault(host, []).append(line)
+    return found
+
+
 def judge(hosts: Sequence[str], deploy_rc: int, deploy_output: str, spec: Mapping[str, tuple[int, list[str]]]
           ) -> list[HostResult]:
-    """A host converged when pyinfra reported no error for it and its spec tests ran and passed."""
+    """A host converged when pyinfra reported no error for it and its spec tests ran and passed.
+
+    pyinfra failing without an error line for any host: a host failed before anything ran for it
+    (migfleet says why in its own words, without pyinfra's "Error"). The hosts whose spec did not
+    pass are those, with the lines they logged; only when every spec passed is the whole batch blamed."""
     errors = deploy_errors(deploy_output, hosts)
     if deploy_rc != 0 and not errors:
         tail = [ANSI.sub("", ln).strip() for ln in deploy_output.strip().splitlines()[-5:]]
-        errors = {h: [f"pyinfra exited {deploy_rc}: " + " | ".join(tail)] for h in hosts}
+        exited = f"pyinfra exited {deploy_rc}: " + " | ".join(tail)
+        unproven = [h for h in hosts if spec.get(h, (0, []))[1] or not spec.get(h, (0, []))[0]]
+        own = host_lines(deploy_output, unproven)
+        errors = {h: own.get(h) or [exited] for h in (unproven or hosts)}
     results = []
     for host in hosts:
         reasons = list(errors.get(host, []))

@@ -160,3 +160,23 @@ def test_spec_results_from_junit():
     assert res["b"][1][0] == "test_triton_ready[b]: b GPU 1: container not ready\n      more detail"
     with pytest.raises(ValueError, match="junit"):
         spec_results("not xml", ["a"])
+
+
+def test_judge_blames_the_hosts_failed_before_any_operation_with_their_own_lines():
+    # pyinfra 3.10 output where two hosts were failed at prepare time (migfleet's own message, no
+    # "error" word) and the batch's other host converged: pyinfra exits 1 and names no host.
+    out = ("--> Preparing operation files...\n"
+           "    [a] Ready: deploy_all\n"
+           "    [b] MIG: GPU 0 (NVIDIA H100 80GB HBM3, 00000000:18:00.0) need a GPU reset or MIG mode change, "
+           "which is blocked: kernel module nvidia_drm is loaded and holds every GPU\n"
+           "    [b] Ready: deploy_all\n"
+           "    [c] MIG: GPU 0 blocked: kernel module nvidia_drm is loaded\n"
+           "--> Starting operation: Configure MIG | MIG boot record\n"
+           "    [a] Success\n"
+           "    Grand total   3   3   -   -\n")
+    spec = {"a": (5, []), "b": (1, ["test_mig_mode[b]: MIG mode: expected enabled, found disabled"]), "c": (0, [])}
+    results = judge(["a", "b", "c"], 1, out, spec)
+    assert [r.ok for r in results] == [True, False, False]
+    assert results[1].reasons[0].startswith("[b] MIG: GPU 0 (NVIDIA H100 80GB HBM3, 00000000:18:00.0) need a GPU reset")
+    assert results[1].reasons[-1].startswith("test_mig_mode[b]")
+    assert results[2].reasons[0] == "[c] MIG: GPU 0 blocked: kernel module nvidia_drm is loaded"
