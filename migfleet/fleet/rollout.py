@@ -70,7 +70,7 @@ class HostResult:
 
 
 _ERROR_LINE = re.compile(r"error|could not connect|failed|traceback", re.IGNORECASE)
-_ROUTINE_LINE = re.compile(r"^\[[^\]]+\] (Success|No changes|Connected|Ready:|Skipped)\b")
+_ROUTINE_LINE = re.compile(r"^\[[^\]]+\]\s+(Success|No changes|Connected|Ready:|Skipped)\b")   # pyinfra 3.10: 2 spaces
 
 
 def deploy_errors(output: str, hosts: Iterable[str]) -> dict[str, list[str]]:

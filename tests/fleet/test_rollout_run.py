@@ -165,7 +165,9 @@ def test_spec_results_from_junit():
 def test_judge_blames_the_hosts_failed_before_any_operation_with_their_own_lines():
     # pyinfra 3.10 output where two hosts were failed at prepare time (migfleet's own message, no
     # "error" word) and the batch's other host converged: pyinfra exits 1 and names no host.
-    out = ("--> Preparing operation files...\n"
+    out = ("--> Connecting to hosts...\n"
+           "    [b]  Connected\n"                 # pyinfra 3.10 puts two spaces after the host here
+           "--> Preparing operation files...\n"
            "    [a] Ready: deploy_all\n"
            "    [b] MIG: GPU 0 (NVIDIA H100 80GB HBM3, 00000000:18:00.0) need a GPU reset or MIG mode change, "
            "which is blocked: kernel module nvidia_drm is loaded and holds every GPU\n"
