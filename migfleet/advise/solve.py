@@ -1,6 +1,10 @@
 """The exact solver: per host, a layout per GPU and models per instance, by mixed-integer
 programming (HiGHS through scipy.optimize.milp).
 
+solve_host optimises with the class program of classes.py (alike GPUs counted together). The
+per-GPU program below scores fixed layouts and models (evaluate: today's, a proposal, the greedy
+baseline's), optimises where no GPUs are alike, and checks the class program in tests.
+
 Variables, per GPU g: x[g,L] (layout L of the GPU's candidates, one chosen), y[g,s,m] (model m
 loaded on GPU instance s), f[g,s,m] (the share of instance s's time spent on m, at most 1 over its
 models); per model: u[m] (requests/s not served), miss[m] (a model served today, or with demand,
@@ -27,6 +31,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
+from migfleet.advise import classes
 from migfleet.advise.layouts import enumerate_layouts
 from migfleet.advise.problem import Assignment, Gpu, HostProblem, HostResult, Score, disruption, expand, slices_used
 from migfleet.mig.placed import GpuLayout, PlacedGi
@@ -306,22 +311,31 @@ def evaluate(problem: HostProblem, assignments: Sequence[Assignment], factor: fl
     return score
 
 
-def solve_host(problem: HostProblem, time_limit: float | None = None) -> HostResult:
-    """Today's layout when it still serves demand x keep; else the optimum for demand x headroom."""
+def solve_host(problem: HostProblem, time_limit: float | None = None, program: str = "auto") -> HostResult:
+    """Today's layout when it still serves demand x keep; else the optimum for demand x headroom.
+    program: "auto" (the class program where some GPUs are alike, else the per-GPU one), "classes" or
+    "per_gpu" (to check one against the other)."""
     started = time.perf_counter()
     today = [g.today for g in problem.gpus]
     now = evaluate(problem, today, problem.keep)
     if now.missing == 0 and now.unmet <= TOL:
         return HostResult(problem, today, True, now, evaluate(problem, today), time.perf_counter() - started)
     cands = [candidates(problem, g) for g in problem.gpus]
-    mdl, obj1, obj2, xs, ys, fs, us, misses = _build(problem, cands, problem.headroom, None)
+    # Counting alike GPUs pays only where some are alike; one of a kind, the per-GPU program is smaller.
+    if program == "per_gpu" or (program == "auto" and
+                                all(len(members) == 1 for members in classes.classes(problem, cands))):
+        mdl, obj1, obj2, xs, ys, fs, us, misses = _build(problem, cands, problem.headroom, None)
+        answer = lambda sol: _read(problem, cands, sol, xs, ys, fs, us, misses)[0]  # noqa: E731
+    else:
+        mdl, obj1, obj2, index = classes.build(problem, cands, problem.headroom, _Model)
+        answer = lambda sol: classes.read(problem, cands, sol, index, TOL)  # noqa: E731
     first = mdl.solve(obj1, time_limit=time_limit)
     if first is None:       # nothing found in time: today's layout, unless the greedy baseline does better
         proposal, score = today, evaluate(problem, today)
     else:
         best = float(obj1 @ first)
         sol = mdl.solve(obj2, extra=(obj1, best + TOL * max(1.0, best)), time_limit=time_limit)
-        proposal, _ = _read(problem, cands, first if sol is None else sol, xs, ys, fs, us, misses)
+        proposal = answer(first if sol is None else sol)
         # Scored again on its own: the numbers shown carry no tolerance of the two-level solve.
         score = evaluate(problem, proposal)
     if not mdl.proven:

@@ -179,3 +179,19 @@ def test_stopped_at_the_time_limit_still_no_worse_than_greedy():
     assert r.score.no_worse_than(score(problem, greedy_host(problem)))
     valid = set(enumerate_layouts(geo))
     assert all(a.layout in valid for a in r.proposal)       # whatever was found in time is a valid layout
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10 ** 6), model=st.sampled_from([A100, H100, H200]), alike=st.booleans())
+def test_class_program_matches_the_per_gpu_program(seed, model, alike):
+    rng = random.Random(seed)
+    geo = catalog.lookup(model)
+    cap = table(model, random_rates(rng, model), memory={m: rng.choice([0, 3000, 9000, 30000]) for m in MODELS})
+    small = min((p for p in geo.profiles if "+" not in p.name), key=lambda p: p.slices).name
+    first = [frozenset({rng.choice(MODELS)}) for _ in range(7)]
+    gpus = [gpu(model, [(small, 7)], first if alike else [frozenset({rng.choice(MODELS)}) for _ in range(7)], index=i)
+            for i in range(3)]
+    problem = HostProblem("h", gpus, {m: rng.uniform(0, 50) * 3 for m in MODELS}, cap, headroom=1.3, keep=1.3)
+    by_class, by_gpu = solve_host(problem, program="classes"), solve_host(problem, program="per_gpu")
+    assert by_class.score.no_worse_than(by_gpu.score) and by_gpu.score.no_worse_than(by_class.score), \
+        (by_class.score, by_gpu.score)
