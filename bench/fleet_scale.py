@@ -248,7 +248,7 @@ def rollout_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if not line.startswith("    |")]
 
 
-def rollout_scenario(n: int, failing: list[int], code: Path, logs: Path, out: Path) -> int:
+def rollout_scenario(n: int, failing: list[int], code: Path, commit: str, logs: Path, out: Path) -> int:
     """`migfleet rollout` over N fresh thin hosts with the failing ones holding their GPUs (nvidia_drm
     loaded: the MIG mode change is refused); then, the module unloaded, the rollout resumed."""
     lab("down", timeout=300)
@@ -259,7 +259,7 @@ def rollout_scenario(n: int, failing: list[int], code: Path, logs: Path, out: Pa
     shutil.rmtree(state_dir, ignore_errors=True)
     argv = [str(VENV_BIN / "python"), "-m", "migfleet", "rollout", INVENTORY, "--state-dir", str(state_dir)]
     report = [f"# migfleet rollout over {n} thin hosts, {', '.join(bad)} holding their GPUs (nvidia_drm loaded)",
-              f"# deploy code: {code}", ""]
+              f"# deploy code: git archive {commit} (bench/fleet_scale.py --rollout {n})", ""]
     first = timed(argv, code, logs / f"rollout-{n}.log", timeout=3600)
     log(f"rollout: exit {first['rc']} after {first['wall_s']:.0f} s (controller CPU {first['cpu_s']:.0f} s)")
     report += [f"$ python -m migfleet rollout {INVENTORY}   # exit {first['rc']}, {first['wall_s']:.0f} s wall, "
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     commit = snapshot(args.rev, code)
     log(f"deploy code: git archive {commit} in {code}")
     if args.rollout:
-        return rollout_scenario(args.rollout, [int(i) for i in args.failing.split(",")], code, logs, args.out)
+        return rollout_scenario(args.rollout, [int(i) for i in args.failing.split(",")], code, commit, logs, args.out)
     rows: list[dict] = []
     phases = tuple(p for p in args.phases.split(",") if p)
     for n in [int(s) for s in args.sizes.split(",")]:
