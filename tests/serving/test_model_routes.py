@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import threading
+import sys
 import time
 import urllib.error
 import urllib.request
-from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import grpc
 import pytest
@@ -21,6 +20,8 @@ from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 from migfleet.serving import endpoints, envoy, model_routes, triton
 
 from .envoy_bin import envoy_binary, validate
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_descriptor_set_is_tritons_grpc_service():
@@ -41,50 +42,27 @@ def _free_port() -> int:
 
 
 class Backend:
-    """A Triton stand-in serving `model`: HTTP (ready and infer answer with its name) and gRPC
-    (ModelInfer answers with its name as the response id)."""
+    """A Triton stand-in serving `model` (tests/serving/fake_triton.py, in its own process)."""
 
     def __init__(self, name: str, model: str):
-        outer = self
         self.name, self.model = name, model
-
-        class Http(BaseHTTPRequestHandler):
-            def do_GET(self):
-                ok = self.path in ("/v2/health/ready", f"/v2/models/{model}/ready")
-                self._reply(200 if ok else 404, b"")
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self._reply(200, json.dumps({"backend": outer.name, "path": self.path}).encode())
-
-            def _reply(self, status, body):
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        class Grpc(service_pb2_grpc.GRPCInferenceServiceServicer):
-            def ModelInfer(self, request, context):
-                return service_pb2.ModelInferResponse(model_name=request.model_name, id=outer.name)
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Http)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        self.grpc = grpc.server(futures.ThreadPoolExecutor(4))
-        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(Grpc(), self.grpc)
-        self.grpc_port = self.grpc.add_insecure_port("127.0.0.1:0")
-        self.grpc.start()
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.serving.fake_triton", name, model], cwd=REPO,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        assert len(line) == 2, f"{name}: the stand-in did not start"
+        self.http_port, self.grpc_port = int(line[0]), int(line[1])
 
     def triton(self, i: int) -> triton.Triton:
         return triton.Triton(self.name, triton.Place(0, i, 0, "GPU-0", "1g.5gb"),
-                             triton.TritonPorts(self.http.server_address[1], self.grpc_port, 30000 + i), (), "",
+                             triton.TritonPorts(self.http_port, self.grpc_port, 30000 + i), (), "",
                              (self.model,)).bound(triton.Device(f"MIG-{i}", i))
 
     def stop(self):
-        self.http.shutdown()
-        self.grpc.stop(0)
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 @pytest.fixture
