@@ -63,7 +63,9 @@ def schema_has_models() -> bool:
     return "models" in json.dumps(schema)
 
 
-def write_inventory(folder: Path, a: str, b: str) -> Path:
+def write_inventory(folder: Path, a: str, b: str, uuids: dict[str, list[str]]) -> Path:
+    """Hosts lab-h1 and lab-h2 with their GPUs' UUIDs (advise names one host's GPU by it when the
+    two A100-40GB of lab-h1 get different layouts), group `advise_lab`, its group_data beside it."""
     (folder / "group_data").mkdir(parents=True, exist_ok=True)
     layout = json.loads(json.dumps(LAYOUT).replace("{a}", a).replace("{b}", b))
     (folder / "group_data" / f"{GROUP}.py").write_text(f'"""Two models, split evenly."""\n\nmig_layout = {layout!r}\n')
@@ -71,7 +73,8 @@ def write_inventory(folder: Path, a: str, b: str) -> Path:
     path.write_text(
         "import runpy\n"
         f"_hosts, _group = runpy.run_path({str(LAB_INVENTORY)!r})['lab']\n"
-        f"{GROUP} = ([(n, d) for n, d in _hosts if n in {list(HOSTS)!r}], _group)\n")
+        f"_uuids = {uuids!r}\n"
+        f"{GROUP} = ([(n, {{**d, 'gpu_uuids': _uuids[n]}}) for n, d in _hosts if n in {list(HOSTS)!r}], _group)\n")
     return path
 
 
@@ -150,7 +153,8 @@ def test_skewed_load_then_advise_write_rollout_and_nothing_more(deployed, tmp_pa
     a, b, inputs = two_models()
     if not schema_has_models():
         pytest.skip("mig_layout instances do not take `models` yet")
-    inventory = write_inventory(tmp_path, a, b)
+    uuids = {h: deployed.ssh(h, "nvidia-smi --query-gpu=uuid --format=csv,noheader").stdout.split() for h in HOSTS}
+    inventory = write_inventory(tmp_path, a, b, uuids)
     module = tmp_path / "group_data" / f"{GROUP}.py"
     try:
         deploy(inventory=inventory)
