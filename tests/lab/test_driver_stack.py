@@ -125,8 +125,8 @@ def test_mig_by_hand_then_triton_on_a_mig_device(bare_h6):
     gi = next(g for g in gpu.gpu_instances if g.start == 0)
     dev = next(d for d in gpu.mig_devices if d.gi_id == gi.gi_id)
     settings = resolve({"triton_image": f"{lab.inventory['registry']}/migfleet-lab/tritonserver:lab"})
-    spec = triton.spec_for(triton.Place(gpu.index, gi.start, 0, gpu.uuid, gi.name), settings)
-    ports, args = spec.ports, triton.run_args_for(spec.run_args, spec.config_hash, dev.uuid)
+    spec = triton.spec_for(triton.Place(gpu.index, gi.start, 0, gpu.uuid, gi.name), settings, models=("lab_classifier",))
+    ports, args = spec.ports, triton.run_args_for(spec.run_args, spec.config_hash, dev.uuid, spec.models)
     args[args.index("--name") + 1] = f"{TEST_PREFIX}triton"
     assert f"NVIDIA_VISIBLE_DEVICES={dev.uuid}" in args and "--runtime=nvidia" in args
     assert f"{settings['triton_model_dir']}:{triton.CONTAINER_MODEL_DIR}:ro" in args
