@@ -368,18 +368,13 @@ def _down() -> dict:
     for ns in host_net.lab_netns():
         for pid in host_net.netns_pids(ns):
             quiet(["kill", "-9", str(pid)])
-    mirror = optional("lab.public_mirror")
-    if mirror is not None:
-        try:
-            mirror.down(STATE_DIR)
-        except Exception as e:      # the hosts' own cleanup must still run
-            log(f"warning: lab.public_mirror.down failed: {e}")
-    services = optional("lab.services")
-    if services is not None:
-        try:
-            services.down(STATE_DIR)
-        except Exception as e:      # the hosts' own cleanup must still run
-            log(f"warning: lab.services.down failed: {e}")
+    for name in ("lab.public_mirror", "lab.services"):    # the mirror first: it serves from the registry's storage
+        module = optional(name)
+        if module is not None:
+            try:
+                module.down(STATE_DIR)
+            except Exception as e:      # the hosts' own cleanup must still run
+                log(f"warning: {name}.down failed: {e}")
     phases["services"] = time.monotonic() - t0
     host_net.delete_all()
     phases["net"] = time.monotonic() - t0
