@@ -98,12 +98,11 @@ def _parse(text: str, source: str):
         loader.dispose()
 
 
-def load(text: str, source: str) -> dict:
-    """A parsed mig-parted config; the shape checks mig-parted itself makes, worded for people."""
-    if len(text) > MAX_BYTES:
-        raise MigPartedError(f"{source}: larger than {MAX_BYTES // 1024} KiB; a mig-parted config is a few kB")
+def parse_yaml(text: str, source: str):
+    """YAML text as Python data within this module's limits (also for other files read from anywhere:
+    advise's capacity tables); MigPartedError naming `source`, and the line where known, otherwise."""
     try:
-        spec = _parse(text, source)
+        return _parse(text, source)
     except yaml.YAMLError as exc:
         raise MigPartedError(f"{source}: not YAML: {cut(str(exc), 400)}") from None
     except RecursionError:
@@ -112,6 +111,13 @@ def load(text: str, source: str) -> dict:
         raise
     except ValueError as exc:       # a value YAML's own constructors refuse (an int of 5000 digits)
         raise MigPartedError(f"{source}: a value cannot be read: {cut(str(exc), 200)}") from None
+
+
+def load(text: str, source: str) -> dict:
+    """A parsed mig-parted config; the shape checks mig-parted itself makes, worded for people."""
+    if len(text) > MAX_BYTES:
+        raise MigPartedError(f"{source}: larger than {MAX_BYTES // 1024} KiB; a mig-parted config is a few kB")
+    spec = parse_yaml(text, source)
     if not isinstance(spec, Mapping) or spec.get("version") != SPEC_VERSION:
         raise MigPartedError(f"{source}: not a mig-parted config (wants `version: {SPEC_VERSION}` and `mig-configs`)")
     configs = spec.get("mig-configs")
