@@ -14,6 +14,7 @@ from pathlib import Path
 from pyinfra import host, logger
 
 from migfleet import schema_defaults
+from migfleet.deploys import failures
 from migfleet.facts import host as host_fact
 from migfleet.facts import lock as host_lock
 from migfleet.facts import preflight
@@ -65,6 +66,7 @@ def once_per_host(fn):
 
     @functools.wraps(fn)
     def cached():
+        failures.watch(host.state)      # if pyinfra stops the run, it ends saying which hosts failed and why
         run = runs.setdefault(host.state, {})
         if host.name not in run:
             try:
@@ -139,10 +141,11 @@ def release_lock() -> None:
 
 
 def fail_host(message: str) -> None:
-    """Fail this host at prepare time, saying why: nothing queued for it runs, other hosts go on."""
+    """Fail this host at prepare time, saying why: nothing queued for it runs, other hosts go on. The
+    last host to fail ends the run with every failed host and why (deploys.failures)."""
     from pyinfra.context import ctx_host
     host.log_styled(message, fg="red", log_func=logger.error)
-    host.state.fail_hosts({ctx_host.get()})       # the Host itself, not the context proxy
+    failures.fail(host.state, ctx_host.get(), message)       # the Host itself, not the context proxy
 
 
 def queue_tree(name: str, remote_dir: str, files, setting: str | None = None) -> bool:
