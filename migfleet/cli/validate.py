@@ -41,21 +41,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="read each host's GPU models and UUIDs over SSH, or here for @local (read-only, "
                              "one round trip per host) instead of gpu_models/gpu_uuids")
     args = parser.parse_args(argv)
-    try:
-        loaded = load_inventory(args.inventory)
-    except InventoryLoadError as e:         # a broken inventory file: where and why, no traceback
-        print(f"{args.inventory}: {len(e.problems)} error(s)", file=sys.stderr)
-        print(format_errors(e.problems), file=sys.stderr)
+    hosts, live = checked(args.inventory, args.live)
+    if hosts is None:
         return 1
+    print(f"{args.inventory}: {len(hosts)} host(s), no errors" + (" (GPUs read from the hosts)" if live else ""))
+    return 0
+
+
+def checked(inventory: str, live: bool = False) -> tuple[dict[str, dict] | None, dict]:
+    """The inventory loaded and checked as `validate` does it, warnings and errors told on stderr:
+    (hosts, GPUs read live) when it has no error, else (None, {}). advise checks with it too."""
+    try:
+        loaded = load_inventory(inventory)
+    except InventoryLoadError as e:         # a broken inventory file: where and why, no traceback
+        print(f"{inventory}: {len(e.problems)} error(s)", file=sys.stderr)
+        print(format_errors(e.problems), file=sys.stderr)
+        return None, {}
     hosts = loaded.hosts
-    live, errors = _read_live(hosts) if args.live and hosts and not loaded.errors else ({}, [])
-    report = check_inventory(hosts, live, inventory_folder(args.inventory))
+    read, errors = _read_live(hosts) if live and hosts and not loaded.errors else ({}, [])
+    report = check_inventory(hosts, read, inventory_folder(inventory))
     errors = loaded.errors + errors + report.errors
     if report.warnings:         # legal, but probably not meant: said, and validation goes on
         print("\n".join("warning: " + line for line in format_errors(report.warnings, WARNINGS_SHOWN).splitlines()), file=sys.stderr)
     if errors:
-        print(f"{args.inventory}: {len(errors)} error(s)", file=sys.stderr)
+        print(f"{inventory}: {len(errors)} error(s)", file=sys.stderr)
         print(format_errors(errors, ERRORS_SHOWN), file=sys.stderr)
-        return 1
-    print(f"{args.inventory}: {len(hosts)} host(s), no errors" + (" (GPUs read from the hosts)" if live else ""))
-    return 0
+        return None, {}
+    return hosts, read
