@@ -7,8 +7,12 @@ endpoint puts on every series, so the scrape job sets honor_labels: true) and, w
 data names its groups under "groups", `groups` as ",a,b," (Prometheus' convention for a list in
 one label, as in __meta_consul_tags: match one with =~".*,a100_40,.*").
 
-`@local` is the machine the command runs on (as for pyinfra): its target is this machine's name
-(migfleet.fleet.local.machine_name), unless its data sets `ssh_hostname`.
+The host part has one form per kind of address: `a.b.c.d`, `[v6]`, or a DNS name in lower case
+without its final dot. An address no Prometheus can scrape is refused with the host, the field and
+why: a name holding a port, a short IPv4 form (`10.1.2`, which resolvers read as 10.1.0.2), a
+loopback address or name. `@local` is the machine the command runs on (as for pyinfra): its target
+is this machine's name (migfleet.fleet.local.machine_name) when that name has its domain, unless
+its data sets `ssh_hostname`.
 """
 from __future__ import annotations
 
@@ -17,33 +21,63 @@ import json
 from typing import Mapping
 
 from migfleet.fleet import local
+from migfleet.inventory import values
+from migfleet.inventory.errors import shown
 from migfleet.serving import settings as serving_settings
 
 
+# A loopback (or unspecified) address or name: to a Prometheus, the machine it runs on, whichever host is meant.
+OWN_MACHINE = ("which a Prometheus reads as its own machine; set ssh_hostname in its data to the name or address to "
+               "scrape")
+
+
 class TargetsError(ValueError):
-    """A host whose target cannot be written; the message names it."""
+    """A host whose target cannot be written; the message names it, the field and why."""
+
+
+def _local_address(name: str) -> str:
+    # A Prometheus elsewhere reaches this machine by a name with its domain: a loopback name, or a
+    # short name that resolves elsewhere only through a search domain (if at all), is not one.
+    address = local.machine_name().strip().rstrip(".").lower()
+    if address in local.LOCALHOST_NAMES or "." not in address or values.name_problem(address):
+        raise TargetsError(f"{name}: $.ssh_hostname: not set, and this machine calls itself {address!r}, which a "
+                           "Prometheus elsewhere cannot resolve; set ssh_hostname in its data to the name or address "
+                           "to scrape")
+    return address
 
 
 def _address(name: str, data: Mapping) -> str:
-    # The address the deploy reaches the host at is the one its Envoy listens on.
-    address = str(data.get("ssh_hostname") or (local.machine_name() if local.is_local(name) else name)).strip()
-    if local.is_local(name) and address in local.LOCALHOST_NAMES:
-        raise TargetsError(f"{name}: this machine calls itself {address!r}, which a Prometheus elsewhere cannot "
-                           "reach; set ssh_hostname in its data to the name or address to scrape")
-    if not address or any(c.isspace() or c in "/@" for c in address):
-        raise TargetsError(f"{name}: address {address!r} cannot be a scrape target")
+    """The host part of the target, one form per kind: a.b.c.d, [v6], or a DNS name (lower case, no
+    final dot). The address the deploy reaches the host at is the one its Envoy listens on."""
+    given = data.get("ssh_hostname")
+    if given is None and local.is_local(name):
+        return _local_address(name)
+    field, address = ("$", name) if given is None else ("$.ssh_hostname", given)
+    if not isinstance(address, str):
+        raise TargetsError(f"{name}: {field}: cannot be a scrape target: {shown(address)} is not a string")
+    address = address.strip()
     try:
-        if ipaddress.ip_address(address).version == 6:
-            return f"[{address}]"
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        pass
+        ip = None
+    if ip is not None:
+        if ip.is_loopback or ip.is_unspecified:
+            raise TargetsError(f"{name}: {field}: cannot be a scrape target: {ip}, {OWN_MACHINE}")
+        return f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
+    why = values.name_problem(address)
+    if why:
+        raise TargetsError(f"{name}: {field}: cannot be a scrape target: "
+                           + (f"the address {why}" if why.startswith(("is ", "holds ")) else why))
+    address = address.rstrip(".").lower()
+    if address in local.LOCALHOST_NAMES or address.endswith(".localhost"):
+        raise TargetsError(f"{name}: {field}: cannot be a scrape target: {address}, {OWN_MACHINE}")
     return address
 
 
 def _port(name: str, data: Mapping) -> int:
     port = data.get("metrics_port", serving_settings.defaults()["metrics_port"])
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise TargetsError(f"{name}: metrics_port {port!r} is not a TCP port")
+        raise TargetsError(f"{name}: $.metrics_port: metrics_port {shown(port)} is not a TCP port")
     return port
 
 

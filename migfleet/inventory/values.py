@@ -33,6 +33,11 @@ def name_problem(name: str) -> str | None:
         pass
     if name.count(":") == 1 and name.rpartition(":")[2].isdigit():
         return f"holds a port ({shown(name)}): give the port as ssh_port"
+    if re.fullmatch(r"[0-9]+", name.rstrip(".").rpartition(".")[2]):
+        # The resolver reads such a name as an IPv4 address in a short form (10.1.2 is 10.1.0.2), and
+        # no top-level domain is all digits (RFC 3696): it is a mistyped address, not a name.
+        return (f"{shown(name)} looks like an IPv4 address but is not one (four numbers 0-255 separated by dots, "
+                "without leading zeros)")
     if len(name) > 253:
         return f"is {len(name)} characters long; a host name has at most 253"
     bad = [label for label in name.rstrip(".").split(".") if not HOST_LABEL.match(label)]
@@ -119,9 +124,15 @@ def _services(host: str, data: Mapping, known) -> list[InventoryError]:
         if not isinstance(name, str):
             continue
         where = f"$.mig_reset_services[{i}]"
-        if name.endswith("@.service"):
+        template, at, _ = name.partition("@")
+        if at and not template:
+            out.append(InventoryError(host, where, f"{shown(name)} is not a unit name: a template's instance is "
+                                      "NAME@INSTANCE.service"))
+        elif name.endswith("@.service"):
             out.append(InventoryError(host, where, f"{shown(name)} is a template unit, which cannot be stopped or "
-                                      f"started itself: name an instance, such as {name[:-len('@.service')]}@NAME.service"))
+                                      f"started itself: name an instance, such as {template}@NAME.service"))
+        elif at:
+            continue        # an instance of a template (dcgm-exporter@gpu0.service): the site's own unit
         elif name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.85)
             if close:

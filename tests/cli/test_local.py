@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from migfleet.fleet.local import machine_name
 from tests.fleet.fake_smi import A100, H100, install_smi
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def migfleet(*args: str, cwd: Path, path: str, nvsim_root: str = "") -> subproce
 
 
 def write_inventory(folder: Path, data: dict) -> Path:
-    (folder / "models" / "example").mkdir(parents=True, exist_ok=True)
+    (folder / "models" / "example" / "1").mkdir(parents=True, exist_ok=True)
     (folder / "models" / "example" / "config.pbtxt").write_text('backend: "python"\n')
     inventory = folder / "inventory.py"
     inventory.write_text(f"hosts = [('@local', {data!r})]\n")
@@ -107,11 +108,17 @@ def test_without_nvidia_smi_each_command_says_so_in_one_line(tmp_path):
 def test_targets_name_this_machine(tmp_path):
     inventory = write_inventory(tmp_path, {"gpu_models": [H100], "mig_layout": LAYOUT_OFF, "metrics_port": 9102})
     run = migfleet("targets", str(inventory), cwd=tmp_path, path="/nonexistent")
+    if "." not in machine_name():        # a name without its domain: refused, saying what to set
+        assert (run.returncode, run.stdout) == (1, ""), run.stdout
+        assert "@local: $.ssh_hostname: not set, and this machine calls itself" in run.stderr
+        inventory = write_inventory(tmp_path, {"gpu_models": [H100], "mig_layout": LAYOUT_OFF, "metrics_port": 9102,
+                                               "ssh_hostname": "gpu-07.example.com"})
+        run = migfleet("targets", str(inventory), cwd=tmp_path, path="/nonexistent")
     assert run.returncode == 0, run.stderr
     [group] = json.loads(run.stdout)
     host, port = group["targets"][0].rsplit(":", 1)
     assert group["labels"] == {"host": "@local"} and port == "9102"
-    assert host not in ("@local", "localhost", "") and "@" not in host
+    assert host not in ("@local", "localhost", "") and "@" not in host and "." in host
 
 
 def test_at_local_in_place_of_an_inventory_file(tmp_path, sim):

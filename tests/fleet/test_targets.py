@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from migfleet.fleet import local
 from migfleet.fleet.targets import TargetsError, render_targets
 from migfleet.inventory import load_inventory_data
 
@@ -60,3 +61,58 @@ def test_production_inventory_gives_every_host(tmp_path):
     result = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("address, target", [
+    ("10.0.0.7", "10.0.0.7:8002"),
+    ("2001:DB8:0:0::7", "[2001:db8::7]:8002"),            # compressed, lower case
+    ("fe80::1%eth0", "[fe80::1%eth0]:8002"),
+    ("GPU-01.Example.COM.", "gpu-01.example.com:8002"),   # lower case, without the final dot
+    (" gpu-01.example.com ", "gpu-01.example.com:8002"),
+])
+def test_one_target_form_per_kind_of_address(address, target):
+    [group] = json.loads(render_targets({"h": {"ssh_hostname": address}}))
+    assert group["targets"] == [target]
+
+
+SHORT_IPV4 = "looks like an IPv4 address but is not one (four numbers 0-255 separated by dots, without leading zeros)"
+OWN = "which a Prometheus reads as its own machine; set ssh_hostname in its data to the name or address to scrape"
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("h", {"ssh_hostname": "10.1.2"}, f"h: $.ssh_hostname: cannot be a scrape target: '10.1.2' {SHORT_IPV4}"),
+    ("10.1.2", {}, f"10.1.2: $: cannot be a scrape target: '10.1.2' {SHORT_IPV4}"),
+    ("h", {"ssh_hostname": "010.1.2.3"}, f"h: $.ssh_hostname: cannot be a scrape target: '010.1.2.3' {SHORT_IPV4}"),
+    ("h", {"ssh_hostname": "12345"}, f"h: $.ssh_hostname: cannot be a scrape target: '12345' {SHORT_IPV4}"),
+    ("gpu-01.example.com:9100", {}, "gpu-01.example.com:9100: $: cannot be a scrape target: the address holds a port "
+                                    "('gpu-01.example.com:9100'): give the port as ssh_port"),
+    ("h", {"ssh_hostname": "gpu:9100"}, "h: $.ssh_hostname: cannot be a scrape target: the address holds a port "
+                                        "('gpu:9100'): give the port as ssh_port"),
+    ("h", {"ssh_hostname": "127.0.0.1"}, f"h: $.ssh_hostname: cannot be a scrape target: 127.0.0.1, {OWN}"),
+    ("h", {"ssh_hostname": "::1"}, f"h: $.ssh_hostname: cannot be a scrape target: ::1, {OWN}"),
+    ("h", {"ssh_hostname": "Localhost."}, f"h: $.ssh_hostname: cannot be a scrape target: localhost, {OWN}"),
+    ("h", {"ssh_hostname": 7}, "h: $.ssh_hostname: cannot be a scrape target: 7 is not a string"),
+    ("h", {"metrics_port": 70000}, "h: $.metrics_port: metrics_port 70000 is not a TCP port"),
+])
+def test_an_address_no_prometheus_can_scrape_is_refused_with_host_field_and_reason(name, data, message):
+    with pytest.raises(TargetsError) as refused:
+        render_targets({name: data})
+    assert str(refused.value) == message
+
+
+def test_at_local_is_this_machine_by_its_name_with_its_domain(monkeypatch):
+    monkeypatch.setattr(local, "machine_name", lambda: "GPU-07.Example.com")
+    assert json.loads(render_targets({"@local": {}}))[0]["targets"] == ["gpu-07.example.com:8002"]
+    # Its data's ssh_hostname wins, whatever the machine calls itself.
+    monkeypatch.setattr(local, "machine_name", lambda: "localhost")
+    assert json.loads(render_targets({"@local": {"ssh_hostname": "10.0.0.9"}}))[0]["targets"] == ["10.0.0.9:8002"]
+
+
+@pytest.mark.parametrize("name", ["localhost", "gpu-07", "localhost6.localdomain6"])
+def test_at_local_without_a_name_others_resolve_says_what_to_set(monkeypatch, name):
+    monkeypatch.setattr(local, "machine_name", lambda: name)
+    with pytest.raises(TargetsError) as refused:
+        render_targets({"@local": {}})
+    assert str(refused.value) == (f"@local: $.ssh_hostname: not set, and this machine calls itself {name!r}, which a "
+                                  "Prometheus elsewhere cannot resolve; set ssh_hostname in its data to the name or "
+                                  "address to scrape")
