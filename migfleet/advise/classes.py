@@ -4,28 +4,28 @@ instead of choosing a layout per GPU (no permutations to search).
 
 Per class c and candidate layout L: n[c,L] (integer) GPUs take L. L's instances fall into groups
 alike for every purpose: the same profile and, for one of today's instances, the same models
-today. Per group and model set M an instance may load (those whose memory fits, the empty set
-included): w[c,L,g,M] instances load exactly M, and F[c,L,g,M,m] is their time spent on m:
+today. Per group and model set M an instance may load: w[c,L,g,M] instances load exactly M, and
+F[c,L,g,M,m] is their time spent on m:
 
     sum_L n[c,L] = GPUs of c;   sum_M w[c,L,g,M] = (instances of g in L) x n[c,L];   sum_m F[..,M,m] <= w[..,M]
     sum rps(profile, m) F[..,m] + u[m] >= demand[m] x headroom;   sum_{M holds m} w + miss[m] >= 1
     kept = sum of w[c,L,g,M] over today's groups g with M their models today
 
 Exact: instances of one group with one model set are interchangeable, and time shares summed over
-them split back evenly (each at most 1). Model sets: every subset of the host's models when it has
-at most MAX_ALL_SETS of them, else sets of at most two models plus today's.
+them split back evenly (each at most 1). Model sets: the largest that fit the instance's memory
+(candidates.model_sets: a smaller set never ranks better), plus today's models for today's groups.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from itertools import combinations
 
 import numpy as np
 
+from migfleet.advise.candidates import model_sets
+from migfleet.advise.objective import objectives
 from migfleet.advise.problem import Assignment, HostProblem, expand
+from migfleet.advise.program import Program
 from migfleet.mig.placed import PlacedGi
-
-MAX_ALL_SETS = 4
 
 
 def classes(problem: HostProblem, cands) -> list[list[int]]:
@@ -35,44 +35,45 @@ def classes(problem: HostProblem, cands) -> list[list[int]]:
     return list(out.values())
 
 
-def _sets(problem: HostProblem, gpu, pid: int, extra: list[frozenset]) -> list[frozenset]:
-    gi = PlacedGi(0, pid, ())
-    models = [m for m in problem.universe if problem.fits(gpu, gi, [m])]
-    most = len(models) if len(problem.universe) <= MAX_ALL_SETS else 2
-    out = [frozenset(c) for k in range(most + 1) for c in combinations(models, k)]
-    out += [s for s in extra if s not in out]
-    return [s for s in out if problem.fits(gpu, gi, sorted(s))]
+def _sets(problem: HostProblem, gpu, pid: int, today_set: frozenset | None) -> list[frozenset]:
+    memory = problem.gi_memory(gpu, PlacedGi(0, pid, ()))
+    out = list(model_sets(problem, gpu.geometry, memory))
+    if today_set is not None and today_set not in out and problem.fits(gpu, PlacedGi(0, pid, ()), sorted(today_set)):
+        out.append(today_set)
+    return out
 
 
-def build(problem: HostProblem, cands, factor: float, model_cls):
-    mdl = model_cls()
+def build(problem: HostProblem, cands, factor: float):
+    mdl = Program()
     required = problem.required(factor)
-    keep = sorted(problem.served_today() | set(required))
     groups = classes(problem, cands)
-    a = 1.0 + sum(g.geometry.compute_slices for g in problem.gpus)
-    obj2: dict[int, float] = {}
+    cost: dict[int, tuple[int, int]] = {}
+    kept: list[tuple[int, frozenset[str]]] = []
     ns: dict[tuple, int] = {}
-    ws: dict[tuple, int] = {}
+    ws: dict[tuple, list[tuple[frozenset, int]]] = defaultdict(list)
     fs: dict[tuple, tuple[int, float]] = {}
     loads: dict[str, list[int]] = defaultdict(list)
+    routes: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for c, members in enumerate(groups):
         gpu = problem.gpus[members[0]]
         kind = {gi: expand(problem, ms) for gi, ms in gpu.today.pairs()}
+        sets_of: dict[tuple, list[frozenset]] = {}
         row = []
         for k, lay in enumerate(cands[members[0]]):
             n = mdl.var(0.0, float(len(members)))
             ns[(c, k)] = n
             row.append((n, 1.0))
-            obj2[n] = a * len(lay.gis) + sum(gpu.geometry.profile(gi.profile_id).slices for gi in lay.gis)
+            cost[n] = (len(lay.gis), sum(gpu.geometry.profile(gi.profile_id).slices for gi in lay.gis))
             for (pid, today_set), mult in Counter((gi.profile_id, kind.get(gi)) for gi in lay.gis).items():
-                sets = _sets(problem, gpu, pid, [today_set] if today_set is not None else [])
+                if (pid, today_set) not in sets_of:
+                    sets_of[(pid, today_set)] = _sets(problem, gpu, pid, today_set)
                 total = []
-                for s in sets:
+                for s in sets_of[(pid, today_set)]:
                     w = mdl.var(0.0, float(mult * len(members)))
-                    ws[(c, k, pid, today_set, s)] = w
+                    ws[(c, k, pid, today_set)].append((s, w))
                     total.append((w, 1.0))
                     if today_set is not None and s == today_set:
-                        obj2[w] = obj2.get(w, 0.0) - 2.0 * a
+                        kept.append((w, s))
                     share = []
                     for m in sorted(s):
                         loads[m].append(w)
@@ -80,31 +81,14 @@ def build(problem: HostProblem, cands, factor: float, model_cls):
                         if rate > 0 and m in required:
                             f = mdl.var(0.0, np.inf, integer=False)
                             fs[(c, k, pid, today_set, s, m)] = (f, rate)
+                            routes[m].append((f, rate))
                             share.append((f, 1.0))
                     if share:
                         mdl.row(share + [(w, -1.0)], -np.inf, 0.0)
                 mdl.row(total + [(n, -float(mult))], 0.0, 0.0)
         mdl.row(row, float(len(members)), float(len(members)))
-    us, misses = {}, {}
-    for m, need in required.items():
-        u = mdl.var(0.0, np.inf, integer=False)
-        us[m] = u
-        mdl.row([(f, rate) for key, (f, rate) in fs.items() if key[-1] == m] + [(u, 1.0)], need, np.inf)
-    for m in keep:
-        miss = mdl.var()
-        misses[m] = miss
-        mdl.row([(w, 1.0) for w in loads.get(m, [])] + [(miss, 1.0)], 1.0, np.inf)
-    n_vars = len(mdl.lb)
-    obj1 = np.zeros(n_vars)
-    total = sum(required.values())
-    for u in us.values():
-        obj1[u] = 1.0
-    for miss in misses.values():
-        obj1[miss] = 1.0 + total
-    vec2 = np.zeros(n_vars)
-    for v, coef in obj2.items():
-        vec2[v] = coef
-    return mdl, obj1, vec2, (groups, ns, ws, fs)
+    obj1, obj2, _, _ = objectives(mdl, problem, required, loads, routes, cost, kept)
+    return mdl, obj1, obj2, (groups, ns, ws, fs)
 
 
 def read(problem: HostProblem, cands, sol, index, tol: float) -> list[Assignment]:
@@ -119,15 +103,14 @@ def read(problem: HostProblem, cands, sol, index, tol: float) -> list[Assignment
         free = list(members)
         for k, lay in enumerate(cands[members[0]]):
             count = int(round(sol[ns[(c, k)]]))
+            if not count:
+                continue
             mine, free = free[:count], free[count:]
             for g in mine:
                 on[g] = {gi: set() for gi in lay.gis}
             for (pid, today_set) in {(gi.profile_id, kind.get(gi)) for gi in lay.gis}:
                 spots = [(g, gi) for g in mine for gi in lay.gis if (gi.profile_id, kind.get(gi)) == (pid, today_set)]
-                for key, w in ws.items():
-                    if key[:4] != (c, k, pid, today_set):
-                        continue
-                    s = key[4]
+                for s, w in ws[(c, k, pid, today_set)]:
                     n = int(round(sol[w]))
                     taken, spots = spots[:n], spots[n:]
                     for g, gi in taken:

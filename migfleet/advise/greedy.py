@@ -1,4 +1,5 @@
-"""A greedy baseline, for the benchmark and the tests only (advise itself solves exactly).
+"""A greedy baseline: the benchmark's and the tests' yardstick, and the exact solver's known
+answer (solve.py: a bound for its search, and what it keeps if it stops before anything better).
 
 From empty GPUs: while a model lacks capacity, give the model with the most unmet demand the free
 GPU instance that serves it best per slice (a valid layout still, one model per new instance);
@@ -7,9 +8,10 @@ greedy planners, it ignores today's layout.
 """
 from __future__ import annotations
 
+from migfleet.advise.candidates import useful_profiles
 from migfleet.advise.layouts import enumerate_layouts, layout_of
+from migfleet.advise.pergpu import evaluate
 from migfleet.advise.problem import Assignment, HostProblem, Score, disruption, slices_used
-from migfleet.advise.solve import evaluate, useful_profiles
 from migfleet.mig.geometry import default_ci
 from migfleet.mig.placed import PlacedGi
 

@@ -121,6 +121,7 @@ class HostResult:
     score: Score
     solve_s: float = 0.0
     proven: bool = True             # False: the solver stopped at its time limit (best found, not proven optimal)
+    notes: list[str] = field(default_factory=list)      # what the report should say about this host
 
     @property
     def changes(self) -> bool:
