@@ -7,17 +7,22 @@ else one per GPU index when the GPUs at that index agree across hosts; else one 
 (gpu_uuids). GPUs advise leaves alone keep what they have: MIG disabled stays a `mig: False`
 rule, a GPU no rule selected stays unselected.
 
-An existing module keeps everything but its `mig_layout` assignment, which is replaced.
+An existing module keeps every byte but its one `mig_layout` assignment, which is replaced
+(migfleet.inventory.module_edit: atomic, checked by running the module again, or nothing at all).
 """
 from __future__ import annotations
 
-import ast
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from migfleet.advise.problem import Assignment
 from migfleet.advise.today import Other
+from migfleet.inventory.module_edit import ModuleEditError, set_assignment
+from migfleet.inventory.paths import inventory_folder
 from migfleet.mig.geometry import Geometry
+
+NEW_MODULE = '"""MIG layouts and models per instance proposed by migfleet advise."""\n\n'
 
 
 class WriteError(ValueError):
@@ -90,44 +95,61 @@ def _rule(selector, key, gpus, body) -> dict:
     return {"gpus": selector, "instances": instances(geometry, assignment)}
 
 
+def layout_source(rules_: Sequence[dict]) -> str:
+    """The rules as Python, one rule a line."""
+    return "[\n" + "".join(f"    {rule!r},\n" for rule in rules_) + "]"
+
+
 def render(rules_: Sequence[dict], note: str) -> str:
-    lines = ["mig_layout = ["]
-    for rule in rules_:
-        lines.append(f"    {rule!r},")
-    lines.append("]")
-    return f"# {note}\n" + "\n".join(lines) + "\n"
+    return f"# {note}\nmig_layout = {layout_source(rules_)}\n"
 
 
-def module(rules_: Sequence[dict], note: str, existing: str | None) -> str:
-    """The new module text: `existing` with its mig_layout assignment replaced, or a new module."""
-    block = render(rules_, note)
-    if existing is None:
-        return ('"""MIG layouts and models per instance proposed by migfleet advise."""\n\n' + block)
+def _group_data(folder: Path) -> Path:
+    """The group_data folder of an inventory in `folder`: beside it, or beside its folder (the
+    checkout's inventories/ and group_data/), as pyinfra finds it; beside it when there is none."""
+    for candidate in (folder / "group_data", folder.parent / "group_data"):
+        if candidate.is_dir():
+            return candidate
+    return folder / "group_data"
+
+
+def _shown(path: Path) -> Path:
+    """`path` relative to the working folder when it is inside it (messages stay short)."""
+    relative = os.path.relpath(path)
+    return Path(relative) if not relative.startswith("..") else path
+
+
+def target(inventory: str, given: str) -> Path:
+    """The module `--write [FILE]` writes: next to the inventory, whatever the working folder.
+
+    No FILE: group_data/<inventory name>.py. A group name (`a100_40`) or a path in group_data
+    (`group_data/a100_40.py`): that module of the inventory's group_data. Any other path is taken as
+    given. The inventory itself is refused."""
+    inventory_path = Path(inventory)
+    if not inventory_path.is_file() and not given:
+        raise WriteError(f"{inventory} is not an inventory file, so it has no group_data module of its own: "
+                         "name the module (--write group_data/GROUP.py)")
+    folder = inventory_folder(inventory)
+    parts = Path(given).parts
+    if not given:
+        path = _group_data(folder) / f"{inventory_path.stem}.py"
+    elif len(parts) == 1 and "." not in given:
+        path = _group_data(folder) / f"{given}.py"
+    elif not Path(given).is_absolute() and parts[0] == "group_data" and len(parts) > 1:
+        path = _group_data(folder).joinpath(*parts[1:])
+    else:
+        path = Path(given)
+    path = _shown(path.absolute())
+    if inventory_path.is_file() and path.exists() and path.resolve() == inventory_path.resolve():
+        raise WriteError(f"{path}: is the inventory file; mig_layout goes in a group data module "
+                         f"(--write with no FILE: {_shown(_group_data(folder) / (inventory_path.stem + '.py'))})")
+    return path
+
+
+def write(path: Path, rules_: Sequence[dict], note: str) -> str:
+    """Set the module's mig_layout to the rules, keeping every other byte of it; refused (WriteError
+    naming the file, nothing changed) where that cannot be done exactly. Returns what was done."""
     try:
-        tree = ast.parse(existing)
-    except SyntaxError as exc:
-        raise WriteError(f"line {exc.lineno}: not Python ({exc.msg}); advise rewrites only its mig_layout "
-                         "and leaves a module it cannot read alone") from None
-    found = [n for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
-             and any(isinstance(t, ast.Name) and t.id == "mig_layout"
-                     for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))]
-    lines = existing.splitlines(keepends=True)
-    if not found:
-        return existing + ("" if existing.endswith("\n") or not existing else "\n") + "\n" + block
-    if len(found) > 1:
-        raise WriteError(f"lines {', '.join(str(n.lineno) for n in found)}: mig_layout is assigned more than once; "
-                         "advise replaces one plain assignment only")
-    node = found[0]
-    start, end = node.lineno - 1, node.end_lineno
-    if start > 0 and lines[start - 1].startswith("# migfleet advise"):
-        start -= 1      # the note of an earlier write goes with the rules it described
-    return "".join(lines[:start]) + block + "".join(lines[end:])
-
-
-def write(path: Path, rules_: Sequence[dict], note: str) -> None:
-    existing = path.read_text(encoding="utf-8") if path.exists() else None
-    text = module(rules_, note, existing)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".advise.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+        return set_assignment(path, "mig_layout", list(rules_), layout_source(rules_), [note], NEW_MODULE)
+    except ModuleEditError as exc:
+        raise WriteError(f"{exc}; advise wrote nothing") from None

@@ -24,10 +24,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def write_output(text: str, path: str | None) -> None:
-    """A command's result: to the file given with -o, else to standard output."""
+    """A command's result: to the file given with -o (its folder made if missing, replaced whole in
+    one rename; ModuleEditError naming it when it is a folder or cannot be written), else to stdout."""
     if path:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        from migfleet.inventory.module_edit import write_file
+        write_file(path, text)
     else:
         sys.stdout.write(text)
 

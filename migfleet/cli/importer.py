@@ -1,16 +1,18 @@
 """`migfleet import mig-parted FILE --config NAME [--gpu-model MODEL ...] [-o FILE]`
 
-Writes a group_data module defining `mig_layout` from one named config of an NVIDIA mig-parted
-file. Exit 0: written; 1: the config cannot be taken over (the message names file and config);
-2: usage or unreadable file.
+Writes `mig_layout` from one named config of an NVIDIA mig-parted file: to stdout as a group_data
+module, or with -o into a module, where it replaces only the module's `mig_layout` assignment (or
+adds one, or creates the module and its folder) and keeps every other byte. Exit 0: written; 1: the
+config cannot be taken over, or the module cannot be edited exactly (the message names the file and
+why; it is left as it was); 2: usage or unreadable file.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from migfleet.cli import write_output
 from migfleet.fleet import migparted, migparted_read
+from migfleet.inventory import module_edit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="a GPU model of the hosts the layout is for (product name as nvidia-smi prints it, "
                          "or PCI ID such as 0x20B010DE; repeatable): entries for other models are left out "
                          "and every rule must fit each model")
-    ap.add_argument("-o", "--output", metavar="FILE", help="write the module here instead of stdout")
+    ap.add_argument("-o", "--output", metavar="FILE",
+                    help="set mig_layout in this module (created if missing; everything else in it is kept) "
+                         "instead of printing a module")
     args = ap.parse_args(argv)
     try:
         text = migparted_read.read(args.file)
@@ -42,10 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     except migparted_read.MigPartedError as exc:
         print(f"import: {exc}", file=sys.stderr)
         return 1
-    module = migparted.render_group_data(imported, args.file, args.config)
-    write_output(module, args.output)
     if args.output:
-        print(f"import: {len(imported.rules)} rule(s) written to {args.output}", file=sys.stderr)
+        # Only the module's mig_layout is migfleet's: gpu_models and every other line stay as they are.
+        try:
+            done = module_edit.set_assignment(
+                args.output, "mig_layout", imported.rules, migparted.layout_source(imported),
+                migparted.notes(imported, args.file, args.config), migparted.module_doc(args.file, args.config))
+        except module_edit.ModuleEditError as exc:
+            print(f"import: {exc}; nothing was written", file=sys.stderr)
+            return 1
+        what = {"created": "written to new module", "added": "added to", "replaced": "replacing mig_layout in"}[done]
+        print(f"import: {len(imported.rules)} rule(s) {what} {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(migparted.render_group_data(imported, args.file, args.config))
     for note in imported.notes:
         print(f"import: left out {note}", file=sys.stderr)
     for warning in imported.warnings:

@@ -9,13 +9,15 @@ from migfleet.fleet.targets import TargetsError, render_targets
 from migfleet.inventory import InventoryLoadError, format_errors, load_inventory_data
 from migfleet.inventory.errors import cut
 from migfleet.inventory.limits import limit_errors
+from migfleet.inventory.module_edit import ModuleEditError
 from migfleet.inventory.machines import machine_errors
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="migfleet targets", description=__doc__.split("\n")[0])
     parser.add_argument("inventory", help="pyinfra inventory file")
-    parser.add_argument("-o", "--output", help="write here (default: standard output)")
+    parser.add_argument("-o", "--output", help="write here, whole, in one rename (its folder made if missing; "
+                                                 "default: standard output)")
     args = parser.parse_args(argv)
     try:
         hosts = load_inventory_data(args.inventory)
@@ -32,5 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     except InventoryLoadError as e:     # an inventory that does not load: say why, no traceback
         print(f"migfleet targets: cannot load {args.inventory}:\n{format_errors(e.problems)}", file=sys.stderr)
         return 1
-    write_output(text, args.output)
+    try:
+        write_output(text, args.output)
+    except ModuleEditError as e:        # a folder, or a file that cannot be written: left as it was
+        print(f"migfleet targets: {e}", file=sys.stderr)
+        return 1
     return 0

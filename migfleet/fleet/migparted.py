@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from migfleet.fleet.migparted_read import MigPartedError
 from migfleet.inventory.errors import cut, escaped, shown
+from migfleet.inventory.module_edit import module_text
 from migfleet.mig import catalog
 from migfleet.mig import desired, fit
 
@@ -263,15 +264,28 @@ def _in_docstring(text: str) -> str:
     return escaped(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
-def render_group_data(imported: Imported, source: str, name: str) -> str:
-    """A group_data module defining `mig_layout`, each rule commented with the models it was fitted to."""
-    lines = [f'"""MIG layouts imported from mig-parted config {_in_docstring(shown(name))} of {_in_docstring(source)} '
-             '(migfleet import mig-parted).',
-             "", "Profiles and counts are those mig-parted would create; placements are chosen by migfleet.",
-             '"""', "", "mig_layout = ["]
+def module_doc(source: str, name: str) -> str:
+    """The docstring a module made by import starts with."""
+    return (f'"""MIG layouts imported from mig-parted config {_in_docstring(shown(name))} of {_in_docstring(source)} '
+            '(migfleet import mig-parted).\n\nProfiles and counts are those mig-parted would create; placements are '
+            'chosen by migfleet.\n"""\n\n')
+
+
+def layout_source(imported: Imported) -> str:
+    """The rules as Python, each commented with the models it was fitted to."""
+    lines = ["["]
     for rule, models in zip(imported.rules, imported.checked):
-        lines.append(f"    # fits: {', '.join(models)}")
+        lines.append(f"    # fits: {escaped(', '.join(models))}")
         lines.append(f"    {rule!r},")
-    lines.append("]")
-    lines += [f"# left out: {note}" for note in imported.notes]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["]"])
+
+
+def notes(imported: Imported, source: str, name: str) -> list[str]:
+    """The comment lines above mig_layout: where it came from, and what was left out."""
+    return ([f"migfleet import: mig-parted config {shown(name)} of {source}"]
+            + [f"migfleet import: left out {note}" for note in imported.notes])
+
+
+def render_group_data(imported: Imported, source: str, name: str) -> str:
+    """A group_data module defining `mig_layout` (what `import -o` writes into a new file)."""
+    return module_text("mig_layout", layout_source(imported), notes(imported, source, name), module_doc(source, name))

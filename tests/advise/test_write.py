@@ -5,7 +5,7 @@ import pytest
 
 from migfleet.advise.problem import Assignment
 from migfleet.advise.today import Other
-from migfleet.advise.write import WriteError, module, rules
+from migfleet.advise.write import WriteError, rules, target, write
 from migfleet.mig import catalog
 from migfleet.mig.desired import DesiredInstance
 from migfleet.mig.fit import fit
@@ -53,16 +53,20 @@ def test_gpus_left_alone_keep_their_state():
 
 def test_module_keeps_everything_but_mig_layout(tmp_path):
     old = '"""Mine."""\nimport os\n\nmig_layout = [\n    {"gpus": "all", "mig": False},\n]\nmig_force = True\n'
-    new = module([{"gpus": "all", "mig": False}], "migfleet advise: test", old)
     path = tmp_path / "m.py"
-    path.write_text(new)
+    path.write_text(old)
+    assert write(path, [{"gpus": "all", "mig": False}], "migfleet advise: test") == "replaced"
+    new = path.read_text()
     data = runpy.run_path(str(path))
     assert data["mig_force"] is True and data["mig_layout"] == [{"gpus": "all", "mig": False}]
-    assert new.startswith('"""Mine."""\nimport os\n')
-    again = module([{"gpus": "all", "mig": False}], "migfleet advise: test", new)
-    assert again == new                         # the earlier note goes with the rules it described
+    assert new == old.replace('mig_layout = [\n    {"gpus": "all", "mig": False},',
+                              "# migfleet advise: test\nmig_layout = [\n    {'gpus': 'all', 'mig': False},")
+    write(path, [{"gpus": "all", "mig": False}], "migfleet advise: test")
+    assert path.read_text() == new                  # the earlier note goes with the rules it described
+    path.write_text(old + "mig_layout = []\n")
     with pytest.raises(WriteError, match="more than once"):
-        module([], "x", old + "mig_layout = []\n")
+        write(path, [], "x")
+    assert path.read_text() == old + "mig_layout = []\n"
 
 
 def test_a_rule_for_a_gpu_outside_the_catalog_is_never_dropped():
