@@ -57,12 +57,19 @@ def deploy_tritons():
     fresh = [t.name for t in work.plan.to_start if t.name not in work.rolling]
     if fresh:
         host.log(f"Tritons started, then into Envoy's rotation: {', '.join(fresh)}")
+    for model, lender, going in work.lends:
+        host.log(f"lend: {model} loaded into {lender} and healthy in its clusters before {going} stop(s); "
+                 "given back once the new Tritons serve it")
+    if work.drains:
+        host.log(f"drain: no Triton that stays can take {', '.join(work.drains)}: the host's health endpoint "
+                 "answers 503 before the first Triton goes, 200 again once every model is served")
     moving = _models_change(v, work.plan)
+    lenders = sorted({lender for _, lender, _ in work.lends} - set(work.rolling) - set(moving))
     if moving:
         host.log(f"Tritons whose models change (new ones loaded and in rotation before old ones leave): "
                  f"{', '.join(moving)}")
     context.queue(serving.tritons, name="Triton containers", plan=work.plan, rolling=work.rolling, lib_dir=context.LIB_DIR,
-                    sync=_endpoints_differ(v, work.plan), moving=moving)
+                    sync=_endpoints_differ(v, work.plan), moving=sorted({*moving, *lenders}))
     if work.host_drain:
         context.queue(serving.host_rejoins, name="Host back in the load balancer", admin_port=s["envoy_admin_port"])
     unit_text = (context.PACKAGE / "files" / "systemd" / UNIT_NAME).read_text()

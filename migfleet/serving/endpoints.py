@@ -31,17 +31,28 @@ def gi_slot(key: str) -> str:
     return f"@GI:{key}@"
 
 
-def eds_doc(cluster: str, tritons: Iterable[Triton], grpc: bool) -> str:
+def weights(tritons: Iterable[Triton], model: str) -> dict[str, int]:
+    """{Triton: Envoy load_balancing_weight} in one model's cluster: in proportion to each one's rate
+    for the model (its capacity, requests/s at a tenth), so round robin and least request split the
+    model's requests as the capacity table does; none (equal weights) unless every Triton has a rate."""
+    rates = {t.name: dict(t.capacity).get(model, 0.0) for t in tritons}
+    if not rates or not all(r > 0 for r in rates.values()):
+        return {}
+    return {name: max(1, round(r * 10)) for name, r in rates.items()}
+
+
+def eds_doc(cluster: str, tritons: Iterable[Triton], grpc: bool, model: str | None = None) -> str:
     """One cluster's EDS document: an endpoint per Triton (gRPC ones health-checked on their
-    Triton's HTTP port)."""
+    Triton's HTTP port); in a model's cluster, weighted by each one's capacity for it."""
     tritons = sorted(tritons, key=lambda t: t.name)
+    weight = weights(tritons, model) if model else {}
     endpoints = []
     for t in tritons:
         ep = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": t.ports.grpc if grpc else t.ports.http}},
               "hostname": t.name}
         if grpc:
             ep["health_check_config"] = {"port_value": t.ports.http}
-        endpoints.append({"endpoint": ep})
+        endpoints.append({"endpoint": ep, **({"load_balancing_weight": weight[t.name]} if weight else {})})
     doc = {"version_info": ",".join(t.name for t in tritons) or "none",
            "resources": [{"@type": _CLA, "cluster_name": cluster, "endpoints": [{"lb_endpoints": endpoints}]}]}
     return json.dumps(doc, indent=1) + "\n"
@@ -67,7 +78,7 @@ def eds_docs(tritons: Iterable[Triton], models: Iterable[str] = (),
     for m in sorted(set(models)):
         members = [t for t in tritons if m in t.models or m in keep.get(t.name, ())]
         for c, grpc in ((HTTP_CLUSTER, False), (GRPC_CLUSTER, True)):
-            out[eds_file(model_cluster(c, m))] = eds_doc(model_cluster(c, m), members, grpc)
+            out[eds_file(model_cluster(c, m))] = eds_doc(model_cluster(c, m), members, grpc, m)
     return out
 
 

@@ -1,8 +1,9 @@
-"""Which models each GPU instance's Tritons load, from the `mig_layout` instances that asked for it
-(standard library only; the host runs it)."""
+"""Which models each GPU instance's Tritons load, from the `mig_layout` instances that asked for it;
+what each Triton serves now (its served file), and which Triton lends a model that would otherwise
+lose its last Triton (standard library only; the host runs it)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from migfleet.mig import desired
 from migfleet.mig.geometry import Geometry
@@ -36,3 +37,59 @@ def gi_models(instances: Sequence[desired.DesiredInstance], layout: GpuLayout,
             if free.get(pid):
                 out[free[pid].pop(0)] = inst.models
     return {start: m for start, m in out.items() if m}
+
+
+# -- what each Triton serves now, kept across restarts ---------------------------------------------
+# A Triton loads its models from its served file when its container starts (docker run, and every
+# restart Docker makes), so a restart comes back with the models it serves now: those a model move
+# or a lend gave it, not the list it was first started with. The rotation is its one writer.
+
+SERVED_DIR = "/var/lib/migfleet/triton-models"      # on the host: one file per Triton, a model a line
+CONTAINER_SERVED_DIR = "/etc/migfleet/served"       # the same folder inside each Triton (read-only)
+
+
+def served_text(models: Sequence[str]) -> str:
+    return "".join(f"{m}\n" for m in models)
+
+
+def parse_served(text: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def load_script(name: str) -> str:
+    """`sh -c` script a Triton's container runs: its arguments, one --load-model per line of its served
+    file, then exec (POSIX sh: a redirected loop runs in the same shell, so `set --` holds)."""
+    path = f"{CONTAINER_SERVED_DIR}/{name}"
+    return (f'if [ -f {path} ]; then while IFS= read -r m; do [ -z "$m" ] || set -- "$@" "--load-model=$m"; '
+            f'done < {path}; fi; exec "$@"')
+
+
+def instance_mib(profile: str) -> float:
+    """Memory of a MIG instance from its profile name ("3g.40gb" -> 40 GiB); 0 when the name does not say."""
+    size = profile.rsplit(".", 1)[-1].lower()
+    try:
+        return float(size.removesuffix("gb")) * 1024 if size.endswith("gb") else 0.0
+    except ValueError:
+        return 0.0
+
+
+def plan_lends(serving: Mapping[str, Sequence[str]], room: Mapping[str, float], going: Sequence[str],
+               model_mib: Mapping[str, float]) -> tuple[dict[str, str], list[str]]:
+    """When the Tritons `going` stop, which models lose their last Triton among `serving` ({running
+    Triton: models it serves now}), and for each ({model: lender}) a Triton that stays and has the
+    memory to load it (`room`: its instance's MiB; `model_mib`: the models still wanted on the host
+    and what each takes), else the model is drained (second value). Largest model first; the lender
+    with the most memory free, then by name, so the deploy's plan and the host agree."""
+    going = set(going)
+    staying = {n: set(ms) for n, ms in serving.items() if n not in going}
+    free = {n: room.get(n, 0.0) - sum(model_mib.get(m, 0.0) for m in ms) for n, ms in staying.items()}
+    lost = {m for n in going for m in serving.get(n, ())} - {m for ms in staying.values() for m in ms}
+    lends, drained = {}, []
+    for m in sorted((m for m in lost if m in model_mib), key=lambda m: (-model_mib[m], m)):
+        fits = sorted((n for n in staying if free[n] >= model_mib[m]), key=lambda n: (-free[n], n))
+        if fits:
+            lends[m] = fits[0]
+            free[fits[0]] -= model_mib[m]
+        else:
+            drained.append(m)
+    return lends, sorted(drained)

@@ -8,12 +8,14 @@ restored with new MIG UUIDs, and for the Tritons a deploy starts).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
 from migfleet.serving.containers import LABEL_CONFIG, LABEL_MIG_UUID
+from migfleet.serving.models import SERVED_DIR, parse_served, served_text
 from migfleet.serving.triton import READY_PATH, Triton, live_devices, run_args_for
 
 
@@ -38,8 +40,9 @@ def _ready(port: int) -> bool:
         return False
 
 
-def rebind(tritons: list[Triton], gpus: dict, say=print) -> tuple[list[Triton], list[str]]:
-    """(started Tritons, bound to their device; names that failed)."""
+def rebind(tritons: list[Triton], gpus: dict, say=print, served_dir: str = SERVED_DIR) -> tuple[list[Triton], list[str]]:
+    """(started Tritons, bound to their device; names that failed). Each starts with its run file's
+    models, written to its served file first."""
     started, failed = [], []
     for t in tritons:
         p = t.place
@@ -56,6 +59,7 @@ def rebind(tritons: list[Triton], gpus: dict, say=print) -> tuple[list[Triton], 
             continue
         if now:
             _docker("rm", "-f", t.name)
+        write_served(t.name, t.models, served_dir)
         rc, out = _docker("run", *run_args_for(t.run_args, t.config_hash, device.uuid, t.models))
         if rc != 0:
             say(f"{t.name}: docker run failed: {out}")
@@ -64,6 +68,25 @@ def rebind(tritons: list[Triton], gpus: dict, say=print) -> tuple[list[Triton], 
         say(f"{t.name}: started on {device.uuid}")
         started.append(t.bound(device))
     return started, failed
+
+
+def read_served(name: str, served_dir: str = SERVED_DIR) -> tuple[str, ...] | None:
+    """The models a Triton serves now (its served file); None when it has none."""
+    try:
+        with open(os.path.join(served_dir, name), encoding="utf-8") as fh:
+            return parse_served(fh.read())
+    except FileNotFoundError:
+        return None
+
+
+def write_served(name: str, models, served_dir: str = SERVED_DIR) -> None:
+    """What the Triton loads when its container starts again (renamed into place: a start never reads
+    half a file)."""
+    os.makedirs(served_dir, exist_ok=True)
+    tmp = os.path.join(served_dir, f".{name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(served_text(list(models)))
+    os.replace(tmp, os.path.join(served_dir, name))
 
 
 def wait_ready(started: list[Triton], timeout: float, say=print) -> list[str]:

@@ -6,8 +6,9 @@ module is the one writer of those files: it renders them from the Triton run fil
 devices now present, writes each beside its target and renames it into place.
 
     python3 -m migfleet.serving.rotation sync                  endpoints = the running Tritons
-    python3 -m migfleet.serving.rotation drain NAME,...        out of rotation, in-flight requests
-                                                               finish (bounded), then stopped
+    python3 -m migfleet.serving.rotation drain NAME,...        a model only they serve lent to a Triton
+                                                               that stays (serving.moves); out of rotation,
+                                                               in-flight requests finish (bounded), stopped
     python3 -m migfleet.serving.rotation start [NAME,...]      started on the MIG device at their
                                                                place, ready, then into rotation
     python3 -m migfleet.serving.rotation roll NAME,...         replaced one at a time, each drained
@@ -28,10 +29,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import replace
 
 from migfleet.mig.boot import read_gpus
 from migfleet.serving.containers import LABEL_ROLE
 from migfleet.serving import rebind
+from migfleet.serving.models import SERVED_DIR
+from migfleet.serving.moves import ModelMoves
 from migfleet.serving.endpoints import (
     GRPC_CLUSTER, HTTP_CLUSTER, LDS, LDS_TEMPLATE, eds_docs, lds_doc, model_cluster, models_of, parse_clusters,
 )
@@ -41,11 +45,13 @@ HOST_CONFIG = "/etc/migfleet/rotation.json"
 LABEL_FILTER = f"label={LABEL_ROLE}={ROLE}"
 
 
-def host_config(settings: Mapping) -> dict:
-    """What the host-side rotation reads (HOST_CONFIG), from the resolved serving settings."""
+def host_config(settings: Mapping, model_mib: Mapping[str, float] | None = None) -> dict:
+    """What the host-side rotation reads (HOST_CONFIG), from the resolved serving settings; with the
+    models the host serves and the memory each takes (MiB), what a lend may move."""
     return {"envoy_dir": settings["envoy_config_dir"].rstrip("/"), "admin_port": settings["envoy_admin_port"],
             "run_dir": RUN_DIR, "drain_seconds": settings["envoy_drain_seconds"],
-            "ready_timeout": settings["triton_ready_timeout"]}
+            "ready_timeout": settings["triton_ready_timeout"],
+            "model_mib": {m: round(float(v), 1) for m, v in sorted((model_mib or {}).items())}}
 
 
 def write_atomic(directory: str, name: str, text: str) -> bool:
@@ -66,7 +72,7 @@ def write_atomic(directory: str, name: str, text: str) -> bool:
     return True
 
 
-class Host:
+class Host(ModelMoves):
     """This host's run files, containers, MIG devices and Envoy, as its config (HOST_CONFIG) says."""
 
     def __init__(self, config: Mapping, say=print):
@@ -75,6 +81,8 @@ class Host:
         self.run_dir = config["run_dir"]
         self.drain_s = float(config["drain_seconds"])
         self.ready_s = float(config["ready_timeout"])
+        self.model_mib = {str(m): float(v) for m, v in (config.get("model_mib") or {}).items()}
+        self.served_dir = config.get("served_dir", SERVED_DIR)
         self.say = say
 
     def run_files(self) -> list[Triton]:
@@ -96,9 +104,9 @@ class Host:
     def sync(self, leaving: set[str] = frozenset(), gpus: dict | None = None,
              keep: dict[str, set[str]] | None = None) -> None:
         """Endpoints = running Tritons that have a run file, less `leaving`, in the clusters of the
-        models their run files list (and of those `keep` {name: models} leaves them a while longer);
-        listeners with live ids."""
-        running, files = self.containers(), self.run_files()
+        models they serve (served file, else run file; and of those `keep` {name: models} leaves them a
+        while longer); listeners with live ids."""
+        running, files = self.containers(), [replace(t, models=self.served(t)) for t in self.run_files()]
         serving = [t for t in files if t.name in running and t.name not in leaving]
         docs = eds_docs(serving, models_of(files) + sorted({m for ms in (keep or {}).values() for m in ms}), keep)
         changed = [name for name, text in docs.items() if write_atomic(self.envoy_dir, name, text)]
@@ -126,8 +134,10 @@ class Host:
         want = {(c, ep) for t in self.run_files() if t.name in names for c, ep in _members(t, models)}
         return sum(int(s.get("rq_active", 0)) for key, s in stats.items() if key in want)
 
-    def drain(self, names: set[str], stop: bool = True) -> None:
-        """Out of rotation; wait (at most drain_seconds) until their in-flight requests finish."""
+    def drain(self, names: set[str], stop: bool = True) -> dict[str, str]:
+        """A model only they serve lent first (ModelMoves.lend); out of rotation; wait (at most
+        drain_seconds) until their in-flight requests finish; {model: lender}."""
+        lends = self.lend(names) if stop else {}
         self.sync(leaving=names)
         deadline = time.monotonic() + self.drain_s
         time.sleep(0.2)         # Envoy picks the moved file up from inotify; let it land
@@ -140,6 +150,7 @@ class Host:
             if present:
                 subprocess.run(["docker", "rm", "-f", *sorted(present)], capture_output=True)
                 self.say(f"stopped after draining: {', '.join(sorted(present))}")
+        return lends
 
     def start(self, names: set[str] | None = None) -> bool:
         files = [t for t in self.run_files() if names is None or t.name in names]
@@ -153,7 +164,7 @@ class Host:
         if down:
             self.sync(leaving=down)
         gpus = read_gpus()          # once: the devices do not change while Tritons start
-        started, failed = rebind.rebind(files, gpus, self.say)
+        started, failed = rebind.rebind(files, gpus, self.say, self.served_dir)
         failed += rebind.wait_ready(started, self.ready_s, self.say)
         self.sync(leaving=set(failed), gpus=gpus)
         ready = [t for t in started if t.name not in failed]
@@ -179,53 +190,14 @@ class Host:
             time.sleep(0.2)
         return sorted(set(want.values()))
 
-    def models(self, names: set[str] | None = None) -> bool:
-        """Each running Triton (of `names`) loads exactly the models of its run file, with no request
-        lost: models it gains are loaded and ready, then join their clusters and pass Envoy's health
-        checks; only then do the models it loses leave theirs, drain (at most drain_seconds) and unload."""
-        running = self.containers()
-        tritons = [t for t in self.run_files() if t.name in running and (names is None or t.name in names)]
-        now = {t.name: rebind.loaded(t) for t in tritons}
-        failed = sorted(n for n, m in now.items() if m is None)
-        tritons = [t for t in tritons if now[t.name] is not None]
-        gains = {t.name: set(t.models) - now[t.name] for t in tritons if set(t.models) - now[t.name]}
-        losses = {t.name: now[t.name] - set(t.models) for t in tritons if now[t.name] - set(t.models)}
-        for t in tritons:
-            for m in sorted(gains.get(t.name, ())):
-                error = rebind.load(t, m, self.ready_s)
-                if error:
-                    self.say(error)
-                    failed.append(t.name)
-        self.sync(leaving=set(failed), keep=losses)
-        unhealthy = self.wait_healthy([t for t in tritons if t.name in gains and t.name not in failed], gains)
-        if unhealthy:
-            self.say(f"loaded, but not healthy in Envoy after {self.ready_s:g} s: {', '.join(unhealthy)}")
-        self.sync(leaving=set(failed))
-        moving = [t for t in tritons if t.name in losses]
-        deadline = time.monotonic() + self.drain_s
-        time.sleep(0.2)         # Envoy picks the moved files up from inotify; let them land
-        while (left := self.active({t.name for t in moving}, losses)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if left:
-            self.say(f"models leaving {', '.join(sorted(losses))}: {left} request(s) still in flight after {self.drain_s:g} s")
-        for t in moving:
-            for m in sorted(losses[t.name]):
-                error = rebind.unload(t, m)
-                if error:
-                    self.say(error)
-        if gains or losses:
-            self.say("models: " + "; ".join(f"{t.name} {' '.join(sorted(t.models))}" for t in tritons
-                                          if t.name in gains or t.name in losses))
-        if failed:
-            self.say(f"models not converged: {', '.join(sorted(set(failed)))}")
-        return not failed
-
     def roll(self, names: list[str]) -> bool:
         """Replace one at a time: out of rotation, drained, started again, back in."""
         ok = True
         for name in names:
-            self.drain({name})
+            lenders = set(self.drain({name}).values())
             ok = self.start({name}) and ok
+            if lenders:         # the lent models go back once the replaced Triton serves them again
+                ok = self.models(lenders) and ok
         return ok
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from migfleet.mig import catalog, desired
-from migfleet.serving.models import gi_models
+from migfleet.serving.models import CONTAINER_SERVED_DIR, SERVED_DIR, gi_models, load_script
 from migfleet.mig.geometry import CI_SLICES, Geometry
 from migfleet.mig.placed import ENABLED, GpuLayout, live
 from migfleet.mig.state import GpuState
@@ -32,7 +32,7 @@ def model_ready_path(model: str) -> str:
 RUN_DIR = "/etc/migfleet/tritons"
 RUN_SUFFIX = ".json"
 MIG_UUID = "@MIG_UUID@"          # stands for the device's MIG UUID in run files
-LOAD_MODELS = "@LOAD_MODELS@"    # stands for one --load-model=NAME per model the Triton loads
+LOAD_MODELS = "@LOAD_MODELS@"    # in an older run file: one --load-model=NAME per model it loads
 
 
 class TritonPlanError(ValueError):
@@ -95,6 +95,8 @@ class Triton:
     run_args: tuple[str, ...]   # `docker run` arguments, MIG_UUID where the device goes, no config label
     config_hash: str
     models: tuple[str, ...] = ()    # what it loads (explicit model control); not in its config hash
+    # requests/s it serves of each model (the capacity table's rate for its profile): its Envoy weight
+    capacity: tuple[tuple[str, float], ...] = ()
     # the MIG device at its place now (None until bound); not part of its identity: the same Triton
     # is re-bound to a new device at every boot
     device: Device | None = field(default=None, compare=False)
@@ -113,7 +115,7 @@ class Triton:
                            "gi_start": p.gi_start, "ci_start": p.ci_start, "profile": p.profile,
                            "http_port": self.ports.http, "grpc_port": self.ports.grpc,
                            "metrics_port": self.ports.metrics, "models": list(self.models),
-                           "args": list(self.run_args), "config": self.config_hash}, indent=1) + "\n"
+                           "capacity": dict(self.capacity), "args": list(self.run_args), "config": self.config_hash}, indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> "Triton":
@@ -126,7 +128,8 @@ class Triton:
             place = Place(int(index), int(d["gi_start"]), int(d["ci_start"]), str(d["gpu_uuid"]), str(d.get("profile", "")))
             ports = TritonPorts(int(d["http_port"]), int(d["grpc_port"]), int(d.get("metrics_port", d["http_port"] + 2)))
             return cls(str(d["name"]), place, ports, tuple(str(a) for a in d["args"]), str(d["config"]),
-                       tuple(str(m) for m in d.get("models", ())))
+                       tuple(str(m) for m in d.get("models", ())),
+                       tuple((str(m), float(r)) for m, r in sorted(dict(d.get("capacity") or {}).items())))
         except (ValueError, KeyError, TypeError, IndexError) as e:
             raise TritonPlanError(f"run file is not a Triton's ({type(e).__name__}: {e}): {text[:200]!r}") from None
 
@@ -190,7 +193,8 @@ def spec_for(place: Place, settings: Mapping, models_digest: str = "", models: S
     name = container_name(place)
     ports = ports_for(settings["triton_port_base"], place.gpu_index, place.gi_start, place.ci_start)
     server_args = [
-        "tritonserver",
+        # a shell reads the Triton's served file at every start, Docker's restarts too (serving.models)
+        "/bin/sh", "-c", load_script(name), name, "tritonserver",
         f"--model-repository={CONTAINER_MODEL_DIR}",
         "--http-address=127.0.0.1", f"--http-port={ports.http}",
         "--grpc-address=127.0.0.1", f"--grpc-port={ports.grpc}",
@@ -198,7 +202,7 @@ def spec_for(place: Place, settings: Mapping, models_digest: str = "", models: S
         "--strict-readiness=true",
         # Explicit model control: it loads exactly its models at start, and the rotation loads and
         # unloads them later without a restart (https://github.com/triton-inference-server/server/blob/main/docs/user_guide/model_management.md)
-        "--model-control-mode=explicit", LOAD_MODELS,
+        "--model-control-mode=explicit",
         *settings["triton_server_args"],
     ]
     flags = [
@@ -206,6 +210,7 @@ def spec_for(place: Place, settings: Mapping, models_digest: str = "", models: S
         "--runtime=nvidia", "-e", f"NVIDIA_VISIBLE_DEVICES={MIG_UUID}",
         "--network", "host", "--restart", "unless-stopped",
         "-v", f"{settings['triton_model_dir']}:{CONTAINER_MODEL_DIR}:ro",
+        "-v", f"{SERVED_DIR}:{CONTAINER_SERVED_DIR}:ro",
         "--label", f"{LABEL_ROLE}={ROLE}",
         "--label", f"{LABEL_MIG_UUID}={MIG_UUID}",
         "--label", f"{LABEL_GPU_UUID}={place.gpu_uuid}",

@@ -113,7 +113,8 @@ class Host:
         (self.root / "docker.log").unlink(missing_ok=True)
         config = self.root / "rotation.json"
         config.write_text(json.dumps({"envoy_dir": str(self.root / "envoy"), "admin_port": 1, "run_dir": str(self.run_dir),
-                                      "drain_seconds": 0, "ready_timeout": 0}))
+                                      "drain_seconds": 0, "ready_timeout": 0,
+                                      "served_dir": str(self.root / "served")}))
         return self.run("-m", "migfleet.serving.rotation", "start", "--config", str(config))
 
     def docker_calls(self) -> list[list[str]]:
