@@ -36,7 +36,7 @@ HOST_PACKAGES = ("python3", "curl", "gnupg", "ca-certificates")     # what the t
 # The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind).
 HOST_CODE = ("__init__.py", "sections.py", "mig/**/*.py", "mig/catalog.json", "serving/__init__.py",
              "serving/containers.py", "serving/triton.py", "serving/models.py", "serving/endpoints.py",
-             "serving/rebind.py", "serving/rotation.py")
+             "serving/rebind.py", "serving/rotation.py", "serving/moves.py")
 # Services that hold GPUs open (a reset or MIG mode change is refused while they run): mig-parted's
 # hooks and the GPU operator stop the same ones.
 GPU_HOLDERS = ("nvidia-persistenced.service", "nvidia-dcgm.service", "nv-hostengine.service",
