@@ -6,12 +6,14 @@ in for it, as pyinfra's own group_data lookup does. No default points into the i
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from migfleet.inventory.errors import InventoryError
 
 MODEL_REPOSITORY = "triton_model_repository"
+VERSION_FOLDER = re.compile(r"[0-9]+")     # Triton's version folders: decimal digits (ASCII only)
 
 
 def inventory_folder(inventory: str | os.PathLike | None) -> Path:
@@ -33,7 +35,8 @@ def models_in(root: Path) -> list[str]:
     for child in sorted(root.iterdir()):
         if child.name.startswith(".") or not child.is_dir():
             continue
-        if (child / "config.pbtxt").is_file() or any(v.is_dir() and v.name.isdigit() for v in child.iterdir()):
+        if (child / "config.pbtxt").is_file() or any(v.is_dir() and VERSION_FOLDER.fullmatch(v.name)
+                                                       for v in child.iterdir()):
             out.append(child.name)
     return out
 

@@ -91,7 +91,7 @@ def test_import_writes_a_group_data_module(tmp_path):
         "import runpy\n"
         f"_layout = runpy.run_path({str(out)!r})['mig_layout']\n"
         "hosts = [('gpu1', {'gpu_models': ['NVIDIA H100 80GB HBM3'], 'mig_layout': _layout})]\n")
-    (tmp_path / "models" / "example").mkdir(parents=True)      # the default repository, beside the inventory
+    (tmp_path / "models" / "example" / "1").mkdir(parents=True)     # the default repository, beside the inventory
     (tmp_path / "models" / "example" / "config.pbtxt").write_text('backend: "python"\n')
     assert run_cli("validate", str(tmp_path / "inventory.py")).returncode == 0
 

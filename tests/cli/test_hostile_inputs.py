@@ -133,7 +133,7 @@ def test_targets_refuses_one_machine_under_two_hosts(tmp_path):
 
 
 def test_over_broad_choices_warn_and_still_pass(tmp_path):
-    (tmp_path / "models" / "m").mkdir(parents=True)
+    (tmp_path / "models" / "m" / "1").mkdir(parents=True)
     (tmp_path / "models" / "m" / "config.pbtxt").write_text('backend: "python"\n')
     (tmp_path / "inventory.py").write_text(
         "hosts = [('gpu-01.invalid', {'metrics_allow_networks': ['0.0.0.0/0'], 'gpu_models': "

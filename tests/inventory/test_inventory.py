@@ -153,7 +153,7 @@ def test_validate_live_reads_each_host_once(monkeypatch, capsys, tmp_path):
     inv = tmp_path / "site.py"
     inv.write_text('hosts = [("a.invalid", {"mig_layout": [{"gpus": "all", "instances": '
                    '[{"profile": "1g.5gb", "count": 7}]}]}), ("b.invalid", {})]\n')
-    (tmp_path / "models" / "example").mkdir(parents=True)      # the default repository, beside the inventory
+    (tmp_path / "models" / "example" / "1").mkdir(parents=True)     # the default repository, beside the inventory
     (tmp_path / "models" / "example" / "config.pbtxt").write_text('backend: "python"\n')
     calls = []
 

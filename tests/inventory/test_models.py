@@ -61,3 +61,20 @@ def test_models_go_to_instances_in_the_order_listed():
                                  PlacedGi(3, 19, (0,)), PlacedGi(4, 9, (2,))))
     assert gi_models(layout.instances, placed, catalog.lookup(A40)) == {
         0: ("b",), 1: ("b",), 2: ("b",), 3: ("b",), 4: ("a",)}
+
+
+def test_models_that_fit_alone_but_not_together_are_named_with_their_sum(folder):
+    for name in ("half", "other_half"):
+        (folder / "models" / name / "1").mkdir(parents=True)
+        with open(folder / "models" / name / "1" / "weights.bin", "wb") as fh:
+            fh.truncate(3 << 30)
+    found = errors(folder, {"gpus": "all", "instances": [
+        {"profile": "1g.5gb", "count": 1, "models": ["half", "other_half"]},
+        {"profile": "3g.20gb", "count": 1, "models": ["half", "other_half", "a"]},
+        {"profile": "1g.5gb", "count": 1, "models": ["half", "a", "b"]}]})
+    assert found == ["h1: $.mig_layout[0].instances[0].models: models 'half', 'other_half' have 6.0 GiB of files "
+                     "together, more than the 4.8 GiB of memory of a 1g.5gb instance on NVIDIA A100-SXM4-40GB"]
+    # a model too large alone is told alone, not again in a sum
+    found = errors(folder, {"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 1, "models": ["big", "half"]}]})
+    assert found == ["h1: $.mig_layout[0].instances[0].models: model 'big' has 6.0 GiB of files, more than the "
+                     "4.8 GiB of memory of a 1g.5gb instance on NVIDIA A100-SXM4-40GB"]

@@ -66,7 +66,7 @@ def test_validate_an_inventory_with_its_own_group_data(built, tmp_path):
     # The default model repository is models/ beside the inventory, not a path inside the package.
     missing = run_fails([installed.bin("migfleet"), "validate", "inventory.py"], tmp_path, env)
     assert f"gpu1: $.triton_model_repository: model repository 'models' (resolved against {tmp_path}" in missing.stderr
-    (tmp_path / "models" / "example").mkdir(parents=True)
+    (tmp_path / "models" / "example" / "1").mkdir(parents=True)
     (tmp_path / "models" / "example" / "config.pbtxt").write_text('backend: "python"\n')
     good = run([installed.bin("migfleet"), "validate", "inventory.py"], cwd=tmp_path, env=env)
     assert "2 host(s), no errors" in good.stdout
