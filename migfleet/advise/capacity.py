@@ -12,23 +12,34 @@ File format (JSON or YAML; docs/ADVISE.md):
         7g.80gb: {rps: {resnet50: 150.8}, memory_mib: 81152}   # memory_mib: the catalog's if left out
 
 Several tables merge: a later one's rate for the same GPU model, profile and model wins.
+A table may come from anywhere: it is read within the mig-parted reader's limits (size, UTF-8,
+nesting, aliases expanded, repeated keys), and every number is checked against what it stands for:
+rates finite, >= 0 and at most MAX_RPS; a profile's memory at most the catalog's for that profile.
 """
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from migfleet.inventory.errors import cut, shown
+from migfleet.fleet import migparted_read
+from migfleet.inventory.errors import cut, escaped, shown
+from migfleet.inventory.schema import SCHEMA_DIR
 from migfleet.mig import catalog
 from migfleet.mig.catalog import norm_model
 
 TABLES = Path(__file__).with_name("tables")
 SHIPPED = ("lab.json", "h100.json")
-MAX_BYTES = 1 << 20
+MAX_BYTES = migparted_read.MAX_BYTES
+# Requests/s, per host and model (demand) or per instance and model (a table). Far above what one
+# host's Tritons serve; it keeps the solver's numbers (demand x headroom, a missing model's weight
+# of 1 + all demand) within what HiGHS resolves exactly. 1e308 would overflow them.
+MAX_RPS = 1e6
+MAX_P99_MS = 3_600_000      # an hour
 
 
 class CapacityError(ValueError):
@@ -62,14 +73,65 @@ class Capacity:
         return {m for t in self.gpus.values() for p in t.values() for m in p.rps}
 
 
-def _number(value, where: str, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 \
-            or value in (float("inf"),) or (positive and value == 0):
-        raise CapacityError(f"{where}: wants a number {'> 0' if positive else '>= 0'}, not {shown(value)}")
+@lru_cache(maxsize=1)
+def max_mib() -> int:
+    """The most memory of any GPU in the catalog (MiB): no instance, and no model on one, holds more."""
+    return max(catalog.lookup(m).memory_mib for m in catalog.all_models())
+
+
+@lru_cache(maxsize=1)
+def _model_name_rule() -> tuple[re.Pattern, int, str]:
+    """The inventory's rule for a model name (a model repository folder), from its schema."""
+    items = json.loads((SCHEMA_DIR / "mig.v1.json").read_text(encoding="utf-8"))["$defs"]["models"]["items"]
+    return re.compile(items["pattern"]), items["maxLength"], items["errorMessage"]["pattern"]
+
+
+def model_name_problem(name) -> str | None:
+    """Why `name` cannot be a model's name, as the inventory's `models` lists are checked; None if it can."""
+    pattern, longest, why = _model_name_rule()
+    if not isinstance(name, str):
+        return f"{shown(name)} is not a model name (wants a string)"
+    if len(name) > longest:
+        return f"{shown(name)} is not a model name (at most {longest} characters)"
+    if not pattern.search(name):
+        return f"{shown(name)} {why}"
+    return None
+
+
+def key(part) -> str:
+    """One key of a JSON path as shown in a message: cut, non-ASCII escaped."""
+    return escaped(cut(str(part), 60))
+
+
+def number(value, where: str, high: float, unit: str = "", positive: bool = False) -> float:
+    """A finite number within [0 (or above 0), high]; CapacityError naming `where` otherwise."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        try:
+            ok = math.isfinite(value) and (value > 0 if positive else value >= 0) and value <= high
+        except OverflowError:       # an int too large for a float
+            ok = False
+    if not ok:
+        low = "above 0" if positive else ">= 0"
+        top = f"{high:.0f}" if high < 1e12 else f"{high:g}"
+        raise CapacityError(f"{where}: wants a finite number {low} and at most {top}{unit}, not {shown(value)}")
     return float(value)
 
 
-def _catalog_model(name: str, where: str) -> str:
+def _mapping(value, where: str, wants: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise CapacityError(f"{where}: wants a mapping of {wants}, not {shown(value)}")
+    return value
+
+
+def _model(name, where: str) -> str:
+    problem = model_name_problem(name)
+    if problem:
+        raise CapacityError(f"{where}: {problem}")
+    return name
+
+
+def _catalog_model(name, where: str) -> str:
     for model in catalog.all_models():
         if norm_model(model) == norm_model(str(name)):
             return model
@@ -80,58 +142,111 @@ def _catalog_model(name: str, where: str) -> str:
 def parse(data, source: str, into: Capacity | None = None) -> Capacity:
     """A parsed table, merged into `into` (a new Capacity when None)."""
     cap = into if into is not None else Capacity()
-    if not isinstance(data, Mapping) or data.get("version") != 1 or not isinstance(data.get("gpus"), Mapping):
+    if not isinstance(data, Mapping) or data.get("version") != 1 or isinstance(data.get("version"), bool) \
+            or "gpus" not in data:
         raise CapacityError(f"{source}: not a capacity table (wants `version: 1` and a `gpus` mapping)")
-    extra = sorted(set(data) - {"version", "p99_ms", "source", "models", "gpus"})
+    extra = sorted(map(str, set(data) - {"version", "p99_ms", "source", "models", "gpus"}))
     if extra:
-        raise CapacityError(f"{source}: unknown key(s) {cut(', '.join(map(str, extra)), 200)}")
+        raise CapacityError(f"{source}: unknown key(s) {cut(', '.join(extra), 200)}")
     if "p99_ms" in data:
-        cap.p99_ms[source] = _number(data["p99_ms"], f"{source}: p99_ms", positive=True)
-    for model, entry in (data.get("models") or {}).items():
-        where = f"{source}: models.{cut(str(model), 80)}"
+        cap.p99_ms[source] = number(data["p99_ms"], f"{source}: $.p99_ms", MAX_P99_MS, " ms", positive=True)
+    models = data.get("models")
+    for model, entry in _mapping({} if models is None else models, f"{source}: $.models",
+                                 "model -> {memory_mib: N}").items():
+        where = f"{source}: $.models.{key(model)}"
+        _model(model, f"{source}: $.models")
         if not isinstance(entry, Mapping) or set(entry) - {"memory_mib"}:
             raise CapacityError(f"{where}: wants {{memory_mib: N}}, not {shown(entry)}")
         if "memory_mib" in entry:
-            cap.model_memory[str(model)] = _number(entry["memory_mib"], f"{where}.memory_mib")
-    for gpu_name, profiles in data["gpus"].items():
-        gpu = _catalog_model(gpu_name, f"{source}: gpus")
+            cap.model_memory[model] = number(entry["memory_mib"], f"{where}.memory_mib", max_mib(), " MiB "
+                                             "(the most memory of any GPU migfleet knows)")
+    seen_gpus: dict[str, str] = {}
+    for gpu_name, profiles in _mapping(data["gpus"], f"{source}: $.gpus", "GPU model -> profiles").items():
+        gpu = _catalog_model(gpu_name, f"{source}: $.gpus")
+        if gpu in seen_gpus:
+            raise CapacityError(f"{source}: $.gpus: {shown(gpu_name)} and {shown(seen_gpus[gpu])} name the same "
+                                f"GPU model ({gpu}); give its profiles once")
+        seen_gpus[gpu] = gpu_name
         geometry = catalog.lookup(gpu)
-        if not isinstance(profiles, Mapping):
-            raise CapacityError(f"{source}: gpus.{gpu}: wants a mapping of profile -> {{rps, memory_mib}}")
+        here = f"{source}: $.gpus.{key(gpu_name)}"
         table = cap.gpus.setdefault(gpu, {})
-        for pname, entry in profiles.items():
-            where = f"{source}: gpus.{gpu}.{cut(str(pname), 40)}"
+        seen: dict[str, str] = {}
+        for pname, entry in _mapping(profiles, here, "profile -> {rps, memory_mib}").items():
+            where = f"{here}.{key(pname)}"
             try:
                 profile = geometry.profile(str(pname))
             except KeyError:
                 names = ", ".join(p.name for p in geometry.profiles)
                 raise CapacityError(f"{where}: no such profile on {gpu}; its profiles are {names}") from None
+            if profile.name in seen:
+                raise CapacityError(f"{where}: the same profile as {key(seen[profile.name])}; give it once")
+            seen[profile.name] = str(pname)
             if not isinstance(entry, Mapping) or not isinstance(entry.get("rps"), Mapping) \
                     or set(entry) - {"rps", "memory_mib"}:
                 raise CapacityError(f"{where}: wants {{rps: {{MODEL: requests/s}}, memory_mib: N}}, not {shown(entry)}")
-            memory = int(_number(entry.get("memory_mib", profile.memory_mib), f"{where}.memory_mib", positive=True))
+            memory = int(number(entry.get("memory_mib", profile.memory_mib), f"{where}.memory_mib", profile.memory_mib,
+                                f" MiB (the memory of a {profile.name} of {gpu})", positive=True))
             old = table.get(profile.name)
             rps = dict(old.rps) if old else {}
-            rps.update({str(m): _number(v, f"{where}.rps.{cut(str(m), 80)}") for m, v in entry["rps"].items()})
+            for m, v in entry["rps"].items():
+                _model(m, f"{where}.rps")
+                rps[m] = number(v, f"{where}.rps.{key(m)}", MAX_RPS, " requests/s")
             table[profile.name] = ProfileCapacity(memory, rps)
+    _fits(cap, source)
     cap.sources.append(source + (f": {cut(str(data['source']), 300)}" if data.get("source") else ""))
     return cap
 
 
+def _fits(cap: Capacity, source: str) -> None:
+    """A rate for a model on a profile whose memory cannot hold one copy of it contradicts itself."""
+    for gpu, table in cap.gpus.items():
+        for pname, entry in table.items():
+            for m, rate in entry.rps.items():
+                mib = cap.model_memory.get(m, 0.0)
+                if rate > 0 and mib > entry.memory_mib:
+                    raise CapacityError(f"{source}: $.gpus.{key(gpu)}.{pname}.rps.{key(m)}: a rate for a model of "
+                                        f"{mib:.0f} MiB ($.models.{key(m)}.memory_mib) on a profile of "
+                                        f"{entry.memory_mib} MiB, which cannot hold it")
+
+
+def no_repeats(pairs: list[tuple[str, object]]) -> dict:
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise CapacityError(f"key {shown(k)} is given twice in one object; JSON would keep only the last")
+        out[k] = v
+    return out
+
+
 def read(path: str | Path) -> object:
+    """A table file's data: JSON (.json) or YAML, read within the mig-parted reader's limits."""
     path = Path(path)
     try:
-        raw = path.read_bytes()[:MAX_BYTES + 1]
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise CapacityError(f"{path}: cannot read: {exc.strerror}") from None
+        raise CapacityError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_BYTES:
         raise CapacityError(f"{path}: larger than {MAX_BYTES // 1024} KiB")
     try:
         text = raw.decode("utf-8")
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        raise CapacityError(f"{path}: not {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                            f"{cut(str(exc), 300)}") from None
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise CapacityError(f"{path}: line {line}: byte 0x{raw[exc.start]:02x} is not "
+                            "UTF-8; a capacity table is UTF-8 text") from None
+    if path.suffix != ".json":
+        try:
+            return migparted_read.parse_yaml(text, str(path))
+        except migparted_read.MigPartedError as exc:
+            raise CapacityError(str(exc)) from None
+    try:
+        return json.loads(text, object_pairs_hook=no_repeats)
+    except CapacityError as exc:
+        raise CapacityError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise CapacityError(f"{path}: not JSON migfleet can read: it nests too deeply") from None
+    except ValueError as exc:
+        raise CapacityError(f"{path}: not JSON: {cut(str(exc), 300)}") from None
 
 
 def load(paths: Sequence[str | Path] = ()) -> Capacity:
