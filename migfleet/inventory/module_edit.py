@@ -206,6 +206,8 @@ def set_assignment(path: str | Path, name: str, value: object, source: str | Non
     source = repr(value) if source is None else source
     if repr(ast.literal_eval(source)) != repr(value):
         raise ValueError(f"{name}: the source does not say the value")      # a writer's own mistake
+    if os.path.isdir(path):
+        raise _refuse(path, f"is a folder; name the module file to write in it, e.g. {path / 'GROUP.py'}")
     if path.suffix != ".py":
         raise _refuse(path, f"is not a Python module (the name does not end in .py); {name} is written only "
                             "into a group data module, e.g. group_data/GROUP.py")

@@ -43,6 +43,10 @@ def _quote(node: ast.AST, text: str, line: bool = False) -> str:
     return f" `{cut(escaped(first), 60)}`" if first else ""
 
 
+def _article(word: str | None) -> str:
+    return "an" if word and word[0] in "aeiou" else "a"
+
+
 def _walk(node: ast.AST, block: str | None, scoped: bool) -> Iterator[tuple[ast.AST, str | None, bool]]:
     """Every node with the innermost block statement around it (None: the module's top level) and
     whether it sits in a function or class body (names bound there are not the module's)."""
@@ -64,14 +68,14 @@ def _bindings(tree: ast.Module, name: str, text: str) -> tuple[list[tuple[int, s
     for node, block, scoped in _walk(tree, None, False):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr)):
             targets |= {id(t) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])}
-        where = f" inside {'a function' if scoped else f'a `{block}` block'}" if scoped or block else ""
+        where = f" inside {'a function' if scoped else f'{_article(block)} `{block}` block'}" if scoped or block else ""
         line = getattr(node, "lineno", None)
         if isinstance(node, ast.Assign) and not scoped and any(
                 isinstance(t, ast.Name) and t.id == name for t in node.targets):
             if block:
                 sites.append((line, f"assigned{where}", node))
             elif len(node.targets) > 1:
-                sites.append((line, f"assigned together with other names:{_quote(node, text)}", node))
+                sites.append((line, "assigned together with other names", node))
             else:
                 sites.append((line, "=", node))
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name \
@@ -125,12 +129,12 @@ def assignment(tree: ast.Module, name: str, text: str) -> ast.Assign | None:
     Raises Refusal for any other way of binding it, for a read of it, and for code that may set it."""
     sites, other = _bindings(tree, name, text)
     if len(sites) > 1:
-        listed = ", ".join(f"line {line}: {'`=`' if what == '=' else what.split(':')[0]}" for line, what, _ in sites)
+        listed = ", ".join(f"line {line}: {'`=`' if what == '=' else what}" for line, what, _ in sites)
         raise Refusal(f"{name} is assigned more than once ({listed}); only a module with one plain "
                       f"`{name} = [...]` can be rewritten exactly")
     if sites and sites[0][1] != "=":
         line, what, node = sites[0]
-        quoted = "" if ":" in what else f" ({_quote(node, text).strip()})" if _quote(node, text) else ""
+        quoted = f" ({_quote(node, text).strip()})" if _quote(node, text) else ""
         raise Refusal(f"{name} is {what}{quoted}, not one plain `{name} = [...]`; rewriting it would drop "
                       "that code", line)
     last = sites[0][2].end_lineno if sites else None
