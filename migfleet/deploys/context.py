@@ -5,6 +5,7 @@ Computed once per host per run (at prepare time) and handed to the operations as
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import weakref
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from migfleet import schema_defaults
 from migfleet.deploys import failures
 from migfleet.facts import host as host_fact
 from migfleet.facts import lock as host_lock
+from migfleet.facts import noop_digest, view_cache
 from migfleet.facts import preflight
 from migfleet.facts.mig import MigGeometry
 from migfleet.inventory import paths
@@ -30,11 +32,13 @@ from migfleet.serving import endpoints, envoy, rotation, triton
 from migfleet.serving.settings import resolve as serving_settings
 
 PACKAGE = Path(__file__).resolve().parents[1]
-LIB_DIR = "/usr/local/lib/migfleet"          # migfleet's host-side code (boot replay, re-bind)
+LIB_DIR = noop_digest.LIB_DIR          # migfleet's host-side code (boot replay, re-bind, the read's short answer)
 UNITS = ("migfleet-mig.service", "migfleet-tritons.service")
 HOST_PACKAGES = ("python3", "curl", "gnupg", "ca-certificates")     # what the toolkit deploy installs first
-# The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind).
+# The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind /
+# migfleet.facts.noop_digest).
 HOST_CODE = ("__init__.py", "sections.py", "mig/**/*.py", "mig/catalog.json", "serving/__init__.py",
+             "facts/__init__.py", "facts/read.py", "facts/lock.py", "facts/trees.py", "facts/noop_digest.py",
              "serving/containers.py", "serving/triton.py", "serving/models.py", "serving/endpoints.py",
              "serving/rebind.py", "serving/rotation.py", "serving/moves.py")
 # Services that hold GPUs open (a reset or MIG mode change is refused while they run): mig-parted's
@@ -209,15 +213,15 @@ def host_code() -> dict[str, bytes]:
 
 @once_per_host
 def view() -> host_fact.HostView:
-    """The run's one read of this host."""
+    """The run's one read of this host (short where the host has not changed: facts.noop_digest)."""
     services = tuple(dict.fromkeys((*GPU_HOLDERS, *(mig_setting("mig_reset_services") or ()))))
     lock = host_lock.command(controller(), take=not dry_run())
     if mig_setting("mig_only"):     # the MIG part's files, tree and unit only: no serving file, package or image
-        return host.get_fact(host_fact.HostState, files=(boot.RECORD_PATH, f"/etc/systemd/system/{UNITS[0]}"),
-                             trees=(LIB_DIR,), units=UNITS[:1], services=services, lock=lock)
+        return _read(lock, files=(boot.RECORD_PATH, f"/etc/systemd/system/{UNITS[0]}"), trees=(LIB_DIR,),
+                     units=UNITS[:1], services=services)
     s = settings()
-    return host.get_fact(
-        host_fact.HostState,
+    return _read(
+        lock,
         files=(boot.RECORD_PATH, *(f"/etc/systemd/system/{u}" for u in UNITS), rotation.HOST_CONFIG,
                *(envoy_path(n) for n in ENVOY_FILES),
                s["toolkit_keyring"], "/etc/apt/sources.list.d/nvidia-container-toolkit.list"),
@@ -226,7 +230,22 @@ def view() -> host_fact.HostView:
         packages=(*HOST_PACKAGES, s["docker_package"], s["toolkit_package"]),
         images=(s["triton_image"], s["envoy_image"]),
         daemon_json=s["docker_daemon_config"],
-        services=services, lock=lock)
+        services=services)
+
+
+def _read(lock: str, **read) -> host_fact.HostView | None:
+    """The host read, sent with the digest of this host's last full read where one is kept: a host
+    that answers "unchanged" gets the view kept, with the lock as read now; a full read is kept."""
+    key = view_cache.read_key(host_fact.host_command(**read))
+    kept = view_cache.load("deploy", host.name, key)
+    got = host.get_fact(host_fact.HostState, **read, lock=lock, expect=kept.digest if kept else "", lib_dir=LIB_DIR)
+    if isinstance(got, noop_digest.Unchanged):
+        if kept is None or got.digest != kept.digest:
+            raise HostMigError(f"the host answered unchanged {got.digest}, a digest this run did not send")
+        return dataclasses.replace(kept.value, lock=got.lock)
+    if got is not None:
+        view_cache.save("deploy", host.name, key, view_cache.Kept(noop_digest.view_digest(got), got))
+    return got
 
 
 def dry_run() -> bool:

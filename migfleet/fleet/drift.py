@@ -2,7 +2,9 @@
 
 One round trip per host (in parallel): the nvidia-smi snapshot, migfleet's containers and Envoy's
 admin `/clusters`. The comparisons are the spec suite's own: spec_checks.compare_host (the layout
-test) and spec_checks.compare_serving (its Triton and Envoy tests).
+test) and spec_checks.compare_serving (its Triton and Envoy tests). Where a host's snapshot from an
+earlier read is kept (facts.view_cache), the read asks the host to compare (facts.noop_digest): a
+host whose GPUs read the same answers one line for the snapshot, and the rest as always.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from migfleet import sections
+from migfleet.facts import noop_digest, view_cache
 from migfleet.mig import catalog, smi
 from migfleet.serving import settings as serving_settings
 from migfleet.serving.envoy import ADMIN_ADDRESS
@@ -26,7 +29,43 @@ from migfleet.mig.state import GpuState
 Snapshot = dict[str, GpuState]
 
 
-def read_all(hosts: Sequence[fleet.FleetHost], read: Callable[[fleet.Target], Snapshot] = fleet.read_snapshot,
+def short_read(name: str, command: str, names: Sequence[str], run_on_host, kind: str,
+               timeout: float = 60.0) -> tuple[dict[str, tuple[int, str]], Snapshot]:
+    """Runs the framed read `command` (sections `names`, the snapshot's among them) and parses it:
+    (its sections, the snapshot). Where a snapshot of this host and read is kept, the host is asked
+    to compare; an "unchanged" host sends the other sections only, and the kept snapshot is used.
+    Raises FleetError naming the host, or the parsers' errors."""
+    key = view_cache.read_key(command)
+    kept = view_cache.load(kind, name, key)
+    asked = command if kept is None else noop_digest.ask(command, noop_digest.SNAPSHOT, kept.digest,
+                                                         noop_digest.LIB_DIR, {"sections": list(names)})
+    rc, out, err = run_on_host(asked, timeout)
+    if rc != 0:
+        raise fleet.FleetError(f"{name}: {kind} read exited {rc}: {(err or out).strip()[:300]!r}")
+    if out.startswith(noop_digest.UNCHANGED):
+        try:
+            digest, rest = noop_digest.split_unchanged(out)
+        except ValueError as exc:
+            raise fleet.FleetError(f"{name}: {exc}") from None
+        if kept is None or digest != kept.digest:
+            raise fleet.FleetError(f"{name}: the host answered unchanged {digest}, a digest this read did not send")
+        return sections.split(rest, [n for n in names if n not in smi.NAMES]), kept.value
+    sec = sections.split(out, names)
+    gpus = smi.parse_sections(sec)
+    view_cache.save(kind, name, key, view_cache.Kept(noop_digest.gpus_digest(gpus), gpus))
+    return sec, gpus
+
+
+def read_gpus(target: fleet.Target, timeout: float = 60.0) -> Snapshot:
+    """The snapshot alone (what `validate --live` reads), short where the host's GPUs read as kept."""
+    with fleet.session(target) as run_on_host:
+        try:
+            return short_read(target.name, smi.SNAPSHOT_COMMAND, smi.NAMES, run_on_host, "snapshot", timeout)[1]
+        except (smi.ParseError, sections.SectionError) as exc:
+            raise fleet.FleetError(f"{target.name}: {exc}") from None
+
+
+def read_all(hosts: Sequence[fleet.FleetHost], read: Callable[[fleet.Target], Snapshot] = read_gpus,
              workers: int = 16) -> dict[str, Snapshot | Exception]:
     """{host: snapshot, or the error that prevented reading it}, in inventory order."""
     def one(host: fleet.FleetHost):
@@ -93,12 +132,16 @@ def parse_live(text: str, admin: str) -> LiveHost:
     """Output of live_command -> LiveHost (smi.ParseError, sections.SectionError or
     ContainerParseError quoting what was not expected)."""
     sec = sections.split(text, LIVE_SECTIONS)
+    return _live(sec, smi.parse_sections(sec), admin)
+
+
+def _live(sec: dict[str, tuple[int, str]], gpus: Snapshot, admin: str) -> LiveHost:
     rc, inspected = sec["containers"]
     if rc != 0:
         raise ContainerParseError(f"docker inspect exited {rc}: {inspected.strip()[:300]!r}")
     models = {chunk.partition("\n")[0].strip(): chunk.partition("\n")[2]
               for chunk in ("\n" + sec["models"][1]).split("\n== ")[1:]}
-    return LiveHost(smi.parse_sections(sec), tuple(parse_inspect(inspected)), sec["clusters"], admin, models)
+    return LiveHost(gpus, tuple(parse_inspect(inspected)), sec["clusters"], admin, models)
 
 
 def read_live(host: fleet.FleetHost, timeout: float = 60.0) -> LiveHost:
@@ -108,12 +151,11 @@ def read_live(host: fleet.FleetHost, timeout: float = 60.0) -> LiveHost:
     except KeyError as exc:
         raise fleet.FleetError(f"{host.name}: {exc.args[0]}") from None
     target = fleet.target_of(host)
-    with fleet.session(target) as run_on_host:
-        rc, out, err = run_on_host(live_command(admin, serving=not host.data.get("mig_only")), timeout)
-    if rc != 0:
-        raise fleet.FleetError(f"{host.name}: drift read exited {rc}: {(err or out).strip()[:300]!r}")
     try:
-        return parse_live(out, admin)
+        with fleet.session(target) as run_on_host:
+            sec, gpus = short_read(host.name, live_command(admin, serving=not host.data.get("mig_only")),
+                                   LIVE_SECTIONS, run_on_host, "drift", timeout)
+        return _live(sec, gpus, admin)
     except (smi.ParseError, smi.DriverUnavailable, sections.SectionError, ContainerParseError) as exc:
         raise fleet.FleetError(f"{host.name}: {exc}") from None
 
