@@ -6,7 +6,7 @@ Every problem is collected as `host: $.path: reason`, so one run shows every mis
 - values.py: addresses, networks, key files and unit names, checked the way the deploy uses them;
 - machines.py: host names, and no machine or GPU under two hosts;
 - layout.py: MIG layouts against the catalog and each GPU model's geometry;
-- crosscheck.py: ports derived from the settings, rollout settings across hosts;
+- crosscheck.py: ports derived from the settings, rollout settings across hosts, Envoy values;
 - load.py: the inventory file loaded as pyinfra loads it, its errors named by file and line.
 Legal but over-broad choices (an allow list open to everyone, a rule that later rules replace
 everywhere) are warnings: check_inventory returns them beside the errors.
@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from migfleet import schema_defaults
-from migfleet.inventory.crosscheck import port_errors, rollout_errors
+from migfleet.inventory.crosscheck import envoy_value_errors, port_errors, rollout_errors
 from migfleet.inventory.errors import InventoryError, bare, format_errors
 from migfleet.inventory.host_dirs import system_dir_errors
 from migfleet.inventory.layout import Fleet, geometry_errors, gpu_refs, identity_errors, layout_errors
@@ -87,6 +87,7 @@ def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet,
                 InventoryError(host, f"$.mig_layout[{n}]", f"has no effect: later rule(s) {', '.join(map(str, by))} "
                                "replace it on every GPU it selects") for n, by in shadowed(data.get("mig_layout") or [], gpus)]
     errors += port_errors(host, data, len(gpus) if gpus else None, bad)
+    errors += envoy_value_errors(host, data, bad)
     errors += system_dir_errors(host, data, bad)
     report.errors += errors
     return bad

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from decimal import ROUND_HALF_EVEN, Decimal
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -44,8 +45,20 @@ _LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 _CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 
 
-def _duration(seconds: float) -> str:
-    return f"{float(seconds):g}s"
+# Envoy takes these durations as nanoseconds in an int64 (validateDurationAsMilliseconds): it
+# refuses 9223372036 s and more, well inside google.protobuf.Duration's own 315576000000 s.
+MAX_DURATION_S = 9223372035
+_NANOSECOND = Decimal("1e-9")
+
+
+def duration(seconds: float) -> str:
+    """Seconds in Envoy's (protobuf JSON) Duration form: decimal, at most 9 fractional digits, never
+    an exponent (Envoy refuses `1e+06s`), e.g. 1000000 -> "1000000s", 0.00001 -> "0.00001s"."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= MAX_DURATION_S:
+        raise ValueError(f"a duration of {seconds!r} s is not within 0..{MAX_DURATION_S} s")
+    exact = Decimal(seconds) if isinstance(seconds, int) else Decimal(repr(float(seconds)))
+    text = format(exact.quantize(_NANOSECOND, rounding=ROUND_HALF_EVEN), "f")
+    return text.rstrip("0").rstrip(".") + "s"
 
 
 def _file_source(name: str) -> dict:
@@ -84,7 +97,7 @@ def _action(settings: Mapping) -> Callable[[str], dict]:
                                   "typed_config": {"@type": _PREVIOUS_HOSTS}}],
         "host_selection_retry_max_attempts": 5,
     }
-    timeout = _duration(settings["envoy_route_timeout_s"])
+    timeout = duration(settings["envoy_route_timeout_s"])
     return lambda cluster: {"cluster": cluster, "timeout": timeout, "retry_policy": retry}
 
 
@@ -111,7 +124,7 @@ def _cluster(name: str, settings: Mapping, grpc: bool, model: str | None = None)
     """A Triton cluster (EDS); a model's is health-checked on that model's readiness."""
     if settings["envoy_lb_policy"] not in LB_POLICIES:
         raise ValueError(f"envoy_lb_policy {settings['envoy_lb_policy']!r} is not one of {LB_POLICIES}")
-    interval = _duration(settings["envoy_health_interval_s"])
+    interval = duration(settings["envoy_health_interval_s"])
     cluster: dict[str, Any] = {
         "name": name, "type": "EDS", "connect_timeout": "1s", "lb_policy": settings["envoy_lb_policy"],
         "eds_cluster_config": {"eds_config": _file_source(eds_file(name))},
@@ -119,7 +132,7 @@ def _cluster(name: str, settings: Mapping, grpc: bool, model: str | None = None)
         # checks (Envoy's default keeps it until they fail): leaving is how a Triton drains.
         "ignore_health_on_host_removal": True,
         "health_checks": [{
-            "timeout": _duration(settings["envoy_health_timeout_s"]), "interval": interval,
+            "timeout": duration(settings["envoy_health_timeout_s"]), "interval": interval,
             "no_traffic_interval": interval,        # else an idle cluster is checked once a minute
             "unhealthy_threshold": settings["envoy_unhealthy_threshold"],
             "healthy_threshold": settings["envoy_healthy_threshold"],

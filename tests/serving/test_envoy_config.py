@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from migfleet.inventory import SCHEMA_DIR, validate_inventory
 from migfleet.serving import endpoints, envoy, triton
 from migfleet.serving.containers import LABEL_CONFIG, label_value
 
@@ -110,3 +111,62 @@ def test_the_health_endpoint_wants_a_share_of_healthy_tritons(settings, percent)
     assert health["cluster_min_healthy_percentages"] == {c: {"value": float(percent)}
                                                          for c in ("triton_http", "triton_grpc")}
     assert [f["name"] for f in http["http_filters"]] == ["envoy.filters.http.health_check", "envoy.filters.http.router"]
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (60, "60s"), (2.0, "2s"), (0, "0s"), (1e6, "1000000s"), (1e-5, "0.00001s"), (0.001, "0.001s"),
+    (1 / 3, "0.333333333s"), (1.5e-9, "0.000000002s"), (123456.000000001, "123456.000000001s"),
+    (envoy.MAX_DURATION_S, "9223372035s"),
+])
+def test_durations_are_decimal_seconds_without_an_exponent(text, seconds):
+    assert envoy.duration(seconds) == text
+
+
+@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), envoy.MAX_DURATION_S + 1, True, "1"])
+def test_a_duration_envoy_cannot_hold_is_refused(seconds):
+    with pytest.raises(ValueError, match="is not within 0..9223372035 s"):
+        envoy.duration(seconds)
+
+
+def _numeric_envoy_settings() -> dict[str, dict]:
+    """Every number the Envoy files are rendered from, with its schema (ports apart: they must differ)."""
+    properties = json.loads((SCHEMA_DIR / "serving.v1.json").read_text())["properties"]
+    return {k: v for k, v in properties.items() if v.get("type") in ("integer", "number")
+            and k.startswith("envoy_") and not k.endswith("_port") and k != "envoy_drain_seconds"}
+
+
+def test_every_numeric_envoy_setting_has_a_bound_on_both_sides():
+    found = _numeric_envoy_settings()
+    assert set(found) == {"envoy_health_interval_s", "envoy_health_timeout_s", "envoy_unhealthy_threshold",
+                          "envoy_healthy_threshold", "envoy_route_timeout_s", "envoy_retries",
+                          "envoy_min_healthy_percent"}
+    assert all("minimum" in s and "maximum" in s for s in found.values()), found
+
+
+@pytest.mark.parametrize("end", ["minimum", "maximum"])
+def test_the_extremes_every_setting_allows_render_a_config_envoy_accepts(settings, tmp_path, end):
+    """Each numeric Envoy setting at the end of its allowed range, the ports at theirs, all at once; and
+    the rendered config checked whole by Envoy itself (--mode validate)."""
+    extremes = {k: s[end] for k, s in _numeric_envoy_settings().items()}
+    ports = [1, 2, 3, 4] if end == "minimum" else [65535, 65534, 65533, 65532]
+    extremes.update(zip(("envoy_http_port", "envoy_grpc_port", "envoy_admin_port", "metrics_port"), ports))
+    chosen = dict(settings, **extremes)
+    assert validate_inventory({"h1": {k: chosen[k] for k in extremes}}) == []
+    files = envoy.files(_specs(chosen), chosen, "lab-h1", NETS)
+    path = tmp_path / "validate.json"
+    path.write_text(envoy.validation_bootstrap(files))
+    result = validate(path)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stdout + result.stderr
+    assert "e+" not in files[envoy.CDS] + files[endpoints.LDS_TEMPLATE]
+
+
+@pytest.mark.parametrize("key", ["envoy_health_interval_s", "envoy_route_timeout_s"])
+@pytest.mark.parametrize("seconds", [1e6, 12345678.5])       # were "1e+06s" and "1.23457e+07s"
+def test_large_durations_render_whole_and_pass_envoy(settings, tmp_path, key, seconds):
+    files = envoy.files(_specs(settings), dict(settings, **{key: seconds}), "lab-h1", NETS)
+    path = tmp_path / "validate.json"
+    path.write_text(envoy.validation_bootstrap(files))
+    result = validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'"{envoy.duration(seconds)}"' in files[envoy.CDS] + files[endpoints.LDS_TEMPLATE]
+    assert envoy.duration(seconds) in ("1000000s", "12345678.5s")
