@@ -190,7 +190,8 @@ def test_snapshot_mig_enabled_matches_uuids_to_gi_ci():
 def test_snapshot_device_mismatch_is_an_error():
     sections = dict(doc.TWO_3G_SECTIONS)
     sections["list"] = (0, "\n".join(doc.L_TWO_3G.splitlines()[:2]))
-    with pytest.raises(p.ParseError, match=r"lists MIG devices \[0\], -q -x lists \[0, 1\]"):
+    with pytest.raises(p.ParseError, match=r"-L lists 1 MIG device\(s\) on GPU 0, but -q -x lists 2 "
+                                           r"\(output cut short\?\)"):
         p.parse_snapshot(doc.snapshot(sections))
 
 
@@ -273,16 +274,18 @@ def test_box_table_cut_after_a_row_is_an_error_not_a_shorter_table(name, text, p
 def test_issue_case_three_gis_beside_seven_cis_and_devices_is_refused():
     full = smigen.sections([smigen.seven_1g(gis=7)])
     sections = dict(full, lgi=(0, smigen.lgi([smigen.seven_1g(gis=3)])))
-    with pytest.raises(p.ParseError, match=r"mig -lci lists compute instance 0 in GPU instance 10 of GPU 0, "
-                                           r"which mig -lgi does not list"):
+    with pytest.raises(p.ParseError, match=r"mig -lgi lists 3 GPU instance\(s\) on GPU 0, but mig -lci has compute "
+                                           r"instances in 7 and -q -x has MIG devices in 7: GPU instance 10, 11, 12 "
+                                           r"and 1 more missing from -lgi \(output cut short\?\)"):
         p.parse_snapshot(doc.snapshot(sections))
 
 
 def test_devices_without_compute_instances_are_refused():
     sections = dict(smigen.sections([smigen.seven_1g(gis=7)]))
     sections["lci"] = (0, "No compute instances found: Not Found")
-    with pytest.raises(p.ParseError, match=r"-q -x lists a MIG device on GPU instance 7, compute instance 0, "
-                                           r"which mig -lci does not list"):
+    with pytest.raises(p.ParseError, match=r"mig -lci lists 0 compute instance\(s\) on GPU 0, but -q -x lists 7 "
+                                           r"MIG device\(s\): compute instance 0 of GPU instance 7, 0 of GPU "
+                                           r"instance 8, 0 of GPU instance 9 and 4 more missing from -lci"):
         p.parse_snapshot(doc.snapshot(sections))
 
 
@@ -291,8 +294,9 @@ def test_compute_instance_without_device_is_refused():
     sections = dict(smigen.sections([gpu]))
     fewer = (gpu[0], gpu[1], gpu[2], gpu[3][:1])
     sections["list"], sections["xml"] = (0, smigen.listing([fewer])), (0, smigen.xml([fewer]))
-    with pytest.raises(p.ParseError, match=r"mig -lci lists compute instance 0 of GPU instance 8, which has no "
-                                           r"MIG device in -L / -q -x"):
+    with pytest.raises(p.ParseError, match=r"-q -x lists 1 MIG device\(s\) on GPU 0, but mig -lci lists 2 "
+                                           r"compute instance\(s\): compute instance 0 of GPU instance 8 without a "
+                                           r"MIG device in -q -x"):
         p.parse_snapshot(doc.snapshot(sections))
 
 

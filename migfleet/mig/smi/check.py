@@ -1,6 +1,6 @@
-"""Cross-check of the snapshot's sections: nothing is planned on output that contradicts itself.
+"""Cross-checks of nvidia-smi's listings of one host: nothing is planned on output that contradicts itself.
 
-Each section is parsed on its own; here they must describe the same GPUs and instances:
+Each snapshot section is parsed on its own; here they must describe the same GPUs and instances:
 - the GPUs of --query-gpu, -L and -q -x, both ways, with the same index and name;
 - every compute instance (-lci) inside a GPU instance that -lgi lists, ids unique;
 - MIG devices (-q -x) one to one with compute instances: a MIG device *is* a compute
@@ -9,12 +9,19 @@ Each section is parsed on its own; here they must describe the same GPUs and ins
 - GPU instances only on GPUs whose MIG mode is enabled; processes on instances that exist.
 A GPU instance without compute instances is legal (`mig -cgi` without `-C` leaves it so, and
 the guide creates CIs as a separate step), so it is not an error: it simply has no MIG device.
+
+nvidia-smi closes every table row with a border, so a listing cut short at a row border parses as
+a shorter listing: only the other sections show it. Those disagreements are said as counts, per
+GPU, naming the section that lists fewer (`check_counts`). A GPU instance without compute
+instances has no MIG device to show it, so a cut that drops only such rows cannot be seen.
+`mig -lgip` of one GPU is checked against its `-lgipp` and, for a catalogued model, the catalog
+(`check_profiles`).
 """
 from __future__ import annotations
 
 from collections import Counter
 
-from migfleet.mig.catalog import norm_model
+from migfleet.mig import catalog
 from migfleet.mig.smi.errors import ParseError
 from migfleet.mig.smi.listings import ListedGpu, QueryRow, XmlGpu
 from migfleet.mig.state import ComputeInstance, GpuInstance, GpuState
@@ -44,7 +51,8 @@ def check_gpus(rows: list[QueryRow], listed: list[ListedGpu], xml: dict[str, Xml
                                ("-q -x", x, (("--query-gpu", q), ("-L", l)))):
         for other_name, other in others:
             if extra := sorted(mine - other):
-                _fail(extra[0], f"GPU listed by nvidia-smi {name} but not by {other_name}")
+                _fail(extra[0], f"GPU listed by nvidia-smi {name} but not by {other_name} ({name} lists "
+                                f"{len(mine)} GPU(s), {other_name} {len(other)})")
     by_uuid = {g.uuid: g for g in listed}
     for r in rows:
         g = by_uuid[r.uuid]
@@ -56,7 +64,7 @@ def check_gpus(rows: list[QueryRow], listed: list[ListedGpu], xml: dict[str, Xml
 
 
 def _same_name(a: str, b: str) -> bool:
-    return norm_model(a) == norm_model(b)
+    return catalog.norm_model(a) == catalog.norm_model(b)
 
 
 def check_instances(rows: list[QueryRow], gis: list[tuple[int, GpuInstance]],
@@ -82,24 +90,76 @@ def check_instances(rows: list[QueryRow], gis: list[tuple[int, GpuInstance]],
         _fail(f"GPU {d[0][0]} GI {d[0][1]} CI {d[0][2]}", "mig -lci lists this compute instance more than once")
 
 
-def check_devices(states: dict[str, GpuState]) -> None:
-    """MIG devices (-L / -q -x) one to one with compute instances (-lci); processes on real ones."""
-    for s in states.values():
-        cis = {(c.gi_id, c.ci_id) for c in s.compute_instances}
-        devices = [(d.gi_id, d.ci_id) for d in s.mig_devices]
+def _some(items, n: int = 3) -> str:
+    shown = ", ".join(str(i) for i in items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def _cis(pairs) -> str:
+    return "compute instance " + _some([f"{ci} of GPU instance {gi}" for gi, ci in pairs])
+
+
+def check_counts(rows: list[QueryRow], listing: list[ListedGpu], xml: dict[str, XmlGpu],
+                 gis: list[tuple[int, GpuInstance]], cis: list[tuple[int, ComputeInstance]]) -> None:
+    """Per GPU, its instances as four sections list them: -lgi's GPU instances hold -lci's compute
+    instances, and each compute instance is one MIG device in -q -x and in -L. (After check_gpus:
+    the GPUs themselves agree.)"""
+    listed = {g.uuid: g for g in listing}
+    for r in sorted(rows, key=lambda r: r.index):
+        where = f"GPU {r.index}: {r.uuid}"
+        gi_ids = {gi.gi_id for g, gi in gis if g == r.index}
+        ci_ids = {(ci.gi_id, ci.ci_id) for g, ci in cis if g == r.index}
+        devices = [(gi, ci) for _, gi, ci in xml[r.uuid].mig_devices]
         if d := _dupes(devices):
-            _fail(f"GPU {s.index}: {s.uuid}", f"-q -x lists two MIG devices on GPU instance {d[0][0]}, "
-                                              f"compute instance {d[0][1]}")
-        if missing := sorted(set(devices) - cis):
-            gi, ci = missing[0]
-            _fail(f"GPU {s.index}: {s.uuid}", f"-q -x lists a MIG device on GPU instance {gi}, compute instance "
-                                              f"{ci}, which mig -lci does not list")
-        if orphans := sorted(cis - set(devices)):
-            gi, ci = orphans[0]
-            _fail(f"GPU {s.index}: {s.uuid}", f"mig -lci lists compute instance {ci} of GPU instance {gi}, which "
-                                              "has no MIG device in -L / -q -x")
+            _fail(where, f"-q -x lists two MIG devices on GPU instance {d[0][0]}, compute instance {d[0][1]}")
+        ci_gis, device_gis = {gi for gi, _ in ci_ids}, {gi for gi, _ in devices}
+        if lost := sorted((ci_gis | device_gis) - gi_ids):
+            _fail(where, f"mig -lgi lists {len(gi_ids)} GPU instance(s) on GPU {r.index}, but mig -lci has compute "
+                         f"instances in {len(ci_gis)} and -q -x has MIG devices in {len(device_gis)}: GPU instance "
+                         f"{_some(lost)} missing from -lgi (output cut short?)")
+        if lost := sorted(set(devices) - ci_ids):
+            _fail(where, f"mig -lci lists {len(ci_ids)} compute instance(s) on GPU {r.index}, but -q -x lists "
+                         f"{len(devices)} MIG device(s): {_cis(lost)} missing from -lci (output cut short?)")
+        if lost := sorted(ci_ids - set(devices)):
+            _fail(where, f"-q -x lists {len(devices)} MIG device(s) on GPU {r.index}, but mig -lci lists "
+                         f"{len(ci_ids)} compute instance(s): {_cis(lost)} without a MIG device in -q -x")
+        if (n := len(listed[r.uuid].mig_devices)) != len(devices):
+            _fail(where, f"-L lists {n} MIG device(s) on GPU {r.index}, but -q -x lists {len(devices)}"
+                         + (" (output cut short?)" if n < len(devices) else ""))
+
+
+def check_processes(states: dict[str, GpuState]) -> None:
+    """Processes (-q -x) on GPU instances that -lgi lists."""
+    for s in states.values():
         gi_ids = {g.gi_id for g in s.gpu_instances}
         for p in s.processes:
             if p.gi_id is not None and p.gi_id not in gi_ids:
                 _fail(f"GPU {s.index}: {s.uuid}", f"-q -x lists process {p.pid} on GPU instance {p.gi_id}, which "
                                                   "mig -lgi does not list")
+
+
+def check_profiles(model: str, gpu: int, listed: list[tuple[int, str, int]], placed: list[int],
+                   last_line: str) -> None:
+    """One GPU's `mig -lgip` profiles ((ID, name, total instances) each) against the profile IDs
+    `-lgipp` places (both list every profile of the GPU, MIG enabled or not) and, for a model in the
+    catalog, against the catalog's profiles. `last_line` is quoted: where a cut listing stopped."""
+    what = "mig -lgip output"
+    ids = [pid for pid, _, _ in listed]
+    if lost := [pid for pid in placed if pid not in ids]:
+        raise ParseError(what, last_line, f"mig -lgip lists {len(ids)} GPU instance profile(s) on GPU {gpu}, but "
+                                          f"mig -lgipp places {len(placed)}: profile ID {_some(lost)} missing from "
+                                          "-lgip (output cut short?)")
+    known = catalog.model_named(model)
+    geometry = catalog.lookup(known) if known else None
+    if geometry is None:
+        return
+    by_id = {p.id: p for p in geometry.profiles}
+    for pid, name, total in listed:
+        p = by_id.get(pid)
+        if p is not None and (p.name, p.instances) != (name, total):
+            raise ParseError(what, last_line, f"mig -lgip lists profile ID {pid} on GPU {gpu} as {name} with {total} "
+                                              f"instance(s); the catalog's {known} has {p.name} with {p.instances}")
+    if lost := [f"{p.name} (ID {p.id})" for p in geometry.profiles if p.id not in ids]:
+        raise ParseError(what, last_line, f"mig -lgip lists {len(ids)} of the {len(geometry.profiles)} GPU instance "
+                                          f"profiles the catalog has for {known} on GPU {gpu}: {_some(lost)} "
+                                          "missing (output cut short?)")

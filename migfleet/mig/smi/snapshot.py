@@ -61,6 +61,7 @@ def parse_sections(sec: dict[str, tuple[int, str]]) -> dict[str, GpuState]:
     cis = _mig_listing(sec["lci"], parse_lci, "mig -lci output")
     # Sections are read one after another: they must agree before anything is planned on them.
     check.check_gpus(rows, listing, xml)
+    check.check_counts(rows, listing, xml, gis, cis)
     check.check_instances(rows, gis, cis)
     states: dict[str, GpuState] = {}
     for row in sorted(rows, key=lambda r: r.index):
@@ -76,7 +77,7 @@ def parse_sections(sec: dict[str, tuple[int, str]]) -> dict[str, GpuState]:
                                            key=lambda c: (c.gi_id, c.ci_id))),
             mig_devices=_match_devices(listed[row.uuid], xml[row.uuid]),
             processes=xml[row.uuid].processes)
-    check.check_devices(states)
+    check.check_processes(states)
     return states
 
 

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 from migfleet.mig.geometry import Geometry, Profile
+from migfleet.mig.smi import check
 from migfleet.mig.smi.errors import _NOT_FOUND, NO_MIG_DEVICES, ParseError
 from migfleet.mig.state import ComputeInstance, GpuInstance
 
@@ -112,6 +113,11 @@ def parse_lgipp(text: str) -> dict[tuple[int, int], tuple[tuple[int, int], ...]]
     return out
 
 
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 def architecture_of(model: str) -> str:
     """Best guess of the architecture from the product name (for geometries read off a host)."""
     if re.search(r"\b(A100|A30)\b", model):
@@ -130,10 +136,12 @@ def geometry_from_lgip(lgip: str, lgipp: str, model: str, memory_mib: int,
     Memory sizes come from the GiB column (two decimals), so they are approximate.
     """
     placements = parse_lgipp(lgipp)
+    rows = [r for r in parse_lgip(lgip) if r.gpu == gpu]
+    # Each listing is checked against the other (and the catalog): one cut at a row border parses.
+    check.check_profiles(model, gpu, [(r.id, r.name, r.total) for r in rows],
+                         [pid for g, pid in placements if g == gpu], _last_line(lgip))
     profiles = []
-    for r in parse_lgip(lgip):
-        if r.gpu != gpu:
-            continue
+    for r in rows:
         pl = placements.get((gpu, r.id))
         if pl is None:
             raise ParseError("mig -lgipp output", lgipp.strip().splitlines()[0] if lgipp.strip() else "",
