@@ -2,6 +2,7 @@
 pyinfra's "No hosts remaining!" pinned on a line of migfleet's code."""
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,10 @@ def test_a_host_failing_during_the_operations_is_summed_up_without_claiming_noth
         "--> Every host failed (No hosts remaining!):", f"    @fake/h1: {failures.BY_PYINFRA}"]
 
 
+def _memory_limit():
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
 def test_a_pyinfra_run_where_every_host_fails_ends_with_the_summary(tmp_path):
     """`pyinfra INVENTORY deploy.py` in a child process, over @fake hosts that each fail at prepare
     time: one whose read answers nothing, one whose read is garbage (pyinfra fails it), one whose
@@ -89,7 +94,7 @@ def test_a_pyinfra_run_where_every_host_fails_ends_with_the_summary(tmp_path):
         "         ('@fake/refused', {**_d, 'fake_responses': {'@@migfleet': {'success': False, "
         "'stderr': ['sh: permission denied']}}})]\n")
     done = subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), "deploy.py", "--dry", "-y"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+                          cwd=REPO, capture_output=True, text=True, timeout=120, preexec_fn=_memory_limit)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     assert "Traceback" not in out and "pyinfra error" not in out, out
