@@ -192,21 +192,8 @@ def parse(data, source: str, into: Capacity | None = None) -> Capacity:
                 _model(m, f"{where}.rps")
                 rps[m] = number(v, f"{where}.rps.{key(m)}", MAX_RPS, " requests/s")
             table[profile.name] = ProfileCapacity(memory, rps)
-    _fits(cap, source)
     cap.sources.append(source + (f": {cut(str(data['source']), 300)}" if data.get("source") else ""))
     return cap
-
-
-def _fits(cap: Capacity, source: str) -> None:
-    """A rate for a model on a profile whose memory cannot hold one copy of it contradicts itself."""
-    for gpu, table in cap.gpus.items():
-        for pname, entry in table.items():
-            for m, rate in entry.rps.items():
-                mib = cap.model_memory.get(m, 0.0)
-                if rate > 0 and mib > entry.memory_mib:
-                    raise CapacityError(f"{source}: $.gpus.{key(gpu)}.{pname}.rps.{key(m)}: a rate for a model of "
-                                        f"{mib:.0f} MiB ($.models.{key(m)}.memory_mib) on a profile of "
-                                        f"{entry.memory_mib} MiB, which cannot hold it")
 
 
 def no_repeats(pairs: list[tuple[str, object]]) -> dict:

@@ -216,7 +216,8 @@ def known_only(measured: Demand, known: Mapping[str, frozenset[str] | None], sou
     warnings = []
     unknown_hosts = sorted({h for h, _ in measured.models} - set(known))
     if unknown_hosts:
-        warnings.append(f"demand for host(s) not in the inventory, left out: {cut(', '.join(map(key, unknown_hosts)), 400)}")
+        names = cut(", ".join(map(key, unknown_hosts)), 400)
+        warnings.append(f"demand for host(s) not in the inventory, left out: {names}")
     kept = Demand(measured.window, instances=measured.instances)
     unknown_models: dict[str, list[str]] = {}
     for (host, model), d in measured.models.items():

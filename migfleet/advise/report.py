@@ -10,7 +10,9 @@ from migfleet.advise.problem import Assignment, HostProblem, HostResult, expand
 from migfleet.advise.solve import SolveError, solve_host
 from migfleet.advise.today import Other, TodayError, host_gpus
 from migfleet.advise.write import WriteError, rules, write
+from migfleet.inventory.paths import MODEL_REPOSITORY, local_path, models_in
 from migfleet.mig.placed import summary
+from migfleet.serving.settings import defaults as serving_defaults
 
 ADVISE_ERRORS = (demand.DemandError, capacity.CapacityError, TodayError, SolveError, WriteError)
 
@@ -23,18 +25,58 @@ class Advice:
     results: list[HostResult] = field(default_factory=list)
     others: dict[str, list[Other]] = field(default_factory=dict)
     unknown_hosts: list[str] = field(default_factory=list)      # demand for hosts not in the inventory
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)              # warnings: what was left out or assumed, and why
+    failed: dict[str, str] = field(default_factory=dict)        # host -> why it was not solved (one line)
+
+
+def known_models(hosts: Mapping[str, Mapping], folder: Path | None) -> dict[str, frozenset[str] | None]:
+    """Per host, the models it can load: its model repository's (resolved against the inventory's
+    folder) and those its mig_layout lists; None where the repository cannot be read (any model)."""
+    seen: dict[str, frozenset[str] | None] = {}
+    out = {}
+    for host, data in hosts.items():
+        value = data.get(MODEL_REPOSITORY, serving_defaults().get(MODEL_REPOSITORY))
+        if folder is None or not isinstance(value, str) or not value or data.get("mig_only") is True:
+            out[host] = None
+            continue
+        if value not in seen:
+            try:
+                root = local_path(value, folder)
+                seen[value] = frozenset(models_in(root)) if root.is_dir() else None
+            except OSError:
+                seen[value] = None
+        listed = {m for rule in data.get("mig_layout") or () if isinstance(rule, Mapping)
+                  for inst in [rule, *(rule.get("instances") or ())] if isinstance(inst, Mapping)
+                  for m in inst.get("models") or () if isinstance(m, str)}
+        out[host] = None if seen[value] is None else seen[value] | listed
+    return out
+
+
+def without_instance(r: HostResult) -> list[str]:
+    """Models served today or with demand that no instance of the proposal loads."""
+    p = r.problem
+    loaded = {m for a in r.proposal for _, ms in a.pairs() for m in expand(p, ms)}
+    return sorted((p.served_today() | {m for m, d in p.demand.items() if d > 0}) - loaded)
 
 
 def advise(hosts: Mapping[str, Mapping], measured: demand.Demand, table: capacity.Capacity,
-           headroom: float = 1.3, keep: float = 1.0, time_limit: float | None = None) -> Advice:
+           headroom: float = 1.3, keep: float = 1.0, time_limit: float | None = None,
+           folder: Path | None = None, source: str = "demand") -> Advice:
+    """Every host solved on its own: a host that cannot be (no GPU models, no solution) is named with
+    the reason in `failed`, and the others are still solved. Demand for hosts, or models, the
+    inventory does not know is left out and named (DemandError when none is left)."""
+    out = Advice(measured.window, headroom, keep)
+    out.unknown_hosts = sorted({h for h, _ in measured.models} - set(hosts))
+    measured, out.notes = demand.known_only(measured, known_models(hosts, folder), source)
     memory = dict(table.model_memory)
     for model, mib in measured.model_memory().items():
         memory[model] = max(memory.get(model, 0.0), mib)
-    out = Advice(measured.window, headroom, keep)
-    out.unknown_hosts = sorted({h for h, _ in measured.models} - set(hosts))
     for host in sorted(hosts):
-        gpus, others = host_gpus(host, hosts[host])
+        try:
+            gpus, others = host_gpus(host, hosts[host])
+        except TodayError as exc:
+            out.failed[host] = str(exc)
+            continue
         out.others[host] = others
         if not gpus:
             continue
@@ -51,7 +93,11 @@ def advise(hosts: Mapping[str, Mapping], measured: demand.Demand, table: capacit
         if missing:
             out.notes.append(f"{host}: no memory known for {', '.join(missing)} (capacity table models, or "
                              "dcgm-exporter): taken to fit any instance")
-        out.results.append(solve_host(problem, time_limit))
+        try:
+            out.results.append(solve_host(problem, time_limit))
+            out.notes += out.results[-1].notes
+        except SolveError as exc:
+            out.failed[host] = str(exc) if str(exc).startswith(f"{host}: ") else f"{host}: {exc}"
     return out
 
 
@@ -94,10 +140,11 @@ def text(advice: Advice) -> str:
                                                           if r.score.missing else ""))
         how = "solved" if r.proven else "time limit reached, best found (not proven optimal)"
         lines.append(f"  -> {verdict} ({how} in {r.solve_s:.2f} s)")
-    for h in advice.unknown_hosts:
-        lines.append(f"note: demand for host {h}, which is not in the inventory: left out")
-    lines += [f"note: {n}" for n in advice.notes]
-    lines.append(f"advise: {changed} GPU(s) to change" if changed else "advise: nothing to change")
+        if without_instance(r):
+            lines.append(f"  -> left without an instance: {', '.join(without_instance(r))}")
+    lines += [f"{h}: not solved (the error says why)" for h in advice.failed]
+    end = f"advise: {changed} GPU(s) to change" if changed else "advise: nothing to change"
+    lines.append(end + (f"; {len(advice.failed)} host(s) not solved" if advice.failed else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -116,10 +163,11 @@ def as_json(advice: Advice) -> dict:
     return {"window": advice.window, "headroom": advice.headroom, "keep_headroom": advice.keep, "hosts": [
         {"host": r.problem.host, "kept": r.kept, "demand": dict(r.problem.demand),
          "unmet": r.score.unmet, "disruption": r.score.disruption, "slices": r.score.slices, "solve_s": r.solve_s,
-         "proven_optimal": r.proven,
+         "proven_optimal": r.proven, "models_without_instance": without_instance(r),
          "gpus": [{"index": g.index, "model": g.geometry.model, "today": assignment(g, g.today),
                    "proposed": assignment(g, a), "changes": a != g.today} for g, a in zip(r.problem.gpus, r.proposal)]}
-        for r in advice.results], "notes": advice.notes, "unknown_hosts": advice.unknown_hosts}
+        for r in advice.results], "notes": advice.notes, "unknown_hosts": advice.unknown_hosts,
+        "failed_hosts": dict(advice.failed)}
 
 
 def write_proposal(advice: Advice, path: Path, source: str) -> None:

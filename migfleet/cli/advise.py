@@ -14,8 +14,36 @@ import json
 import sys
 from pathlib import Path
 
-from migfleet.inventory import InventoryLoadError, format_errors, load_inventory_data
-from migfleet.inventory.errors import cut
+from migfleet.advise.demand import DemandError, window_seconds
+from migfleet.inventory import inventory_folder
+from migfleet.inventory.errors import cut, shown
+
+# Each numeric flag's range: (lowest, highest, lowest allowed itself, unit and why).
+RANGES = {"--headroom": (1.0, 100.0, True, ""), "--keep-headroom": (0.0, 100.0, False, ""),
+          "--time-limit": (0.0, 86400.0, False, " seconds (a day)"), "--timeout": (0.0, 600.0, False, " seconds")}
+
+
+def _ranged(flag: str):
+    low, high, closed, unit = RANGES[flag]
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"wants a number, not {shown(text)}") from None
+        if not (low <= value if closed else low < value) or not value <= high:      # NaN fails both
+            span = f"from {low:g} to {high:g}" if closed else f"above {low:g} and at most {high:g}"
+            raise argparse.ArgumentTypeError(f"wants a number {span}{unit}, not {shown(text)}")
+        return value
+    return parse
+
+
+def _window(text: str) -> str:
+    try:
+        window_seconds(text)
+    except DemandError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--window ")) from None
+    return text
 
 
 def _args(argv):
@@ -24,25 +52,29 @@ def _args(argv):
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--prometheus", metavar="URL", help="Prometheus to ask, e.g. http://10.250.0.1:9090")
     src.add_argument("--demand-file", metavar="FILE", help="a file of Prometheus's answers (what --save-demand writes)")
-    ap.add_argument("--window", default="1h", help="how far back demand is measured (Prometheus duration; default 1h)")
+    ap.add_argument("--window", default="1h", type=_window,
+                    help="how far back demand is measured (Prometheus duration, e.g. 30m, 1h, 1d; default 1h)")
     ap.add_argument("--capacity", action="append", default=[], metavar="FILE",
                     help="capacity table (JSON/YAML, docs/ADVISE.md); repeatable, later wins; "
                          "default: the shipped lab and H100 tables")
-    ap.add_argument("--headroom", type=float, default=1.3, help="a proposal serves demand x this (default 1.3)")
-    ap.add_argument("--keep-headroom", type=float, default=1.0,
-                    help="today's layout stays while it serves demand x this (default 1.0: demand within "
-                         "the headroom of the last proposal changes nothing)")
-    ap.add_argument("--time-limit", type=float, default=60.0,
+    ap.add_argument("--headroom", type=_ranged("--headroom"), default=1.3,
+                    help="a proposal serves demand x this (1..100, default 1.3)")
+    ap.add_argument("--keep-headroom", type=_ranged("--keep-headroom"), default=1.0,
+                    help="today's layout stays while it serves demand x this (above 0, at most --headroom; default "
+                         "1.0: demand within the headroom of the last proposal changes nothing)")
+    ap.add_argument("--time-limit", type=_ranged("--time-limit"), default=60.0,
                     help="seconds the solver may take per host and level before it keeps the best found "
-                         "(said in the output; default 60)")
-    ap.add_argument("--timeout", type=float, default=10.0, help="seconds per Prometheus query (default 10)")
+                         "(said in the output; above 0, at most 86400; default 60)")
+    ap.add_argument("--timeout", type=_ranged("--timeout"), default=10.0,
+                    help="seconds per Prometheus query (above 0, at most 600; default 10)")
     ap.add_argument("--save-demand", metavar="FILE", help="also write Prometheus's answers here (for --demand-file)")
     ap.add_argument("--write", nargs="?", const="", metavar="FILE",
-                    help="rewrite mig_layout in this group_data module (default: group_data/<inventory name>.py)")
-    ap.add_argument("--json", action="store_true", help="print the result as JSON")
+                    help="rewrite mig_layout in this group_data module (default: group_data/<inventory name>.py "
+                         "next to the inventory; a group name: that module of the inventory's group_data)")
+    ap.add_argument("--json", action="store_true", help="print the result as one JSON document (warnings on stderr)")
     args = ap.parse_args(argv)
-    if not 1.0 <= args.headroom <= 100 or not 0 < args.keep_headroom <= args.headroom:
-        ap.error("--headroom must be 1..100 and --keep-headroom above 0 and at most --headroom")
+    if args.keep_headroom > args.headroom:
+        ap.error(f"argument --keep-headroom: wants at most --headroom ({args.headroom:g}), not {args.keep_headroom:g}")
     return args
 
 
@@ -53,35 +85,46 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:      # scipy: the optional extra
         print(f"migfleet advise: needs {exc.name or 'scipy'}: pip install 'migfleet[advise]' (scipy)", file=sys.stderr)
         return 1
-    try:
-        hosts = load_inventory_data(args.inventory)
-    except InventoryLoadError as e:
-        print(f"migfleet advise: cannot load {args.inventory}:\n{format_errors(e.problems)}", file=sys.stderr)
+    from migfleet.cli.validate import checked
+    hosts, _ = checked(args.inventory)      # every check of `validate`; its report on stderr
+    if hosts is None:
+        print(f"migfleet advise: {args.inventory} has errors (above): nothing solved", file=sys.stderr)
         return 1
     try:
+        origin = args.demand_file or args.prometheus
         answers = (report.demand.read_answers(args.demand_file) if args.demand_file
                    else report.demand.fetch_answers(args.prometheus, args.window, args.timeout))
-        measured = report.demand.parse(answers, args.window, args.demand_file or args.prometheus)
+        measured = report.demand.parse(answers, args.window, origin)
         if args.save_demand:
             Path(args.save_demand).write_text(json.dumps(answers, indent=1) + "\n", encoding="utf-8")
         capacity = report.capacity.load(args.capacity)
-        result = report.advise(hosts, measured, capacity, args.headroom, args.keep_headroom, args.time_limit)
+        result = report.advise(hosts, measured, capacity, args.headroom, args.keep_headroom, args.time_limit,
+                               inventory_folder(args.inventory), origin)
     except report.ADVISE_ERRORS as e:
         print(f"migfleet advise: {cut(str(e), 600)}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"migfleet advise: {cut(str(e), 300)}", file=sys.stderr)
         return 1
+    for note in result.notes:
+        print(f"warning: {cut(note, 600)}", file=sys.stderr)
+    for reason in result.failed.values():
+        print(f"migfleet advise: {cut(reason, 600)}", file=sys.stderr)
     sys.stdout.write(json.dumps(report.as_json(result), indent=1) + "\n" if args.json else report.text(result))
+    if result.failed:       # a proposal without those hosts' GPUs is not written
+        if args.write is not None:
+            print(f"migfleet advise: nothing written: {len(result.failed)} host(s) not solved", file=sys.stderr)
+        return 1
     if args.write is not None and not any(r.changes for r in result.results):
         print("advise: nothing to write: every layout stays", file=sys.stderr)
     elif args.write is not None:
-        path = Path(args.write) if args.write else Path("group_data") / f"{Path(args.inventory).stem}.py"
+        from migfleet.advise.write import target     # next to the inventory, whatever the working folder
         source = f"{args.prometheus or args.demand_file}, window {args.window}, headroom x{args.headroom}"
         try:
+            path = target(args.inventory, args.write)
             report.write_proposal(result, path, source)
-        except (report.WriteError, OSError) as e:
-            print(f"migfleet advise: {path}: {cut(str(e), 400)}", file=sys.stderr)
+        except (report.WriteError, OSError) as e:      # the message names the file
+            print(f"migfleet advise: {cut(str(e), 600)}", file=sys.stderr)
             return 1
         print(f"advise: mig_layout written to {path}; check it with `migfleet validate`, apply it with "
               "`migfleet rollout`", file=sys.stderr)
