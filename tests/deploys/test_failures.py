@@ -5,19 +5,29 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pyinfra import context
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.connect import connect_all
+from pyinfra.api.deploy import add_deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.state import StateStage
 
 from migfleet.deploys import failures
+from migfleet.deploys.all import deploy_all
+from migfleet.facts import host as host_fact
+from tests.operations.conftest import Fleet, sim_host_read  # noqa: F401  (the fixture, used below)
+from tests.operations.simulated_gpus import SimulatedGpus, gpu
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = {"fake_delay": 0, "fake_delay_jitter": 0, "gpu_models": ["NVIDIA H200"], "mig_only": True,
         "mig_layout": [{"gpus": "all", "mig": False}]}
+H200 = "NVIDIA H200"
+SERVING = {"gpu_models": [H200], "mig_layout": [{"gpus": "all", "instances": [{"profile": "1g.18gb", "count": 7}]}],
+           "triton_model_repository": str(REPO / "files" / "models"), "metrics_allow_networks": ["10.0.0.0/8"]}
 
 
 def fake_state(names, fail_percent=None) -> State:
@@ -108,3 +118,22 @@ def test_a_pyinfra_run_where_every_host_fails_ends_with_the_summary(tmp_path):
     assert all(r in (failures.BY_PYINFRA, "MIG: the host could not be read (see the error above)")
                for r in reasons), out
     assert reasons[0] != failures.BY_PYINFRA and reasons.count(failures.BY_PYINFRA) <= 1, out
+
+
+def test_every_host_failing_preflight_under_pyinfras_api_raises_its_error_with_the_summary(
+        monkeypatch, sim_host_read):  # noqa: F811
+    """The real deploy over simulated hosts, each failed by migfleet's preflight for its own reason."""
+    lacks = {"h1": {"systemd": False, "pid1": "sshd"}, "h2": {"gpus": {}, "driver_error": "nvidia-smi not found"}}
+    simulated = host_fact.parse_host
+    monkeypatch.setattr(host_fact, "parse_host", lambda text, *args: replace(
+        simulated(text, *args), **lacks[context.host.name.removeprefix("@fake/")]))
+    fleet = Fleet({"h1": (SimulatedGpus(gpu(0, H200, "GPU-00000000-0000-4000-8000-000000000001")), SERVING),
+                   "h2": (SimulatedGpus(gpu(0, H200, "GPU-00000000-0000-4000-8000-000000000002")), SERVING)})
+    with pytest.raises(failures.RunStopped) as stopped:
+        add_deploy(fleet.state, deploy_all)
+    assert str(stopped.value) == "No hosts remaining!"
+    header, h1, h2 = stopped.value.summary.splitlines()
+    assert header == "--> Every host failed, no operation was run (No hosts remaining!):"
+    assert h1.startswith("    @fake/h1: ") and h2 == "    @fake/h2: MIG: nvidia-smi not found"
+    assert h1.removeprefix("    @fake/h1: ") == failures.reasons(fleet.state)["@fake/h1"]
+    assert fleet.ops("h1") == fleet.ops("h2") == []
