@@ -167,16 +167,15 @@ def serving_work() -> ServingWork:
     doomed = {n for names in at_once.values() for n in names}
     goings = [(set(at_once[u]), False) for u in work if u in at_once]
     goings += [(set(plan.to_remove) - doomed, False)] + [({n}, True) for n in rolling]
-    lends, drains = lends_and_drains([(g, back) for g, back in goings if g & running], running) \
+    lends, drains = lends_and_drains(host.get_fact(ServedModels), [(g, back) for g, back in goings if g & running], running) \
         if running - left or rolling else ((), ())
     return ServingWork(plan, rolling, at_once, host_drain or bool(drains), lends, drains)
 
 
-def lends_and_drains(goings: list[tuple[set[str], bool]], running: set[str]) -> tuple[tuple, tuple]:
+def lends_and_drains(now: dict, goings: list[tuple[set[str], bool]], running: set[str]) -> tuple[tuple, tuple]:
     """The lends the host's rotation will make (serving.models.plan_lends on what each Triton serves
-    now, read from the host), for each set of Tritons going in turn (a roll's one Triton comes back
-    with its models, and its lends are given back); and the models none can take."""
-    now = host.get_fact(ServedModels)
+    now: facts.served, {Triton: (profile, models)}), for each set of Tritons going in turn (a roll's
+    one Triton comes back with its models, and its lends are given back); and the models none can take."""
     serving = {n: tuple(ms) for n, (_, ms) in now.items() if n in running}
     room = {n: instance_mib(profile) for n, (profile, _) in now.items()}
     wanted = {m: mib for m, mib in model_mib().items() if m in endpoints_models()}
