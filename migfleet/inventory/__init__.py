@@ -27,6 +27,7 @@ from migfleet.inventory.limits import limit_errors
 from migfleet.inventory.load import InventoryLoadError, LoadedInventory, load_inventory, load_inventory_data
 from migfleet.inventory.machines import machine_errors
 from migfleet.inventory.models import model_errors
+from migfleet.inventory.capacity_table import capacity_table_errors
 from migfleet.inventory.paths import inventory_folder, repository_errors
 from migfleet.inventory.schema import SCHEMA_DIR, TOP_SCHEMA, _schemas, schema_errors
 from migfleet.inventory.values import value_errors
@@ -143,6 +144,7 @@ def check_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[Gp
     if folder is not None:
         report.errors += repository_errors(hosts, folder, serving_defaults(), bad)
         report.errors += model_errors(hosts, folder, serving_defaults(), bad)
+        report.errors += capacity_table_errors(hosts, folder, bad)
     report.errors += rollout_errors(hosts, bad, whole) + machine_errors(hosts, bad)
     return report
 

@@ -47,9 +47,14 @@ RATE = 15.0                         # requests/s per model
 
 
 def write_inventory(folder: Path, layout: list[dict]) -> Path:
+    """lab-h3 alone, this layout, and a capacity table (10 requests/s per slice for either model)
+    that weighs each model's endpoints in Envoy."""
     (folder / "group_data").mkdir(parents=True, exist_ok=True)
     rules = [{"gpus": {"model": "NVIDIA H100 80GB HBM3"}, "instances": layout}]
-    (folder / "group_data" / f"{GROUP}.py").write_text(f"mig_layout = {rules!r}\n")
+    table = folder / "capacity.json"
+    table.write_text(json.dumps({"version": 1, "gpus": {"NVIDIA H100 80GB HBM3": {
+        p: {"rps": {A: 10.0 * int(p[0]), B: 10.0 * int(p[0])}} for p in ("1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb")}}}))
+    (folder / "group_data" / f"{GROUP}.py").write_text(f"mig_layout = {rules!r}\ntriton_capacity_table = {str(table)!r}\n")
     path = folder / f"{GROUP}.py"
     path.write_text("import runpy\n"
                     f"_hosts, _group = runpy.run_path({str(LAB_INVENTORY)!r})['lab']\n"
@@ -135,6 +140,13 @@ def served_models(lab, name: str) -> dict[str, set[str]]:
     return models
 
 
+def weights_of(lab, model: str) -> dict[int, int | None]:
+    """{port: load_balancing_weight} of the model's HTTP cluster, from the host's EDS file."""
+    doc = json.loads(lab.ssh(HOST, f"cat /etc/migfleet/envoy/eds-triton_http.{model}.json", timeout=30).stdout)
+    return {e["endpoint"]["address"]["socket_address"]["port_value"]: e.get("load_balancing_weight")
+            for e in doc["resources"][0]["endpoints"][0]["lb_endpoints"]}
+
+
 def restart_keeps_the_moves(lab) -> None:
     """After the swap, each Triton serves the other model; one Docker restarts comes back with it."""
     before = served_models(lab, HOST)
@@ -174,6 +186,10 @@ def test_lend_or_drain_through_layout_changes_under_load(deployed, tmp_path, cap
                 assert first_503 is not None and first_503 < first_fail, report[-1]
             if layout is SWAPPED:
                 restart_keeps_the_moves(deployed)
+            if layout is SPLIT:         # the 2g.20gb instance gets twice the 1g.10gb's share of A
+                weights = weights_of(deployed, A)
+                report.append(f"  weights of {A}'s endpoints (port: weight): {weights}")
+                assert sorted(weights.values()) == [100, 200], weights
         with capsys.disabled():
             print("\n" + "\n".join(report))
     finally:
