@@ -95,10 +95,10 @@ def _violations(base: dict, name: str, parse, whole) -> list[str]:
     return out
 
 
-def _snapshot_violations(base: dict) -> list[str]:
+def _snapshot_violations(base: dict, names=p.NAMES) -> list[str]:
     whole = p.parse_sections(base)
     assert whole            # the whole capture parses
-    return [v for name in p.NAMES for v in _violations(base, name, p.parse_sections, whole)]
+    return [v for name in names for v in _violations(base, name, p.parse_sections, whole)]
 
 
 @pytest.mark.parametrize("capture", list(SNAPSHOTS))
@@ -106,11 +106,13 @@ def test_every_cut_of_a_snapshot_section_is_refused_naming_it(capture):
     assert _snapshot_violations(SNAPSHOTS[capture]()) == []
 
 
+@pytest.mark.slow     # the simulated driver: a Python process per nvidia-smi call
 def test_every_cut_of_the_simulated_drivers_snapshot_is_refused_naming_it(nvsim):
     base, _ = nvsim
     whole = p.parse_sections(base)
     assert [len(g.gpu_instances) for g in whole.values()] == [7, 3, 0]
-    assert _snapshot_violations(base) == []
+    # Not its -q -x: 1,300 lines, each cut an XML document without its end, as for the real captures'.
+    assert _snapshot_violations(base, [name for name in p.NAMES if name != "xml"]) == []
 
 
 @pytest.mark.parametrize("capture", ["h100-mixed", "generated"])
@@ -188,6 +190,7 @@ def test_every_cut_of_a_geometry_listing_is_refused_naming_it(listing):
     assert [v for name in ("query", "lgip", "lgipp") for v in _violations(base, name, parse_geometry, whole)] == []
 
 
+@pytest.mark.slow     # the simulated driver: a Python process per nvidia-smi call
 def test_every_cut_of_the_simulated_drivers_geometry_is_refused_naming_it(nvsim):
     _, geometries = nvsim
     for text in geometries.values():
