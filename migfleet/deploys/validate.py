@@ -1,6 +1,7 @@
 """Check the whole inventory once, before any operation of any host is queued."""
 from __future__ import annotations
 
+import os
 import weakref
 
 from pyinfra import context
@@ -8,7 +9,8 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 from migfleet import inventory as inventory_check
-from migfleet.deploys.context import inventory_folder
+from migfleet.deploys.context import inventory_folder, pyinfra_arguments
+from migfleet.inventory.group_data import missed_group_data
 
 # Inventory -> its errors. Every host's deploy run asks; the first computes, the others reuse it.
 _checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -26,8 +28,20 @@ def inventory_errors(inventory) -> list:
     return _checked[inventory]
 
 
+def group_data_missed() -> str | None:
+    """The running pyinfra command's group data lookup misses the group_data/ beside its inventory's
+    folder (run from elsewhere than the project root): one line, where to run from or what to name."""
+    args = pyinfra_arguments()
+    inventory = args.get("inventory")
+    if not isinstance(inventory, str):
+        return None         # pyinfra's API: the caller built the inventory, with whatever data it chose
+    return missed_group_data(inventory, os.getcwd(), [str(d) for d in args.get("group_data") or ()], pyinfra=True)
+
+
 @deploy("Validate inventory")
 def validate_inventory() -> None:
+    if missed := group_data_missed():
+        raise InvalidInventory(f"inventory rejected, nothing was run: {missed}")
     errors = inventory_errors(context.host.inventory)    # the whole inventory, --limit or not
     if errors:
         # Raised while the deploy is being prepared: pyinfra stops before running anything anywhere.

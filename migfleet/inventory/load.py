@@ -24,12 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migfleet.inventory.errors import InventoryError, cut
+from migfleet.inventory.group_data import missed_group_data
 
 MIGFLEET_DIR = Path(__file__).resolve().parents[1]
 # Seconds inventory and group data code may run (MIGFLEET_LOAD_TIMEOUT overrides: a site whose
 # inventory asks a slow CMDB); well within what any migfleet command may take as a whole.
 LOAD_SECONDS = 5.0
 MESSAGE_CHARS = 300     # of an exception's text quoted in a load error
+# Alarms (4 a second, after the limit) that inventory code may swallow before migfleet ends the process.
+IGNORED_RINGS = 20
+NEWLINE = b"\n"
 
 
 class InventoryLoadError(Exception):
@@ -49,17 +53,32 @@ def _relative(path: str) -> str:
 
 def _library(path: str) -> bool:
     """Frames of Python itself, installed packages, or migfleet: not where the user's mistake is."""
-    if path.startswith("<"):
-        return True
+    if path.startswith("<") or not os.path.isabs(path) and not os.path.exists(path):
+        return True         # Python's own, or a compiled extension's source (gevent's src/gevent/*.pxd)
     roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     p = os.path.realpath(path)
     return any(p.startswith(os.path.realpath(r) + os.sep) for r in roots) or p.startswith(str(MIGFLEET_DIR) + os.sep)
+
+
+def _column(exc: UnicodeDecodeError) -> int:
+    return exc.start - exc.object.rfind(NEWLINE, 0, exc.start)
+
+
+def _read_file(exc: BaseException) -> str | None:
+    """The file pyinfra was reading when its bytes failed to decode (exec_file's `filename`)."""
+    found = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_name == "exec_file" and isinstance(frame.f_locals.get("filename"), str):
+            found = frame.f_locals["filename"]
+    return found
 
 
 def _where(exc: BaseException, fallback: str) -> str:
     """`file:line` of the innermost frame of user code in the exception's traceback."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{_relative(exc.filename)}:{exc.lineno}"
+    if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes) and (path := _read_file(exc)):
+        return f"{_relative(path)}:{exc.object.count(NEWLINE, 0, exc.start) + 1}"
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _library(f.filename)]
     if frames:
         return f"{_relative(frames[-1].filename)}:{frames[-1].lineno}"
@@ -73,11 +92,17 @@ def _describe(exc: BaseException) -> str:
         return "RecursionError: maximum recursion depth exceeded"
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg}"
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at column {_column(exc)}): pyinfra reads inventory "
+                "and group data files as UTF-8, whatever a coding line says; save the file as UTF-8")
     if isinstance(exc, _TooSlow):
         return (f"still running after {exc.seconds:g} s: inventory and group data files must only define hosts "
                 "and data (a loop that never ends? MIGFLEET_LOAD_TIMEOUT sets the limit)")
+    if type(exc).__name__ == "LoopExit":        # gevent: a wait on a lock, event or queue nothing can release
+        return "waits for a lock, event or queue that nothing will ever release: inventory and group data files " \
+               "must only define hosts and data"
     try:
-        text = cut(str(exc), MESSAGE_CHARS)
+        text = cut(str(exc).strip().split("\n", 1)[0], MESSAGE_CHARS)     # one line per problem
     except Exception:
         text = ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -106,16 +131,59 @@ def _time_limit(seconds: float):
         yield
         return
 
+    rings = [0]
+
     def ring(signum, frame):
+        rings[0] += 1
+        if rings[0] > IGNORED_RINGS:
+            _give_up(seconds, frame)
         raise _TooSlow(seconds)
 
     old = signal.signal(signal.SIGALRM, ring)
     signal.setitimer(signal.ITIMER_REAL, seconds, 0.25)
     try:
-        yield
+        with _quiet_hub():
+            yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def _give_up(seconds: float, frame) -> None:
+    """The code caught every _TooSlow (`except BaseException` around a wait): nothing returns control
+    to migfleet, so it says where the code is and ends the process rather than hang."""
+    gevent = sys.modules.get("gevent")
+    if gevent is not None and frame is not None:
+        hub = gevent.get_hub()
+        if gevent.getcurrent() is hub and getattr(hub.parent, "gr_frame", None) is not None:
+            frame = hub.parent.gr_frame         # the alarm rang in gevent's hub: the code waits in its parent
+    frames = [f for f in traceback.extract_stack(frame) if not _library(f.filename)]
+    where = f"{_relative(frames[-1].filename)}:{frames[-1].lineno}" if frames else "inventory code"
+    sys.__stderr__.write(f"{where}: {_describe(_TooSlow(seconds))}; it also caught every attempt to stop it "
+                         "(except BaseException?), so migfleet ends here\n")
+    sys.__stderr__.flush()
+    os._exit(1)
+
+
+@contextlib.contextmanager
+def _quiet_hub():
+    """pyinfra runs on gevent: code blocked in a system call (time.sleep, socket.recv) waits in gevent's
+    hub, so the alarm rings there. The hub prints what a callback raises, then throws it into the
+    waiting code; _TooSlow is passed on without the print, and reaches the user's frame as any other."""
+    gevent = sys.modules.get("gevent")
+    hub = gevent.get_hub() if gevent is not None else None
+    if hub is None:
+        yield
+        return
+    before = hub.__dict__.get("NOT_ERROR")
+    hub.NOT_ERROR = (*type(hub).NOT_ERROR, _TooSlow)
+    try:
+        yield
+    finally:
+        if before is None:
+            del hub.NOT_ERROR
+        else:
+            hub.NOT_ERROR = before
 
 
 class _Collect(logging.Handler):
@@ -181,6 +249,8 @@ def load_inventory(inventory_file: str) -> LoadedInventory:
     # pyinfra also takes "h1,h2", and "@local": this machine, its data from ./group_data
     if not Path(inventory_file).is_file() and "," not in inventory_file and inventory_file != "@local":
         raise InventoryLoadError([f"{shown}: no such inventory file"])
+    if missed := missed_group_data(inventory_file, os.getcwd()):
+        raise InventoryLoadError([missed])
     state = State(check_for_changes=False)
     state.cwd = os.getcwd()
     collect = _Collect(shown)

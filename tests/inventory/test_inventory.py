@@ -23,7 +23,8 @@ A40 = "NVIDIA A100-SXM4-40GB"
 
 def expected(path: Path, tag: str = "expect") -> list[str]:
     mark = f"# {tag}: "
-    return [ln.split(mark, 1)[1] for ln in path.read_text().splitlines() if ln.startswith(mark)]
+    text = path.read_bytes().decode("utf-8", "replace")     # a case may be in another encoding on purpose
+    return [ln.split(mark, 1)[1] for ln in text.splitlines() if ln.startswith(mark)]
 
 
 def warned(err: str) -> tuple[list[str], list[str]]:
