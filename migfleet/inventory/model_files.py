@@ -194,7 +194,7 @@ def model_problems(root: Path, model: str, tree: Tree) -> list[str]:
         out.append(f"model {name_shown} has no version folder: Triton loads a model's versions from folders "
                    f"named by number (1/, 2/, ...); it has: {has}")
     config = folder / CONFIG
-    if config.is_file():
+    if config.is_file() and f"{model}/{CONFIG}" not in {link.path for link in mine}:     # never read from outside
         try:
             with open(config, "rb") as fh:
                 raw = fh.read(CONFIG_READ_LIMIT)
@@ -203,8 +203,8 @@ def model_problems(root: Path, model: str, tree: Tree) -> list[str]:
         found = config_name(raw.decode("utf-8", errors="replace"))
         if found is not None and found[0] != model:
             name, line, text = found
-            out.append(f"model {name_shown}: {CONFIG} line {line} names it {shown(name)} ({cut(plain(text), 120)}), but its "
-                       f"folder is {name_shown}: Triton loads a model only under its folder's name")
+            out.append(f"model {name_shown}: {CONFIG} line {line} names it {shown(name)} ({cut(plain(text), 120)}), "
+                       f"but its folder is {name_shown}: Triton loads a model only under its folder's name")
     return out
 
 

@@ -131,3 +131,14 @@ def test_an_unreadable_folder_is_named(tmp_path):
         assert tree.unreadable == ("m/1",)
     finally:
         (tmp_path / "m" / "1").chmod(0o755)
+
+
+def test_a_config_linked_from_outside_is_refused_and_never_read(tmp_path):
+    (tmp_path / "theirs.pbtxt").write_text('name: "other"\n')
+    (tmp_path / "models" / "m" / "1").mkdir(parents=True)
+    (tmp_path / "models" / "m" / "config.pbtxt").symlink_to(tmp_path / "theirs.pbtxt")
+    root = tmp_path / "models"
+    problems = model_files.model_problems(root, "m", model_files.walk(root))
+    assert problems == [f"model 'm': m/config.pbtxt is a link to {shown(str(tmp_path / 'theirs.pbtxt'))}, outside the "
+                        "model repository: the sync sends the hosts only files inside it (copy the file in, or link "
+                        "to one inside)"]
