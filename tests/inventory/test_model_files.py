@@ -121,16 +121,23 @@ def test_a_version_folder_is_named_by_ascii_digits(tmp_path):
     assert model_files.model_problems(tmp_path, "m", model_files.walk(tmp_path)) == []
 
 
-def test_an_unreadable_folder_is_named(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads every folder")
+def test_an_unreadable_folder_is_named_and_the_rest_still_walked(tmp_path, monkeypatch):
     (tmp_path / "m" / "1").mkdir(parents=True)
-    (tmp_path / "m" / "1").chmod(0)
-    try:
-        tree = model_files.walk(tmp_path)
-        assert tree.unreadable == ("m/1",)
-    finally:
-        (tmp_path / "m" / "1").chmod(0o755)
+    (tmp_path / "m" / "2").mkdir()
+    (tmp_path / "m" / "2" / "model.py").write_text("x = 1\n")
+    (tmp_path / "notes").mkdir()
+    scandir = os.scandir
+
+    def refuse(path):       # as a folder without read permission answers (root reads every folder)
+        if Path(path).name in ("1", "notes"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+    monkeypatch.setattr(model_files.os, "scandir", refuse)
+    tree = model_files.walk(tmp_path)
+    assert tree.unreadable == ("m/1", "notes") and rel(tmp_path, tree.files) == ["m/2/model.py"]
+    assert model_files.model_problems(tmp_path, "m", tree) == ["model 'm': m/1 cannot be read: the sync would leave "
+                                                               "it out"]
+    assert model_files.root_problems(tree, ["m"]) == ["notes cannot be read: the sync would leave it out"]
 
 
 def test_a_config_linked_from_outside_is_refused_and_never_read(tmp_path):
