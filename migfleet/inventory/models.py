@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from migfleet.inventory.errors import InventoryError, bare, shown
 from migfleet.inventory import model_files
+from migfleet.inventory.errors import InventoryError, bare, shown
 from migfleet.inventory.layout import gpu_refs, host_geometries
 from migfleet.inventory.paths import MODEL_REPOSITORY, local_path, models_in
 from migfleet.mig.desired import RuleError, selects
@@ -41,13 +41,15 @@ def size_text(n: int) -> str:
 
 def model_errors(hosts: Mapping[str, Mapping], folder: Path, defaults: Mapping[str, object],
                  bad: Mapping[str, set[str]]) -> list[InventoryError]:
-    """Every host's `models` lists against its model repository and its instances' memory."""
+    """Every host's model repository as Triton reads it, and its `models` lists against the repository
+    and its instances' memory."""
     errors = []
     for host, data in hosts.items():
         if data.get("mig_only") is True or MODEL_REPOSITORY in bad.get(host, set()):
             continue            # mig_only: nothing is synced; a bad setting: the schema said why
         rules = data.get("mig_layout")
-        listed = isinstance(rules, list) and "mig_layout" not in bad.get(host, set()) and any(
+        rules = rules if isinstance(rules, list) and "mig_layout" not in bad.get(host, set()) else []
+        listed = any(
             isinstance(r, Mapping) and ("models" in r or any(isinstance(i, Mapping) and "models" in i
                                                              for i in _list(r.get("instances")))) for r in rules)
         value = data.get(MODEL_REPOSITORY, defaults.get(MODEL_REPOSITORY))
@@ -61,9 +63,8 @@ def model_errors(hosts: Mapping[str, Mapping], folder: Path, defaults: Mapping[s
         if not repository:
             continue            # repository_errors says why
         # A model's problem is told where the layout first names it, else at the repository setting.
-        where = _first_listed(rules if isinstance(rules, list) and "mig_layout" not in bad.get(host, set()) else [])
-        errors += [InventoryError(host, where.get(m, f"$.{MODEL_REPOSITORY}") if m else f"$.{MODEL_REPOSITORY}", p)
-                   for m, p in problems]
+        where = _first_listed(rules)
+        errors += [InventoryError(host, where.get(m, f"$.{MODEL_REPOSITORY}"), p) for m, p in problems]
         if not listed:
             continue            # no model list: every Triton loads every model, as always
         for n, rule in enumerate(rules):
