@@ -2,7 +2,10 @@
 
 Runs `pyinfra INVENTORY migfleet.deploys.all.deploy_all --dry` (the same composition as the
 repository's deploy.py), or `--deploy FILE` instead; pyinfra's own output and exit status are
-passed through. It contacts the hosts (facts are read) but changes nothing.
+passed through. It contacts the hosts (facts are read) but changes nothing. Besides the MIG and
+Triton changes it shows each lend (`lend: MODEL loaded into TRITON ... before TRITON stop(s)`: a
+model about to lose its last Triton on the host, loaded first into one that stays) and each drain
+(`drain: no Triton that stays can take MODEL`: the host's health endpoint answers 503 first).
 """
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def host_config(settings: Mapping, model_mib: Mapping[str, float] | None = None)
     return {"envoy_dir": settings["envoy_config_dir"].rstrip("/"), "admin_port": settings["envoy_admin_port"],
             "run_dir": RUN_DIR, "drain_seconds": settings["envoy_drain_seconds"],
             "ready_timeout": settings["triton_ready_timeout"],
-            "model_mib": {m: round(float(v), 1) for m, v in sorted((model_mib or {}).items())}}
+            "model_mib": {m: round(float(v), 3) for m, v in sorted((model_mib or {}).items())}}
 
 
 def write_atomic(directory: str, name: str, text: str) -> bool:

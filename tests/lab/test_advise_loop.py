@@ -1,6 +1,7 @@
 """The advise loop on two lab hosts: skewed load (model A about 5x model B) through each host's
 Envoy, advise proposes more capacity for A, --write then `migfleet rollout` under the same load
-fails no request, and advise asked again proposes nothing.
+fails no request (a model that loses every instance on a host is lent to a Triton that stays), and
+advise asked again proposes nothing.
 
 Needs models placed per MIG instance (`models: [...]` in mig_layout) and a second model in the
 lab's repository; it is skipped without them. Puts the lab back (a deploy of inventories/lab.py)
@@ -187,11 +188,10 @@ def test_skewed_load_then_advise_write_rollout_and_nothing_more(deployed, tmp_pa
         finally:
             load.finish()
         assert load.sent > 500, load.sent
-        if load.failures:
-            # Known gap: on a one-GPU host a proposal that replaces every instance serving a model
-            # leaves that model without a Triton while MIG frees the slices for the new instance.
-            # Every other step above is asserted; this one is reported, not hidden.
-            pytest.xfail(f"{len(load.failures)} of {load.sent} requests failed during the rollout (a model "
-                         "briefly without any instance on a one-GPU host):\n" + "\n".join(load.failures[:10]))
+        # no request lost: a model whose every instance is replaced on a one-GPU host is lent to a
+        # Triton that stays until its new instances serve it
+        print(f"\nadvise loop: {load.sent} requests, {len(load.failures)} failed")
+        assert not load.failures, f"{len(load.failures)} of {load.sent} requests failed during the rollout:\n" + \
+            "\n".join(load.failures[:10])
     finally:
         deploy()        # the lab's own layout again
