@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from migfleet.deploys import serving_plan
 from migfleet.inventory import model_files, validate_inventory
@@ -107,6 +108,19 @@ def test_a_mig_only_host_syncs_nothing_and_is_not_told(repo):
 ])
 def test_the_top_level_name_of_a_config(text, want):
     assert config_name(text) == want
+
+
+PBTXT = st.lists(st.sampled_from(['name', ':', ' ', '"', "'", '\\', '#', '\n', '{', '}', '[', ']', '<', '>', 'x',
+                                    '\u00e9', 'input', '5']), max_size=60).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(PBTXT, st.text(max_size=200)))
+def test_any_config_text_gives_a_name_or_none_and_never_raises(text):
+    found = config_name(text)
+    if found is not None:
+        name, line, quoted = found
+        assert 1 <= line <= text.count("\n") + 1 and quoted.startswith("name") and "\n" not in quoted
 
 
 def test_a_version_folder_is_named_by_ascii_digits(tmp_path):
