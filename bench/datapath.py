@@ -23,16 +23,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import labctl
 from labctl import REPO, RESULTS, lab_lock, log, ssh
-from perftools import CACHE, perf_analyzer_argv
+from perftools import CACHE, measure, perf_analyzer_argv
 
 sys.path.insert(0, str(labctl.REPO))
+import bench_envoy  # noqa: E402
 from lab import host_netns, host_number  # noqa: E402
-from migfleet.serving import endpoints, envoy
 from migfleet.inventory.paths import models_in
 from migfleet.mig import smi as parsers
 from migfleet.serving import settings as serving_settings
@@ -77,16 +76,10 @@ def check_ready(netns: str, specs: list[triton.Triton]) -> None:
         raise RuntimeError(f"Tritons not ready in {netns}: {', '.join(missing)}")
 
 
-def bench_settings() -> dict:
-    return {**serving_settings.resolve({}), "envoy_listen_address": "127.0.0.1",
-            "envoy_http_port": BENCH_HTTP_PORT, "envoy_grpc_port": BENCH_GRPC_PORT,
-            "envoy_admin_port": BENCH_ADMIN_PORT, "metrics_port": BENCH_METRICS_PORT}
-
-
 def bench_config(specs: list[triton.Triton]) -> dict:
     """migfleet's Envoy files for these Tritons, as one static config with them as endpoints."""
-    texts = envoy.files(specs, bench_settings(), "bench", ["127.0.0.0/8"])
-    return envoy.static_config(texts, endpoints.eds_docs(specs, endpoints.models_of(specs)))
+    return bench_envoy.static_config(specs, bench_envoy.settings(BENCH_HTTP_PORT, BENCH_GRPC_PORT,
+                                                                 BENCH_ADMIN_PORT, BENCH_METRICS_PORT))
 
 
 def pin_stats(config: dict, first: triton.Triton) -> dict:
@@ -127,10 +120,7 @@ class BenchEnvoy:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"bench Envoy exited (rc={self.proc.returncode}); see {self.log.name}")
-            clusters = _get(self.netns, f"{admin}/clusters") or ""
-            healthy = sum("triton_http::" in line and line.endswith("health_flags::healthy")
-                          for line in clusters.splitlines())
-            if healthy == len(self.specs):
+            if bench_envoy.healthy_backends(_get(self.netns, f"{admin}/clusters") or "") == len(self.specs):
                 return self
             time.sleep(0.5)
         self.__exit__(None, None, None)
@@ -144,37 +134,6 @@ class BenchEnvoy:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.log.close()
-
-
-def perf_run(netns: str, port: int, concurrency: int, window_ms: int, workdir: Path) -> dict:
-    out = workdir / f"pa-{port}-{concurrency}.csv"
-    argv = netns_argv(netns, [*perf_analyzer_argv(), "-m", MODEL, "-u", f"127.0.0.1:{port}", "-i", "http",
-                              "--concurrency-range", str(concurrency), "--measurement-interval", str(window_ms),
-                              "--max-trials", "3", "--stability-percentage", "999", "-f", str(out)])
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=window_ms * 6 / 1000 + 60)
-    if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(f"perf_analyzer failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
-    return parse_perf_csv(out.read_text())
-
-
-def parse_perf_csv(text: str) -> dict:
-    """perf_analyzer's -f CSV (one concurrency) -> throughput and latencies in ms."""
-    rows = list(csv.DictReader(text.splitlines()))
-    if len(rows) != 1:
-        raise ValueError(f"expected one perf_analyzer row, got {len(rows)}: {text!r}")
-    r = rows[0]
-    try:
-        return {
-            "concurrency": int(r["Concurrency"]),
-            "throughput_infer_s": float(r["Inferences/Second"]),
-            **{f"p{q}_ms": int(r[f"p{q} latency"]) / 1000 for q in (50, 90, 95, 99)},
-            "client_send_us": int(r["Client Send"]),
-            "network_server_us": int(r["Network+Server Send/Recv"]),
-            "server_queue_us": int(r["Server Queue"]),
-            "server_compute_infer_us": int(r["Server Compute Infer"]),
-        }
-    except (KeyError, ValueError) as e:
-        raise ValueError(f"unexpected perf_analyzer CSV ({e!r}): {text!r}") from None
 
 
 def parse_range(text: str) -> list[int]:
@@ -218,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for c in concurrencies:
                     row = {"target": target, "backends": len(chosen),
-                           **perf_run(netns, port, c, args.window_ms, workdir)}
+                           **measure(MODEL, f"127.0.0.1:{port}", "http", c, args.window_ms, workdir,
+                                        wrap=netns_argv(netns, []))}
                     log(f"{target:6} k={row['backends']} c={c:>3}: {row['throughput_infer_s']:8.1f} infer/s "
                         f"p50 {row['p50_ms']:.2f} ms p99 {row['p99_ms']:.2f} ms")
                     rows.append(row)

@@ -17,16 +17,13 @@ import copy
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from datapath import (
-    BENCH_GRPC_PORT, BENCH_HTTP_PORT, MODEL, BenchEnvoy, check_ready, live_tritons, netns_argv, parse_perf_csv,
-)
+from datapath import BENCH_GRPC_PORT, BENCH_HTTP_PORT, MODEL, BenchEnvoy, check_ready, live_tritons, netns_argv
 from labctl import RESULTS, lab_lock, log
-from perftools import CACHE, perf_analyzer_argv
+from perftools import CACHE, measure, perf_analyzer_argv
 
 from lab import host_netns, host_number  # noqa: E402
 
@@ -58,18 +55,6 @@ class Variant(BenchEnvoy):
         self.argv[self.argv.index("-c") + 1] = str(self.config)
 
 
-def perf(netns: str, protocol: str, concurrency: int, window_ms: int, workdir: Path, tag: str) -> dict:
-    out = workdir / f"pa-{tag}.csv"
-    port = BENCH_HTTP_PORT if protocol == "http" else BENCH_GRPC_PORT
-    argv = netns_argv(netns, [*perf_analyzer_argv(), "-m", MODEL, "-u", f"127.0.0.1:{port}", "-i", protocol,
-                              "--concurrency-range", str(concurrency), "--measurement-interval", str(window_ms),
-                              "--max-trials", "3", "--stability-percentage", "999", "-f", str(out)])
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=window_ms * 6 / 1000 + 60)
-    if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(f"perf_analyzer failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
-    return parse_perf_csv(out.read_text())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="lab-h2")
@@ -93,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             for name in (("per-model", "single") if r % 2 == 0 else ("single", "per-model")):
                 with Variant(netns, specs, workdir, args.envoy_workers, name, variants[name]):
                     for protocol in ("http", "grpc"):
-                        row = perf(netns, protocol, args.concurrency, args.window_ms, workdir, f"{name}-{protocol}-{r}")
+                        port = BENCH_HTTP_PORT if protocol == "http" else BENCH_GRPC_PORT
+                        row = measure(MODEL, f"127.0.0.1:{port}", protocol, args.concurrency, args.window_ms,
+                                      workdir, wrap=netns_argv(netns, []))
                         runs.setdefault((name, protocol), []).append(row)
                         log(f"round {r} {name:9} {protocol:4}: {row['throughput_infer_s']:8.1f} infer/s "
                             f"p50 {row['p50_ms']:.2f} ms")

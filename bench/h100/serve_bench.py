@@ -1,5 +1,7 @@
 """ResNet-50 behind Triton on the whole GPU: direct to one Triton, and through migfleet's Envoy config
-to k = 1, 2, 4 Tritons. Throughput and latency (p50/p95/p99) against client concurrency.
+(bench/bench_envoy.py: `migfleet.serving.envoy.files` as one static config) to k = 1, 2, 4 Tritons.
+Throughput and latency (p50/p95/p99) against client concurrency, by perf_analyzer
+(bench/perftools.py `measure`) or, where it fails or with --no-perf-analyzer, by loadgen.py.
 
     python3 bench/h100/serve_bench.py --pack /tmp/h100 --out OUT_DIR
 
@@ -22,17 +24,21 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from migfleet.serving import envoy
-from migfleet.serving import settings as serving_settings
-from migfleet.serving import triton  # noqa: E402
+import bench_envoy  # noqa: E402
 import loadgen  # noqa: E402
+import perftools  # noqa: E402
+from migfleet.serving import endpoints  # noqa: E402
+from migfleet.serving import settings as serving_settings  # noqa: E402
+from migfleet.serving import triton  # noqa: E402
 
 MODEL = "resnet50"
 FIELDS = ["target", "tritons", "concurrency", "throughput_rps", "p50_ms", "p95_ms", "p99_ms",
           "mean_ms", "requests", "errors", "tool"]
-ENVOY_HTTP, ENVOY_GRPC, ENVOY_ADMIN = 9000, 9001, 9901
+ENVOY_PORTS = (9000, 9001, 9901, 9003)      # HTTP, gRPC, admin, metrics
+MODEL_CLUSTER = endpoints.model_cluster(endpoints.HTTP_CLUSTER, MODEL)     # where Envoy routes MODEL's requests
 
 
 def log(msg: str) -> None:
@@ -122,75 +128,57 @@ def check_inference(port: int) -> dict:
     return {"outputs": header["outputs"], "first_values": values[:3]}
 
 
-def envoy_settings() -> dict:
-    settings = serving_settings.defaults()
-    settings.update(envoy_listen_address="127.0.0.1", envoy_http_port=ENVOY_HTTP,
-                    envoy_grpc_port=ENVOY_GRPC, envoy_admin_port=ENVOY_ADMIN)
-    return settings
+def tritons(ports) -> list[triton.Triton]:
+    """The Tritons started here as migfleet's specs (one per port set, all on GPU 0 whole), serving MODEL."""
+    return [triton.Triton(f"triton-gpu0-s{slot}", triton.Place(0, slot, 0, "GPU-bench", "whole"), p, (), "bench",
+                          (MODEL,)) for slot, p in enumerate(ports)]
 
 
-def start_envoy(procs: Procs, pack: Path, ports, work: Path, k: int):
-    backends = [envoy.Backend(f"triton-gpu0-slot{i}", p.http, p.grpc) for i, p in enumerate(ports)]
-    cfg = work / f"envoy-k{k}.yaml"
-    cfg.write_text(envoy.render(envoy.build_config(backends, envoy_settings())))
+def start_envoy(procs: Procs, pack: Path, ports, work: Path, k: int, envoy_ports=ENVOY_PORTS):
+    """Envoy with migfleet's config (bench_envoy.static_config) in front of these k Tritons, validated
+    first, returned once all k are healthy."""
+    config = bench_envoy.static_config(tritons(ports), bench_envoy.settings(*envoy_ports))
+    cfg = work / f"envoy-k{k}.json"
+    cfg.write_text(json.dumps(config, indent=1))
     binary = str(pack / "bin" / "envoy")
-    subprocess.run([binary, "--mode", "validate", "-c", str(cfg)], check=True, timeout=60,
-                   capture_output=True)
+    check = subprocess.run([binary, "--mode", "validate", "-c", str(cfg), "--disable-hot-restart"],
+                           timeout=60, capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"Envoy refuses {cfg}: {(check.stdout + check.stderr)[-2000:]}")
     proc = procs.start(f"envoy-k{k}", [binary, "-c", str(cfg), "--disable-hot-restart",
                                        "--log-level", "warn", "--base-id", str(k)])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        code, text = get(f"http://127.0.0.1:{ENVOY_ADMIN}/clusters")
-        healthy = [line for line in text.splitlines()
-                   if line.startswith("triton_http::") and "::health_flags::healthy" in line]
-        if code == 200 and len(healthy) == k:
+        code, text = get(f"http://127.0.0.1:{envoy_ports[2]}/clusters")
+        if code == 200 and bench_envoy.healthy_backends(text, MODEL_CLUSTER) == k:
             return proc
+        if proc.poll() is not None:
+            raise RuntimeError(f"Envoy k={k} exited (rc={proc.returncode}); see {procs.logdir}/envoy-k{k}.log")
         time.sleep(0.5)
     raise RuntimeError(f"Envoy k={k}: not all {k} endpoints healthy in 30 s")
 
 
-def envoy_split(k: int) -> dict:
+def envoy_split(admin_port: int) -> dict:
     """Requests each upstream answered (admin /clusters rq_total), to show the spread."""
-    _, text = get(f"http://127.0.0.1:{ENVOY_ADMIN}/clusters")
+    _, text = get(f"http://127.0.0.1:{admin_port}/clusters")
     return {line.split("::")[1]: int(line.rsplit("::", 1)[1]) for line in text.splitlines()
-            if line.startswith("triton_http::") and line.endswith(tuple("0123456789"))
-            and "::rq_total::" in line}
-
-
-def perf_analyzer_run(pa: str, url: str, c: int, rawdir: Path, tag: str, interval_ms: int) -> dict | None:
-    csv_path = rawdir / f"pa-{tag}-c{c}.csv"
-    # The served model is launch-bound on the host CPU and its latency tail is noisy, so no window
-    # passes a tight stability gate: measure three back-to-back windows and report them merged.
-    argv = [pa, "-m", MODEL, "-u", url, "-i", "http", f"--concurrency-range={c}:{c}",
-            f"--measurement-interval={interval_ms}", "--stability-percentage=100", "--max-trials=4",
-            "-f", str(csv_path)]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    (rawdir / f"pa-{tag}-c{c}.log").write_text(r.stdout + r.stderr)
-    if r.returncode != 0 or not csv_path.exists():
-        return None
-    row = next(csv.DictReader(csv_path.open()), None)
-    needed = ("Inferences/Second", "p50 latency", "p95 latency", "p99 latency")
-    if row is None or any(key not in row for key in needed):
-        log(f"perf_analyzer CSV without the expected columns: {sorted(row or {})}")
-        return None
-    us = lambda key: float(row[key]) / 1e3      # noqa: E731 - perf_analyzer writes microseconds
-    return {"throughput_rps": float(row["Inferences/Second"]), "p50_ms": us("p50 latency"),
-            "p95_ms": us("p95 latency"), "p99_ms": us("p99 latency"), "mean_ms": None,
-            "requests": None, "errors": None, "tool": "perf_analyzer"}
+            if line.startswith(f"{MODEL_CLUSTER}::") and "::rq_total::" in line}
 
 
 def measure(pa: str | None, url: str, c: int, rawdir: Path, tag: str, args) -> dict:
     if pa:
-        got = perf_analyzer_run(pa, url, c, rawdir, tag, args.interval_ms)
-        if got is not None:
-            return got
-        log(f"perf_analyzer failed for {tag} c={c}; using loadgen")
+        try:
+            got = perftools.measure(MODEL, url, "http", c, args.interval_ms, rawdir, prefix=[pa])
+            return {"throughput_rps": got["throughput_infer_s"], **{k: got[k] for k in ("p50_ms", "p95_ms", "p99_ms")},
+                    "mean_ms": None, "requests": None, "errors": None, "tool": "perf_analyzer"}
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+            log(f"perf_analyzer failed for {tag} c={c} ({str(e).splitlines()[0]}); using loadgen")
     got = loadgen.run(url, c, args.seconds)
     got["tool"] = "loadgen"
     return got
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pack", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
@@ -200,7 +188,10 @@ def main() -> int:
     ap.add_argument("--interval-ms", type=int, default=3000)
     ap.add_argument("--seconds", type=float, default=4.0, help="loadgen measurement window")
     ap.add_argument("--no-perf-analyzer", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("--triton-port-base", type=int, default=serving_settings.defaults()["triton_port_base"])
+    ap.add_argument("--envoy-ports", default=",".join(map(str, ENVOY_PORTS)), help="HTTP,gRPC,admin,metrics")
+    args = ap.parse_args(argv)
+    envoy_ports = tuple(int(x) for x in args.envoy_ports.split(","))
     conc = [int(x) for x in args.concurrency.split(",")]
     ks = [int(x) for x in args.tritons.split(",")]
     shutil.rmtree(args.work, ignore_errors=True)
@@ -214,7 +205,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.monotonic()
-        ports = start_tritons(procs, args.pack, models, max(ks), serving_settings.defaults()["triton_port_base"])
+        ports = start_tritons(procs, args.pack, models, max(ks), args.triton_port_base)
         notes["tritons_ready_s"] = round(time.monotonic() - t0, 1)
         notes["triton_ports"] = [p.http for p in ports]
         log(f"{len(ports)} Tritons ready in {notes['tritons_ready_s']} s")
@@ -230,9 +221,9 @@ def main() -> int:
 
         sweep("direct", 1, f"127.0.0.1:{ports[0].http}")
         for k in ks:
-            proc = start_envoy(procs, args.pack, ports[:k], args.work, k)
-            sweep("envoy", k, f"127.0.0.1:{ENVOY_HTTP}")
-            notes[f"envoy_k{k}_upstream_rq_total"] = envoy_split(k)
+            proc = start_envoy(procs, args.pack, ports[:k], args.work, k, envoy_ports)
+            sweep("envoy", k, f"127.0.0.1:{envoy_ports[0]}")
+            notes[f"envoy_k{k}_upstream_rq_total"] = envoy_split(envoy_ports[2])
             procs.stop(proc)
         sweep("direct_repeat", 1, f"127.0.0.1:{ports[0].http}")     # run-to-run spread
     finally:

@@ -11,6 +11,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import datapath  # noqa: E402
+import perftools  # noqa: E402
 import fleet  # noqa: E402
 import plot  # noqa: E402
 from migfleet.serving.triton import Place, TritonPorts, Triton  # noqa: E402
@@ -22,7 +23,7 @@ PA_CSV = (
 
 
 def test_perf_csv_latencies_in_ms():
-    row = datapath.parse_perf_csv(PA_CSV)
+    row = perftools.parse_perf_csv(PA_CSV)
     assert row["concurrency"] == 4
     assert row["throughput_infer_s"] == pytest.approx(4734.97)
     assert row["p50_ms"] == pytest.approx(0.773)
@@ -32,9 +33,28 @@ def test_perf_csv_latencies_in_ms():
 
 def test_perf_csv_unexpected_text_is_quoted():
     with pytest.raises(ValueError, match="Concurrency,Throughput"):
-        datapath.parse_perf_csv("Concurrency,Throughput\n4,12\n")
+        perftools.parse_perf_csv("Concurrency,Throughput\n4,12\n")
     with pytest.raises(ValueError, match="expected one"):
-        datapath.parse_perf_csv(PA_CSV.splitlines()[0] + "\n")
+        perftools.parse_perf_csv(PA_CSV.splitlines()[0] + "\n")
+
+
+def test_measure_runs_one_perf_analyzer_window_set_and_parses_its_csv(tmp_path, monkeypatch):
+    fake = tmp_path / "perf_analyzer"       # writes the CSV where -f says, and its argv beside it
+    fake.write_text("#!/bin/sh\necho \"$@\" > " + str(tmp_path / "argv") + "\n"
+                    "while [ \"$1\" != -f ]; do shift; done\nprintf '%s' \"$CSV\" > \"$2\"\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CSV", PA_CSV)
+    row = perftools.measure("lab_classifier", "127.0.0.1:18001", "grpc", 4, 1500, tmp_path,
+                            prefix=[str(fake)], wrap=["env"])
+    assert (row["throughput_infer_s"], row["p95_ms"]) == (pytest.approx(4734.97), pytest.approx(1.339))
+    argv = (tmp_path / "argv").read_text().split()
+    assert argv[:6] == ["-m", "lab_classifier", "-u", "127.0.0.1:18001", "-i", "grpc"]
+    assert argv[argv.index("--concurrency-range") + 1] == "4" and argv[argv.index("--measurement-interval") + 1] == "1500"
+    fake.write_text("#!/bin/sh\necho model not found >&2\nexit 3\n")
+    with pytest.raises(RuntimeError, match="(?s)rc=3.*model not found"):
+        perftools.measure("lab_classifier", "127.0.0.1:18001", "http", 4, 1500, tmp_path, prefix=[str(fake)])
+    with pytest.raises(ValueError, match="'udp'"):
+        perftools.measure_argv("m", "127.0.0.1:1", "udp", 1, 100, tmp_path / "x.csv", prefix=["pa"])
 
 
 def test_parse_range():
