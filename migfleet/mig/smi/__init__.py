@@ -16,7 +16,7 @@ from migfleet.mig.smi.commands import (  # noqa: F401
 )
 from migfleet.mig.smi.errors import NO_MIG_DEVICES, DriverUnavailable, ParseError  # noqa: F401
 from migfleet.mig.smi.listings import (  # noqa: F401
-    QUERY_FIELDS, ListedGpu, ListedMigDevice, QueryRow, XmlGpu, parse_list, parse_query_gpu, parse_query_xml,
+    QUERY_FIELDS, ListedGpu, ListedMigDevice, XmlGpu, parse_list, parse_query_gpu, parse_query_xml,
 )
 from migfleet.mig.smi.snapshot import (  # noqa: F401
     COMMANDS, NAMES, SNAPSHOT_COMMAND, SNAPSHOT_SECTIONS, geometry_command, parse_geometry, parse_sections,

@@ -23,7 +23,7 @@ from collections import Counter
 
 from migfleet.mig import catalog
 from migfleet.mig.smi.errors import ParseError
-from migfleet.mig.smi.listings import ListedGpu, QueryRow, XmlGpu
+from migfleet.mig.smi.listings import ListedGpu, XmlGpu
 from migfleet.mig.state import ComputeInstance, GpuInstance, GpuState
 
 WHAT = "migfleet snapshot"
@@ -37,7 +37,7 @@ def _dupes(items) -> list:
     return sorted(k for k, n in Counter(items).items() if n > 1)
 
 
-def check_gpus(rows: list[QueryRow], listed: list[ListedGpu], xml: dict[str, XmlGpu]) -> None:
+def check_gpus(rows: list[GpuState], listed: list[ListedGpu], xml: dict[str, XmlGpu]) -> None:
     """--query-gpu, -L and -q -x name the same GPUs, with the same indexes and names."""
     for what, items in (("--query-gpu", [r.uuid for r in rows]), ("-L", [g.uuid for g in listed])):
         if d := _dupes(items):
@@ -67,7 +67,7 @@ def _same_name(a: str, b: str) -> bool:
     return catalog.norm_model(a) == catalog.norm_model(b)
 
 
-def check_instances(rows: list[QueryRow], gis: list[tuple[int, GpuInstance]],
+def check_instances(rows: list[GpuState], gis: list[tuple[int, GpuInstance]],
                     cis: list[tuple[int, ComputeInstance]]) -> None:
     """-lgi and -lci agree with each other and with the GPUs' MIG mode."""
     mode = {r.index: r.mig_current for r in rows}
@@ -99,7 +99,7 @@ def _cis(pairs) -> str:
     return "compute instance " + _some([f"{ci} of GPU instance {gi}" for gi, ci in pairs])
 
 
-def check_counts(rows: list[QueryRow], listing: list[ListedGpu], xml: dict[str, XmlGpu],
+def check_counts(rows: list[GpuState], listing: list[ListedGpu], xml: dict[str, XmlGpu],
                  gis: list[tuple[int, GpuInstance]], cis: list[tuple[int, ComputeInstance]]) -> None:
     """Per GPU, its instances as four sections list them: -lgi's GPU instances hold -lci's compute
     instances, and each compute instance is one MIG device in -q -x and in -L. (After check_gpus:

@@ -7,24 +7,12 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from migfleet.mig.smi.errors import ParseError
-from migfleet.mig.state import GpuProcess
+from migfleet.mig.state import GpuProcess, GpuState
 
 # ---------------------------------------------------------------- --query-gpu
 
 QUERY_FIELDS = ("index", "uuid", "name", "pci.bus_id", "mig.mode.current", "mig.mode.pending",
                 "memory.total", "driver_version")
-
-
-@dataclass(frozen=True)
-class QueryRow:
-    index: int
-    uuid: str
-    name: str
-    pci_bus_id: str
-    mig_current: bool
-    mig_pending: bool
-    memory_mib: int | None
-    driver_version: str
 
 
 def _mode(value: str, line: str) -> bool:
@@ -36,8 +24,9 @@ def _mode(value: str, line: str) -> bool:
     raise ParseError("--query-gpu output", line, f"MIG mode {v!r}")
 
 
-def parse_query_gpu(text: str) -> list[QueryRow]:
-    """`--query-gpu=<QUERY_FIELDS> --format=csv[,noheader][,nounits]` -> one row per GPU."""
+def parse_query_gpu(text: str) -> list[GpuState]:
+    """`--query-gpu=<QUERY_FIELDS> --format=csv[,noheader][,nounits]` -> one GpuState per GPU, holding
+    what the query says (its instances, devices and processes are for the snapshot to fill)."""
     rows = []
     for line in text.splitlines():
         if not line.strip():
@@ -54,7 +43,7 @@ def parse_query_gpu(text: str) -> list[QueryRow]:
         mem = cells[6].removesuffix(" MiB").strip()
         if mem and not mem.isdigit() and mem not in ("[N/A]", "N/A"):
             raise ParseError("--query-gpu output", line, f"memory.total {cells[6]!r}")
-        rows.append(QueryRow(int(cells[0]), cells[1], cells[2], cells[3], _mode(cells[4], line),
+        rows.append(GpuState(int(cells[0]), cells[1], cells[2], cells[3], _mode(cells[4], line),
                              _mode(cells[5], line), int(mem) if mem.isdigit() else None, cells[7]))
     return rows
 

@@ -2,6 +2,8 @@
 parsed and cross-checked from them (nothing is planned on output that contradicts itself)."""
 from __future__ import annotations
 
+import dataclasses
+
 from migfleet import sections
 from migfleet.mig.smi import check
 from migfleet.mig.smi.errors import NO_MIG_DEVICES, _NOT_FOUND, DriverUnavailable, ParseError
@@ -68,11 +70,8 @@ def parse_sections(sec: dict[str, tuple[int, str]]) -> dict[str, GpuState]:
         if row.uuid not in listed or row.uuid not in xml:
             raise ParseError("migfleet snapshot", f"{row.index}, {row.uuid}",
                              "GPU missing from nvidia-smi -L or -q -x")
-        states[row.uuid] = GpuState(
-            index=row.index, uuid=row.uuid, name=row.name, pci_bus_id=row.pci_bus_id,
-            mig_current=row.mig_current, mig_pending=row.mig_pending, memory_mib=row.memory_mib,
-            driver_version=row.driver_version,
-            gpu_instances=tuple(sorted((gi for i, gi in gis if i == row.index), key=lambda g: g.gi_id)),
+        states[row.uuid] = dataclasses.replace(
+            row, gpu_instances=tuple(sorted((gi for i, gi in gis if i == row.index), key=lambda g: g.gi_id)),
             compute_instances=tuple(sorted((ci for i, ci in cis if i == row.index),
                                            key=lambda c: (c.gi_id, c.ci_id))),
             mig_devices=_match_devices(listed[row.uuid], xml[row.uuid]),
