@@ -93,3 +93,13 @@ def test_drain_lends_first_then_stops(host, monkeypatch):
     monkeypatch.setattr(host, "active", lambda names, models=None: 0)
     assert host.drain({"triton-gpu0-s0"}) == {"a": "triton-gpu0-s4"}
     assert host.calls[0][0] == "load" and removed == [["docker", "rm", "-f", "triton-gpu0-s0"]]
+
+
+def test_a_roll_lends_then_gives_the_lend_back_once_the_triton_is_started_again(host, monkeypatch):
+    steps = []
+    monkeypatch.setattr(host, "drain", lambda names, stop=True: steps.append(("drain", sorted(names))) or
+                        {"a": "triton-gpu0-s4"})
+    monkeypatch.setattr(host, "start", lambda names=None: steps.append(("start", sorted(names))) or True)
+    monkeypatch.setattr(host, "models", lambda names=None: steps.append(("models", sorted(names))) or True)
+    assert host.roll(["triton-gpu0-s0"])
+    assert steps == [("drain", ["triton-gpu0-s0"]), ("start", ["triton-gpu0-s0"]), ("models", ["triton-gpu0-s4"])]
