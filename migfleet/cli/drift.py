@@ -12,21 +12,18 @@ import json
 import sys
 from dataclasses import asdict
 
+from migfleet.cli import hosts_arg
 from migfleet.fleet import drift
-from migfleet.fleet import ssh as fleet
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m migfleet drift",
                                  description="List hosts whose live MIG or serving state differs from the inventory.")
-    ap.add_argument("inventory")
-    ap.add_argument("--limit", action="append", metavar="HOST", help="only these hosts (repeatable)")
+    hosts_arg.add_arguments(ap)
     ap.add_argument("--json", action="store_true", help="one JSON object per difference")
     args = ap.parse_args(argv)
-    try:
-        hosts = fleet.select(fleet.load_inventory(args.inventory), args.limit)
-    except fleet.FleetError as exc:
-        print(f"drift: {exc}", file=sys.stderr)
+    hosts = hosts_arg.selected_hosts("drift", args)
+    if hosts is None:
         return 2
     found, unreadable = [], 0
     state = drift.read_fleet(hosts)

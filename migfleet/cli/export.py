@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from migfleet.cli import write_output
+from migfleet.cli import hosts_arg, write_output
 from migfleet.fleet import drift
 from migfleet.fleet import export
 from migfleet.fleet import migparted_export
@@ -33,8 +33,7 @@ def _served_models(hosts) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m migfleet export",
                                  description="Print live MIG layouts in the inventory's format.")
-    ap.add_argument("inventory")
-    ap.add_argument("--limit", action="append", metavar="HOST", help="only these hosts (repeatable)")
+    hosts_arg.add_arguments(ap)
     ap.add_argument("--format", choices=("python", "json", "yaml", "mig-parted"), default="python")
     ap.add_argument("--per-gpu", action="store_true",
                     help="one rule per GPU (by UUID) even when all GPUs of a host match")
@@ -42,10 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also ask each Triton which models it has ready, and list them per instance")
     ap.add_argument("-o", "--output", help="write here instead of stdout")
     args = ap.parse_args(argv)
-    try:
-        hosts = fleet.select(fleet.load_inventory(args.inventory), args.limit)
-    except fleet.FleetError as exc:
-        print(f"export: {exc}", file=sys.stderr)
+    hosts = hosts_arg.selected_hosts("export", args)
+    if hosts is None:
         return 2
     snapshots = drift.read_all(hosts)
     served = _served_models(hosts) if args.models else {}
