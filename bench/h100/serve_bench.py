@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE))
 import bench_envoy  # noqa: E402
 import loadgen  # noqa: E402
 import perftools  # noqa: E402
+from migfleet import bytecode  # noqa: E402
 from migfleet.serving import endpoints  # noqa: E402
 from migfleet.serving import settings as serving_settings  # noqa: E402
 from migfleet.serving import triton  # noqa: E402
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.work / "logs").mkdir(parents=True)
     rawdir = args.work / "logs"
     models = args.work / "models"
-    shutil.copytree(HERE / "models", models, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(HERE / "models", models, ignore=bytecode.copy_ignore())
     pa = None if args.no_perf_analyzer else str(args.pack / "bin" / "perf_analyzer")
     procs = Procs(rawdir)
     rows, notes = [], {}

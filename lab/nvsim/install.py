@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from lab.nvsim import listings, smi, state as st
+from migfleet import bytecode
 
 REPO = Path(__file__).resolve().parents[2]
 LIB = "usr/lib/nvsim"
@@ -41,7 +42,7 @@ def _copy_code(lib: Path) -> None:
     (lib / "lab/__init__.py").write_text("")
     shutil.copy2(REPO / "lab/atomic.py", lib / "lab/atomic.py")
     shutil.copytree(REPO / "lab/nvsim", lib / "lab/nvsim",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "README.md"))
+                    ignore=bytecode.copy_ignore("README.md"))
     # The simulator serves the same catalog migfleet plans with (migfleet.mig is stdlib-only).
     (lib / "migfleet/mig").mkdir(parents=True)
     (lib / "migfleet/__init__.py").write_text("")

@@ -17,10 +17,12 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from migfleet import bytecode
+
 MANIFEST_DIR = "/var/lib/migfleet/manifests"
 # Python's byte code beside migfleet's host-side code is not synced, and a name holding a newline
 # cannot be one manifest line: both are invisible to the sync (never listed, never deleted).
-FIND_FILES = ("find . -type f ! -name '*.pyc' ! -path '*/__pycache__/*' ! -name " + shlex.quote("*\n*")
+FIND_FILES = (f"find . -type f {bytecode.FIND_NOT_CACHE} ! -name " + shlex.quote("*\n*")
               + " -printf '%s %T@ %P\\n'")
 
 # stdin: find's "<size> <mtime> <path>" lines; -v d=TREE -v m=MANIFEST. Prints "manifest yes|no", then one

@@ -7,8 +7,9 @@ and checks, so the two cannot disagree:
   in would never end, and is refused as a loop);
 - a link that leaves the repository is never uploaded, and validate refuses it: the sync would
   otherwise copy a file of the deploy machine (any file the link names) to every host.
-Caches (__pycache__, *.pyc) are skipped, and so are names holding a newline (no manifest line can
-hold them: facts.trees leaves them out on the host too).
+Caches (__pycache__, *.pyc: migfleet.bytecode's rule, which facts.trees' find follows too) are
+skipped, and so are names holding a newline (no manifest line can hold them: facts.trees leaves
+them out on the host too).
 
 `problems` then reads each model as Triton does: at least one numeric version folder, and a
 config.pbtxt whose top-level `name`, where it has one, is its folder's name.
@@ -20,6 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from migfleet import bytecode
 from migfleet.inventory.errors import cut, escaped, plain, shown
 from migfleet.inventory.paths import VERSION_FOLDER
 
@@ -65,7 +67,7 @@ def walk(root: Path) -> Tree:
             unreadable.append(str(folder.relative_to(root)))
             continue
         for entry in found:
-            if "\n" in entry.name or entry.name == "__pycache__":
+            if "\n" in entry.name or bytecode.cache_name(entry.name):
                 continue
             path = folder / entry.name
             if entry.is_symlink():
@@ -77,11 +79,11 @@ def walk(root: Path) -> Tree:
                         refused.append(Link(str(path.relative_to(root)), os.readlink(path), loop=True))
                     else:
                         stack.append((path, above + (real,)))
-                elif os.path.isfile(real) and not entry.name.endswith(".pyc"):
+                elif os.path.isfile(real) and not bytecode.cache_file(entry.name):
                     files.append(path)
             elif entry.is_dir(follow_symlinks=False):
                 stack.append((path, above + (os.path.realpath(path),)))
-            elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(".pyc"):
+            elif entry.is_file(follow_symlinks=False) and not bytecode.cache_file(entry.name):
                 files.append(path)
     return Tree(tuple(sorted(files)), tuple(sorted(refused, key=lambda link: link.path)), tuple(sorted(unreadable)))
 
