@@ -185,7 +185,7 @@ def test_hosts_and_models_the_inventory_does_not_know_are_named_and_left_out():
                                                  "only the last"),
     (b"\xff\xfe{", "not JSON: "),
     (b"{", "not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
-])
+], ids=["deep", "repeated key", "not UTF-8", "cut short"])
 def test_a_demand_file_that_cannot_be_read_is_one_line(tmp_path, raw, message):
     path = tmp_path / "d.json"
     path.write_bytes(raw)
