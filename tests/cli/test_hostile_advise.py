@@ -41,7 +41,7 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "migfleet", "advise", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=WALL_S, env=env, preexec_fn=_limits)
+                          text=True, timeout=WALL_S, env=env, preexec_fn=_limits, stdin=subprocess.DEVNULL)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, cpu = time.monotonic() - started, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     size = len(done.stdout.encode()) + len(done.stderr.encode())
