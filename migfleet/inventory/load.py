@@ -253,6 +253,8 @@ def load_inventory(inventory_file: str) -> LoadedInventory:
         raise InventoryLoadError([missed])
     state = State(check_for_changes=False)
     state.cwd = os.getcwd()
+    if state.cwd not in sys.path:       # as pyinfra's CLI: inventory code imports modules of the folder it runs from
+        sys.path.append(state.cwd)
     collect = _Collect(shown)
     logger = logging.getLogger("pyinfra")
     logger.addHandler(collect)
