@@ -6,7 +6,7 @@ import sys
 
 from migfleet.cli import write_output
 from migfleet.fleet.targets import TargetsError, render_targets
-from migfleet.inventory import InventoryLoadError, format_errors, load_inventory_data
+from migfleet.inventory import InventoryLoadError, format_errors, load_inventory
 from migfleet.inventory.errors import cut
 from migfleet.inventory.limits import limit_errors
 from migfleet.inventory.module_edit import ModuleEditError
@@ -20,14 +20,17 @@ def main(argv: list[str] | None = None) -> int:
                                                  "default: standard output)")
     args = parser.parse_args(argv)
     try:
-        hosts = load_inventory_data(args.inventory)
+        loaded = load_inventory(args.inventory)         # the data, and each host's groups for its label
+        if loaded.errors:
+            raise InventoryLoadError([str(e) for e in loaded.errors])
+        hosts = loaded.hosts
         # Values past the size limits, and one machine under two hosts (two targets), before any target.
         problems = [e for name, data in hosts.items() for e in limit_errors(name, data)[0]] + machine_errors(hosts, {})
         if problems:
             print(f"migfleet targets: {args.inventory}: {len(problems)} error(s)\n{format_errors(problems)}",
                   file=sys.stderr)
             return 1
-        text = render_targets(hosts)
+        text = render_targets(hosts, loaded.groups)
     except TargetsError as e:
         print(f"migfleet targets: {cut(str(e), 400)}", file=sys.stderr)
         return 1

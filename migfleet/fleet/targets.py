@@ -3,9 +3,9 @@
     render_targets(load_inventory_data("inventories/production.py"))  ->  JSON text for file_sd_configs
 
 Each host is its own target group, labelled `host` (the inventory name, the same value the
-endpoint puts on every series, so the scrape job sets honor_labels: true) and, when the host
-data names its groups under "groups", `groups` as ",a,b," (Prometheus' convention for a list in
-one label, as in __meta_consul_tags: match one with =~".*,a100_40,.*").
+endpoint puts on every series, so the scrape job sets honor_labels: true) and, where the inventory
+puts the host in groups (pyinfra's, as the loader reads them), `groups` as ",a,b," (Prometheus'
+convention for a list in one label, as in __meta_consul_tags: match one with =~".*,a100_40,.*").
 
 The host part has one form per kind of address: `a.b.c.d`, `[v6]`, or a DNS name in lower case
 without its final dot. An address no Prometheus can scrape is refused with the host, the field and
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from migfleet.fleet import local
 from migfleet.inventory import values
@@ -81,8 +81,8 @@ def _port(name: str, data: Mapping) -> int:
     return port
 
 
-def target_groups(hosts: Mapping[str, Mapping]) -> list[dict]:
-    """One file_sd target group per host, sorted by host name."""
+def target_groups(hosts: Mapping[str, Mapping], host_groups: Mapping[str, Sequence[str]] | None = None) -> list[dict]:
+    """One file_sd target group per host, sorted by host name; `host_groups`: {host: its inventory groups}."""
     groups, seen = [], {}
     for name in sorted(hosts):
         data = hosts[name]
@@ -91,13 +91,14 @@ def target_groups(hosts: Mapping[str, Mapping]) -> list[dict]:
             raise TargetsError(f"{name}: target {target} is also {seen[target]}'s")
         seen[target] = name
         labels = {"host": name}
-        member_of = data.get("groups")
+        member_of = (host_groups or {}).get(name)
         if member_of:
             labels["groups"] = "," + ",".join(sorted(str(g) for g in member_of)) + ","
         groups.append({"targets": [target], "labels": labels})
     return groups
 
 
-def render_targets(hosts: Mapping[str, Mapping]) -> str:
-    """file_sd JSON text for {host name: merged host data}; every host is checked before any text."""
-    return json.dumps(target_groups(hosts), indent=2) + "\n"
+def render_targets(hosts: Mapping[str, Mapping], host_groups: Mapping[str, Sequence[str]] | None = None) -> str:
+    """file_sd JSON text for {host name: merged host data} (and {host: groups}, LoadedInventory.groups);
+    every host is checked before any text."""
+    return json.dumps(target_groups(hosts, host_groups), indent=2) + "\n"

@@ -205,6 +205,7 @@ class _Collect(logging.Handler):
 class LoadedInventory:
     hosts: dict[str, dict]                                              # merged data by host name
     errors: list[InventoryError] = field(default_factory=list)          # what pyinfra merged silently
+    groups: dict[str, list[str]] = field(default_factory=dict)          # pyinfra's groups of each host, sorted
 
 
 def load_inventory_data(inventory_file: str) -> dict[str, dict]:
@@ -267,6 +268,7 @@ def load_inventory(inventory_file: str) -> LoadedInventory:
                 contextlib.redirect_stdout(sys.stderr), _time_limit(_limit()):
             inventory = make_inventory(inventory_file, cwd=os.getcwd())
         hosts = {host.name: host.data.dict() for host in inventory}
+        groups = {host.name: sorted(host.groups) for host in inventory}
     except UnexpectedExternalError as wrapped:
         real = wrapped.exception
         raise InventoryLoadError([f"{_where(real, wrapped.filename)}: {_describe(real)}"]) from None
@@ -280,7 +282,7 @@ def load_inventory(inventory_file: str) -> LoadedInventory:
     errors = []
     if calls and Path(inventory_file).is_file():
         errors = _merged_silently(calls[-1], Path(inventory_file).name.rsplit(".", 1)[0])
-    return LoadedInventory(hosts, errors)
+    return LoadedInventory(hosts, errors, groups)
 
 
 def _names(group) -> list[tuple[object, dict]]:

@@ -9,16 +9,16 @@ import pytest
 
 from migfleet.fleet import local
 from migfleet.fleet.targets import TargetsError, render_targets
-from migfleet.inventory import load_inventory_data
+from migfleet.inventory import load_inventory, load_inventory_data
 
 
 def test_one_target_group_per_host_at_its_ssh_address():
     text = render_targets({
         "lab-h2": {"ssh_hostname": "10.250.0.12"},
-        "lab-h1": {"ssh_hostname": "10.250.0.11", "metrics_port": 9102, "groups": ["lab", "all"]},
-        "gpu-a.example.com": {},
+        "lab-h1": {"ssh_hostname": "10.250.0.11", "metrics_port": 9102},
+        "gpu-a.example.com": {"groups": ["not", "a", "label"]},         # host data names no group
         "v6": {"ssh_hostname": "2001:db8::7"},
-    })
+    }, host_groups={"lab-h1": ["lab", "all"], "lab-h2": []})
     assert text.endswith("\n")
     assert json.loads(text) == [
         {"targets": ["gpu-a.example.com:8002"], "labels": {"host": "gpu-a.example.com"}},
@@ -43,6 +43,18 @@ def test_a_host_that_cannot_be_a_target_is_named(data, reason):
 def test_two_hosts_on_one_target_are_refused():
     with pytest.raises(TargetsError, match="10.0.0.1:8002 is also a's"):
         render_targets({"a": {"ssh_hostname": "10.0.0.1"}, "b": {"ssh_hostname": "10.0.0.1"}})
+
+
+def test_the_groups_label_is_pyinfras_groups_of_the_host(tmp_path, capsys):
+    """What `migfleet targets` writes: each host's groups as the inventory puts it in them."""
+    from migfleet.cli import targets as targets_command
+    loaded = load_inventory("inventories/production.py")
+    assert targets_command.main(["inventories/production.py", "-o", str(tmp_path / "t.json")]) == 0
+    written = {g["labels"]["host"]: g["labels"].get("groups") for g in json.loads((tmp_path / "t.json").read_text())}
+    assert written == {name: "," + ",".join(loaded.groups[name]) + "," for name in loaded.hosts}
+    a100_40 = [n for n, groups in loaded.groups.items() if "a100_40" in groups]
+    assert a100_40 and all(written[n].startswith(",a100_40,") and ",production," in written[n] for n in a100_40)
+    assert all(",a100_40," not in written[n] for n in written if n not in a100_40)
 
 
 def test_production_inventory_gives_every_host(tmp_path):
