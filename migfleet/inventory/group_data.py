@@ -7,8 +7,9 @@ anywhere else, pyinfra finds no group data, and every host loses its `mig_layout
 and every other key set there, without a word. Every migfleet command, and the deploy, stops in
 that case with one line saying where to run from (or, for pyinfra, how to name the folder).
 
-An inventory folder with a `group_data/` of its own is read from anywhere, so a `group_data/` one
-level up is left alone: it belongs to other inventories.
+The same holds for the nearest folder above the inventory's that holds a `group_data/` (the project
+root of `a/b/production.py`). An inventory folder with a `group_data/` of its own is read from
+anywhere, so a `group_data/` further up is left alone: it belongs to other inventories.
 """
 from __future__ import annotations
 
@@ -42,14 +43,17 @@ def missed_group_data(inventory: str, cwd: str | os.PathLike, extra: Sequence[st
         if not Path(cwd, inventory).is_file():
             return None         # a host list (`@local`, `h1,h2`) has no folder of its own
         folder = Path(cwd, inventory).resolve().parent
-        beside = (folder.parent / "group_data").resolve()
-        if folder.parent == folder or (folder / "group_data").exists() or not _holds_modules(beside):
+        if (folder / "group_data").exists():
             return None
+        project = next((p for p in folder.parents if _holds_modules(p / "group_data")), None)
+        if project is None:
+            return None
+        beside = (project / "group_data").resolve()
         if beside in read_folders(inventory, cwd, extra):
             return None
     except (OSError, ValueError):       # a path the system cannot even look at: the loader says why
         return None
-    fix = f"run from {folder.parent}"
+    fix = f"run from {project}"
     if pyinfra:
         fix += f", or name the folder with pyinfra's --group-data {beside}"
     return (f"{inventory}: its group data, {beside}, is not read from {Path(cwd).resolve()} (pyinfra reads "

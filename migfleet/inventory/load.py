@@ -90,6 +90,8 @@ def _describe(exc: BaseException) -> str:
         return f"the inventory code called sys.exit({exc.code!r}); inventory files must only define hosts and data"
     if isinstance(exc, RecursionError):
         return "RecursionError: maximum recursion depth exceeded"
+    if isinstance(exc, SyntaxError) and "U+FEFF" in str(exc.msg) and exc.lineno == 1:
+        return "starts with a byte order mark, which pyinfra reads as code: save the file as UTF-8 without a BOM"
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg}"
     if isinstance(exc, UnicodeDecodeError):

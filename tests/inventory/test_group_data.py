@@ -107,3 +107,14 @@ def test_the_deploy_stops_before_anything_runs(tmp_path):
                             str(tmp_path / "p" / "group_data")], cwd=elsewhere, capture_output=True, text=True,
                            timeout=120, stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert "is not read from" not in named.stdout + named.stderr
+
+
+def test_the_nearest_folder_above_with_group_data_is_the_project_root(tmp_path):
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "all.py").write_text("metrics_port = 9102\n")
+    inventory = tmp_path / "sites" / "east" / "production.py"
+    inventory.parent.mkdir(parents=True)
+    inventory.write_text("hosts = ['gpu-01.invalid']\n")
+    line = missed_group_data(str(inventory), tmp_path / "sites")
+    assert line is not None and line.endswith(f"run from {tmp_path}")
+    assert missed_group_data("sites/east/production.py", tmp_path) is None

@@ -100,3 +100,16 @@ def test_separate_pyinfra_project_loads_migfleet_deploys(built, tmp_path):
     out = refused.stdout + refused.stderr
     assert "inventory rejected" in out and "7g.141gb" in out
     assert "Configure MIG" not in out
+
+
+def test_spec_runs_the_packaged_suite_with_the_checkouts_node_ids(built, tmp_path):
+    _, installed, _ = built
+    env = clean_env(installed)
+    (tmp_path / "inventory.py").write_text('hosts = [("gpu1", {"gpu_models": ["NVIDIA H100 80GB HBM3"]})]\n')
+    done = run([installed.bin("migfleet"), "spec", "inventory.py", "--collect-only", "-q", "-k", "mig_layout"],
+               cwd=tmp_path, env=env)
+    assert done.stdout.splitlines()[0] == "migfleet/spec/test_mig.py::test_mig_layout[gpu1]", done.stdout
+    assert "1/" in done.stdout.splitlines()[-1] and "tests collected" in done.stdout.splitlines()[-1]
+    # Nothing written here or into the installed package (no pytest cache).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.py"]
+    assert not list(installed.venv.rglob(".pytest_cache"))
