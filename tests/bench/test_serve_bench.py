@@ -14,20 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.serving.envoy_bin import envoy_binary
+from tests.serving.test_envoy_loopback import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).resolve().parent / "standin_tritonserver.py"
 pytestmark = pytest.mark.slow
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _free_port_base() -> int:
@@ -72,7 +63,7 @@ def _running_with(text: str) -> list[str]:
 def test_serve_bench_sweeps_direct_and_envoy_and_stops_everything(tmp_path):
     pack, out, work, pids = _pack(tmp_path / "pack"), tmp_path / "out", tmp_path / "work", tmp_path / "pids"
     pids.mkdir()
-    envoy_ports = _free_ports(4)
+    envoy_ports = free_ports(4)
     proc = subprocess.run(
         [sys.executable, str(REPO / "bench" / "h100" / "serve_bench.py"), "--pack", str(pack), "--out", str(out),
          "--work", str(work), "--no-perf-analyzer", "--seconds", "0.5", "--concurrency", "1,2", "--tritons", "1,2",
