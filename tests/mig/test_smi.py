@@ -1,6 +1,7 @@
 """Parsers against real captures (../shared/fixtures, MIG disabled) and MIG user guide examples."""
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -185,6 +186,14 @@ def test_snapshot_mig_enabled_matches_uuids_to_gi_ci():
     assert [(m.uuid[:12], m.gi_id, m.ci_id) for m in state.mig_devices] == \
         [("MIG-c7384736", 1, 0), ("MIG-a28ad590", 2, 0)]
     assert state.processes[0].gi_id == 1
+
+
+def test_query_row_is_the_snapshots_gpu_state_before_its_instances():
+    """One type: the snapshot's GpuState is the --query-gpu row's, with instances, devices and processes."""
+    (row,) = p.parse_query_gpu(doc.QUERY_TWO_3G)
+    (state,) = p.parse_snapshot(doc.snapshot(doc.TWO_3G_SECTIONS)).values()
+    assert type(row) is type(state) and state.gpu_instances and state.mig_devices
+    assert dataclasses.replace(state, gpu_instances=(), compute_instances=(), mig_devices=(), processes=()) == row
 
 
 def test_snapshot_device_mismatch_is_an_error():
