@@ -15,6 +15,7 @@ from migfleet.fleet import drift
 from migfleet.fleet import export
 from migfleet.fleet import migparted_export
 from migfleet.fleet import ssh as fleet
+from migfleet.inventory.module_edit import ModuleEditError
 from migfleet.serving import settings as serving_settings
 from migfleet.serving import triton
 
@@ -76,5 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except (export.ExportError, migparted_export.MigPartedError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 2
-    write_output(text, args.output)
+    try:
+        write_output(text, args.output)
+    except ModuleEditError as exc:      # -o onto a folder, or a file that cannot be written
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -171,3 +171,19 @@ def test_targets_replaces_its_file_whole_keeping_its_mode(site, capsys):
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
     assert sorted(p.name for p in site.iterdir()) == ["capacity.json", "demand.json", "fleet.py", "group_data",
                                                      "targets.json"]
+
+
+def test_export_onto_a_folder_is_refused_and_into_a_missing_one_creates_it(tmp_path, monkeypatch, capsys):
+    from migfleet.cli import export
+    from migfleet.fleet import drift
+    from tests.fleet.captures import snapshot
+    (tmp_path / "inventory.py").write_text("hosts = ['lab-h1']\n")
+    monkeypatch.setattr(drift, "read_all", lambda hosts: {h.name: snapshot("h100-mixed") for h in hosts})
+    monkeypatch.chdir(tmp_path)
+    inventory = str(tmp_path / "inventory.py")
+    (tmp_path / "out").mkdir()
+    code, out, err = run(capsys, export.main, inventory, "--format", "mig-parted", "-o", "out")
+    assert code == 2 and out == "" and err == "export: out: is a folder; name the file to write, e.g. out/FILE\n"
+    code, _, err = run(capsys, export.main, inventory, "--format", "mig-parted", "-o", "new/mig-parted.yaml")
+    assert code == 0, err
+    assert (tmp_path / "new" / "mig-parted.yaml").read_text().startswith("version: v1")
