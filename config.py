@@ -10,3 +10,11 @@ SUDO = False
 FAIL_PERCENT = None
 
 CONNECT_TIMEOUT = 15
+
+# paramiko's transport wakes every 0.1 s per connection while it waits for a host, to check whether
+# it was closed (Transport._active_check_timeout; closing needs no wake-up: it closes the socket).
+# Across a fleet those wake-ups are most of the deploy machine's CPU while hosts work: once a second
+# is enough (docs/SCALE.md, "Fixes").
+import paramiko  # noqa: E402
+
+paramiko.Transport._active_check_timeout = 1.0

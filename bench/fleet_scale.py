@@ -8,7 +8,11 @@ simulated driver, one H100 a host, `mig_only`, inventories/thin.py), the phases,
   live       `python -m migfleet validate --live INV` (one read per host)
   dry        `pyinfra INV deploy.py --dry` on hosts that never saw migfleet
   converge   `pyinfra -y INV deploy.py`: the first MIG converge
-  noop       the same again, nothing to change (3 runs)
+  noop-full  the same again with the deploy machine's kept reads removed first: every host sends its
+             full read (as before hosts answered "unchanged"); they are kept again
+  noop       the same again, nothing to change (3 runs): each host answers "unchanged" in one line
+  floor-p01, noop-p01   floor and no-op with paramiko's 0.1 s wake-up per connection (config_p01.py:
+             config.py as before the wake-up went to 1 s), for the before/after of that cut
   drift      `python -m migfleet drift INV`
 
 Each phase is one process started from here and reaped with wait4(2): its wall time, the CPU
@@ -16,7 +20,12 @@ seconds (user + sys) of its whole process tree as the kernel accounts them, and 
 (the largest single process's maxrss); and the CPU seconds the thin hosts used meanwhile (their
 cgroups), which the hosts' own cores would carry on a real fleet. Remote commands per host are counted on the hosts: thin
 hosts' sshd logs one "Starting session:" line per SSH channel (LogLevel VERBOSE), read from each
-host's journal once all phases ran and split by the phases' time windows.
+host's journal once all phases ran and split by the phases' time windows. Bytes per host are
+counted on the wire: each thin host's veth on this machine (`mfthin-vN`), its received bytes
+(what the host sent: the bytes read from it) and transmitted bytes, before and after each phase,
+Ethernet, IP, TCP and SSH included; the floor's are what reaching a host and reading one line cost.
+The deploy machine's kept reads (facts.view_cache) live in a cache folder of the bench's own,
+emptied with each fresh lab, so each size starts as a first deploy does.
 
 Prints, per phase, controller CPU per host against the floor's, and wall time against the floor's.
 pyinfra and every migfleet command run from `git archive REV` unpacked in the cache (default HEAD).
@@ -53,9 +62,13 @@ GPUS = "H100"
 SESSION_RE = re.compile(r"^(\d+\.\d+) \S+ sshd\[\d+\]: Starting session: (command|subsystem|shell)")
 GRAND_TOTAL_RE = re.compile(r"Grand total\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)")
 REPEATS = {"floor": 3, "noop": 3}
-PHASES = ("floor", "validate", "live", "dry", "converge", "noop", "drift")
+PHASES = ("floor", "validate", "live", "dry", "converge", "noop-full", "noop", "floor-p01", "noop-p01", "drift")
+# config.py as it was before paramiko's wake-up went from 0.1 s to 1 s (phases *-p01)
+BEFORE_POLL_CUT = "\nimport paramiko  # noqa: E402\n\nparamiko.Transport._active_check_timeout = 0.1\n"
 FIELDS = ["hosts", "phase", "run", "wall_s", "cpu_s", "user_s", "sys_s", "peak_mib", "hosts_cpu_s", "rc", "ops_changed",
-          "sessions_per_host_mean", "sessions_per_host_min", "sessions_per_host_max"]
+          "sessions_per_host_mean", "sessions_per_host_min", "sessions_per_host_max", "read_bytes_per_host",
+          "sent_bytes_per_host"]
+READS = CACHE / "fleet-scale-reads"       # XDG_CACHE_HOME of every phase: the kept reads (facts.view_cache)
 
 
 def log(message: str) -> None:
@@ -71,6 +84,9 @@ def phase_argv(phase: str) -> list[str]:
         "dry": [pyinfra, INVENTORY, "deploy.py", "--dry"],
         "converge": [pyinfra, "-y", INVENTORY, "deploy.py"],
         "noop": [pyinfra, "-y", INVENTORY, "deploy.py"],
+        "noop-full": [pyinfra, "-y", INVENTORY, "deploy.py"],
+        "floor-p01": [pyinfra, "--config", "config_p01.py", INVENTORY, "fact", "server.Hostname"],
+        "noop-p01": [pyinfra, "--config", "config_p01.py", "-y", INVENTORY, "deploy.py"],
         "drift": [python, "-m", "migfleet", "drift", INVENTORY],
     }[phase]
 
@@ -87,12 +103,23 @@ def hosts_cpu_s() -> float:
     return float("nan")
 
 
+def wire_bytes() -> dict[str, tuple[int, int]]:
+    """Per thin host's veth on this machine: (bytes it received from the host, bytes sent to it)."""
+    out = {}
+    for link in Path("/sys/class/net").glob("mfthin-v*"):
+        stats = link / "statistics"
+        out[link.name] = (int((stats / "rx_bytes").read_text()), int((stats / "tx_bytes").read_text()))
+    return out
+
+
 def timed(argv: list[str], cwd: Path, log_file: Path, timeout: float = 1800) -> dict:
-    """One process, reaped with wait4: wall, CPU of its tree, peak memory, exit code, output."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200"}
+    """One process, reaped with wait4: wall, CPU of its tree, peak memory, exit code, output, and
+    the bytes on the thin hosts' links meanwhile (mean per host)."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200", "XDG_CACHE_HOME": str(READS)}
     env.pop("MIGFLEET_LAB_THIN", None)
     with open(log_file, "w") as out:
         hosts_before = hosts_cpu_s()
+        wire_before = wire_bytes()
         start = time.time()
         proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout
@@ -105,6 +132,10 @@ def timed(argv: list[str], cwd: Path, log_file: Path, timeout: float = 1800) -> 
             time.sleep(0.02)
         end = time.time()
         hosts_used = hosts_cpu_s() - hosts_before
+        wire_after = wire_bytes()
+    links = [k for k in wire_after if k in wire_before] or ["none"]
+    read_bytes = statistics.mean(wire_after.get(k, (0, 0))[0] - wire_before.get(k, (0, 0))[0] for k in links)
+    sent_bytes = statistics.mean(wire_after.get(k, (0, 0))[1] - wire_before.get(k, (0, 0))[1] for k in links)
     proc.returncode = os.waitstatus_to_exitcode(status)
     output = log_file.read_text(errors="replace")
     m = GRAND_TOTAL_RE.search(output)
@@ -114,8 +145,8 @@ def timed(argv: list[str], cwd: Path, log_file: Path, timeout: float = 1800) -> 
     return {"start": start, "end": end, "wall_s": round(end - start, 3),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "user_s": round(usage.ru_utime, 3),
             "sys_s": round(usage.ru_stime, 3), "peak_mib": round(usage.ru_maxrss / 1024, 1),
-            "hosts_cpu_s": round(hosts_used, 2),
-            "rc": proc.returncode, "ops_changed": changed}
+            "hosts_cpu_s": round(hosts_used, 2), "read_bytes_per_host": round(read_bytes),
+            "sent_bytes_per_host": round(sent_bytes), "rc": proc.returncode, "ops_changed": changed}
 
 
 def lab(*args: str, timeout: float = 900) -> None:
@@ -155,17 +186,21 @@ def measure_size(n: int, code: Path, logs: Path, phases: tuple[str, ...], keep: 
     if not keep:
         lab("down", timeout=300)
         lab("up", "--hosts", str(n), "--gpus", GPUS, timeout=900)
+        shutil.rmtree(READS, ignore_errors=True)        # fresh hosts: nothing kept of them
     names = host_names()
     if len(names) != n:
         raise RuntimeError(f"the thin lab has {len(names)} hosts, not {n}")
     since = time.time()
     rows = []
+    (code / "config_p01.py").write_text((code / "config.py").read_text() + BEFORE_POLL_CUT)
     for phase in phases:
         for i in range(REPEATS.get(phase, 1)):
+            if phase == "noop-full":
+                shutil.rmtree(READS, ignore_errors=True)
             r = timed(phase_argv(phase), code, logs / f"h{n}-{phase}{i}.log")
             rows.append({"hosts": n, "phase": phase, "run": i, **r})
             log(f"{n} hosts: {phase}[{i}] wall {r['wall_s']:.2f} s, cpu {r['cpu_s']:.2f} s, "
-                f"peak {r['peak_mib']:.0f} MiB, rc {r['rc']}"
+                f"peak {r['peak_mib']:.0f} MiB, read {r['read_bytes_per_host']} B/host, rc {r['rc']}"
                 + (f", {r['ops_changed']} op(s) changed" if r["ops_changed"] is not None else ""))
     sessions = session_times(names, since)
     for r in rows:
@@ -184,29 +219,36 @@ def summarize(rows: list[dict]) -> list[dict]:
         for phase in dict.fromkeys(r["phase"] for r in at):
             runs = [r for r in at if r["phase"] == phase]
             med[phase] = {k: statistics.median(r[k] for r in runs)
-                          for k in ("wall_s", "cpu_s", "peak_mib", "sessions_per_host_mean", "hosts_cpu_s")}
+                          for k in ("wall_s", "cpu_s", "peak_mib", "sessions_per_host_mean", "hosts_cpu_s",
+                                    "read_bytes_per_host", "sent_bytes_per_host")}
             med[phase]["ok"] = all(r["rc"] == 0 for r in runs) and \
-                (phase != "noop" or all(not r["ops_changed"] for r in runs))
-        floor = med.get("floor")
+                (not phase.startswith("noop") or all(not r["ops_changed"] for r in runs))
         for phase, m in med.items():
+            floor = med.get("floor-p01" if phase.endswith("-p01") else "floor")
             out.append({
                 "hosts": n, "phase": phase, "wall_s": round(m["wall_s"], 3), "cpu_s": round(m["cpu_s"], 3),
                 "cpu_ms_per_host": round(1000 * m["cpu_s"] / n, 1),
                 "cpu_per_host_over_floor": round(m["cpu_s"] / floor["cpu_s"], 2) if floor else None,
                 "wall_over_floor": round(m["wall_s"] / floor["wall_s"], 2) if floor else None,
                 "commands_per_host": m["sessions_per_host_mean"], "peak_mib": m["peak_mib"],
-                "hosts_cpu_ms_per_host": round(1000 * m["hosts_cpu_s"] / n, 1), "ok": m["ok"],
+                "hosts_cpu_ms_per_host": round(1000 * m["hosts_cpu_s"] / n, 1),
+                "read_bytes_per_host": round(m["read_bytes_per_host"]), "sent_bytes_per_host": round(m["sent_bytes_per_host"]),
+                "read_bytes_over_floor": round(m["read_bytes_per_host"] - floor["read_bytes_per_host"]) if floor else None,
+                "ok": m["ok"],
             })
     return out
 
 
 def print_summary(summary: list[dict]) -> None:
     print(f"{'hosts':>5} {'phase':<9} {'wall s':>8} {'cpu s':>7} {'cpu ms/host':>11} {'cpu/host / floor':>16} "
-          f"{'wall / floor':>12} {'cmds/host':>9} {'peak MiB':>8} {'host cpu ms/host':>16}")
+          f"{'wall / floor':>12} {'cmds/host':>9} {'peak MiB':>8} {'host cpu ms/host':>16} {'read B/host':>11} "
+          f"{'- floor':>7}")
     for s in summary:
         print(f"{s['hosts']:>5} {s['phase']:<9} {s['wall_s']:>8.2f} {s['cpu_s']:>7.2f} {s['cpu_ms_per_host']:>11.1f} "
               f"{s['cpu_per_host_over_floor']:>16.2f} {s['wall_over_floor']:>12.2f} {s['commands_per_host']:>9.1f} "
-              f"{s['peak_mib']:>8.0f} {s.get('hosts_cpu_ms_per_host', float('nan')):>16.1f}" + ("" if s["ok"] else "  (failed, or the no-op changed something)"))
+              f"{s['peak_mib']:>8.0f} {s.get('hosts_cpu_ms_per_host', float('nan')):>16.1f} "
+              f"{s.get('read_bytes_per_host', float('nan')):>11} {s.get('read_bytes_over_floor') or 0:>7}"
+              + ("" if s["ok"] else "  (failed, or the no-op changed something)"))
 
 
 def plot(summary: list[dict], path: Path, title: str) -> Path:
@@ -215,16 +257,20 @@ def plot(summary: list[dict], path: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
     phases = list(dict.fromkeys(s["phase"] for s in summary))
     hosts = sorted({s["hosts"] for s in summary})
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    fig, axes = plt.subplots(1, 4, figsize=(22, 5))
     for phase in phases:
         pts = [s for s in summary if s["phase"] == phase]
         style = dict(color="black", linewidth=2.5) if phase == "floor" else {}
         axes[0].plot([p["hosts"] for p in pts], [p["cpu_ms_per_host"] for p in pts], marker="o", label=phase, **style)
         axes[1].plot([p["hosts"] for p in pts], [p["wall_s"] for p in pts], marker="o", label=phase, **style)
         axes[2].plot([p["hosts"] for p in pts], [p["peak_mib"] for p in pts], marker="o", label=phase, **style)
+        if all(p.get("read_bytes_per_host") is not None for p in pts):
+            axes[3].plot([p["hosts"] for p in pts], [max(p["read_bytes_per_host"], 1) for p in pts], marker="o",
+                         label=phase, **style)
     axes[0].set(ylabel="controller CPU ms per host (user + sys)", title="controller CPU per host", yscale="log")
     axes[1].set(ylabel="wall time (s)", title="wall time (hosts share the 2 cores)")
     axes[2].set(ylabel="MiB (largest process)", title="peak controller memory")
+    axes[3].set(ylabel="bytes read per host (on the wire)", title="bytes read from each host", yscale="log")
     for ax in axes:
         ax.set(xlabel="thin lab hosts")
         ax.set_xticks(hosts)
