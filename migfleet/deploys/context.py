@@ -38,7 +38,8 @@ HOST_PACKAGES = ("python3", "curl", "gnupg", "ca-certificates")     # what the t
 # The stdlib-only modules the host runs (python3 -m migfleet.mig.boot / migfleet.serving.rebind /
 # migfleet.facts.noop_digest).
 HOST_CODE = ("__init__.py", "sections.py", "mig/**/*.py", "mig/catalog.json", "serving/__init__.py",
-             "facts/__init__.py", "facts/read.py", "facts/lock.py", "facts/trees.py", "facts/noop_digest.py",
+             "bytecode.py", "facts/__init__.py", "facts/read.py", "facts/lock.py", "facts/trees.py",
+             "facts/noop_digest.py",
              "serving/containers.py", "serving/triton.py", "serving/models.py", "serving/endpoints.py",
              "serving/rebind.py", "serving/rotation.py", "serving/moves.py")
 # Services that hold GPUs open (a reset or MIG mode change is refused while they run): mig-parted's
