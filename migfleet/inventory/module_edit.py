@@ -18,6 +18,7 @@ import ast
 import contextlib
 import os
 import re
+import secrets
 import stat
 import tempfile
 from collections.abc import Sequence
@@ -27,7 +28,8 @@ from migfleet.inventory import module_shape
 from migfleet.inventory.errors import cut, escaped
 
 MAX_BYTES = 1 << 20         # a group data module (the shipped ones are about 1 kB)
-NOTE_MARK = "# migfleet "   # comment lines above the assignment that belong to its writer
+NOTE_MARK = "# migfleet "   # the start of a writer's note: `# migfleet advise: ...` above the assignment
+_NOTE = re.compile(rb"# migfleet [a-z]+: ")         # a line of such a note (a user's `# migfleet is...` is not)
 _LINE_END = re.compile(rb"\r\n|\r|\n")      # Python's own line ends (str.splitlines knows more)
 _TEXT_LINE_END = re.compile(r"\r\n|\r|\n")
 
@@ -131,7 +133,7 @@ def edited(path: Path, raw: bytes, name: str, source: str, note: Sequence[str]) 
     whole_line = found.col_offset == 0
     if whole_line:
         first = found.lineno - 1
-        while first > 0 and raw[starts[first - 1]:starts[first]].startswith(NOTE_MARK.encode()):
+        while first > 0 and _NOTE.match(raw, starts[first - 1]):
             first -= 1     # the note of an earlier write goes with the value it described
         begin = starts[first]
     return raw[:begin] + _block(name, source, note, whole_line, nl) + raw[end:], "replaced"
@@ -247,15 +249,18 @@ def _drop(backup: str | None) -> None:
 
 
 def _keep(real: Path) -> str | None:
-    """A second name for the original file (a hard link), so it can be put back as it was."""
-    backup = real.with_name(f".{real.name}.{os.getpid()}.orig")
-    with contextlib.suppress(OSError):
-        os.unlink(backup)
-    try:
-        os.link(real, backup)
-        return str(backup)
-    except OSError:
-        return None
+    """A second name for the original file (a hard link, under a name no file has), so it can be put
+    back as it was; None where the file system has no hard links (then its bytes are written back)."""
+    for _ in range(5):
+        backup = real.with_name(f".{real.name}.{secrets.token_hex(6)}.orig")
+        try:
+            os.link(real, backup)
+            return str(backup)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None
 
 
 def _put_back(real: Path, raw: bytes | None, backup: str | None, mode: int | None) -> None:

@@ -187,7 +187,10 @@ def run(path, text: str, name: str) -> dict[str, str]:
     run with the inventory loader's time limit. Refusal when it does not run, holds hosts, or its
     `__all__` leaves `name` out."""
     from migfleet.inventory.schema import _schemas      # the data keys migfleet knows (jsonschema: loaded late)
-    tree = ast.parse(text)
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError) as exc:
+        raise Refusal(f"does not parse ({getattr(exc, 'msg', exc)})", getattr(exc, "lineno", None)) from None
     found: dict = {"__file__": str(path)}
     try:
         with contextlib.redirect_stdout(sys.stderr), _time_limit(_limit()):

@@ -97,8 +97,8 @@ mig-configs:
       mig-enabled: true
       mig-devices: {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}
 """
-LAYOUT = [{"gpus": "all", "instances": [{"profile": "3g.40gb", "count": 1},
-                                                  {"profile": "2g.20gb", "count": 1}, {"profile": "1g.10gb", "count": 2}]}]
+LAYOUT = [{"gpus": "all", "instances": [{"profile": "3g.40gb", "count": 1}, {"profile": "2g.20gb", "count": 1},
+                                        {"profile": "1g.10gb", "count": 2}]}]
 
 
 def import_to(capsys, tmp_path, out):

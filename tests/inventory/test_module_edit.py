@@ -116,7 +116,8 @@ def test_a_folder_is_refused(here):
     (here / "group_data.py").mkdir()
     with pytest.raises(ModuleEditError) as exc:
         set_assignment("group_data.py", "mig_layout", RULES)
-    assert str(exc.value) == "group_data.py: is a folder; name the module file to write in it, e.g. group_data.py/GROUP.py"
+    assert str(exc.value) == ("group_data.py: is a folder; name the module file to write in it, e.g. "
+                              "group_data.py/GROUP.py")
     with pytest.raises(ModuleEditError) as exc:
         write_file("group_data.py", "[]\n")
     assert str(exc.value) == "group_data.py: is a folder; name the file to write, e.g. group_data.py/FILE"
@@ -134,6 +135,12 @@ def test_replacing_keeps_every_other_byte(here):
                      b"mig_layout = " + block + b"  # trailing\r\nextra = 1")
     assert stat.S_IMODE(os.stat("m.py").st_mode) == 0o640
     assert runpy.run_path("m.py")["mig_layout"] == RULES
+
+
+def test_only_a_writers_own_note_goes_with_the_assignment(here):
+    (here / "m.py").write_text("# migfleet is what writes this\n# migfleet import: an earlier note\nmig_layout = []\n")
+    set_assignment("m.py", "mig_layout", [], note=["migfleet test: new"])
+    assert (here / "m.py").read_text() == "# migfleet is what writes this\n# migfleet test: new\nmig_layout = []\n"
 
 
 def test_an_assignment_after_a_semicolon_is_replaced_in_place(here):
