@@ -43,10 +43,11 @@ class ModelMoves:
                 continue
             rebind.write_served(lender, sorted({*serving[lender], model}), self.served_dir)
             serving[lender] = (*serving[lender], model)
+            self.ready_again(files[lender])
             self.say(f"lend: {model} loaded into {lender} while {', '.join(sorted(going))} stop(s)")
         lends = {m: n for m, n in lends.items() if m not in failed}
         if lends:
-            self.sync(leaving=going)
+            self.sync()         # the lenders join the models' clusters while the Tritons going are still there
             by_lender: dict[str, set[str]] = {}
             for m, n in lends.items():
                 by_lender.setdefault(n, set()).add(m)
@@ -56,6 +57,16 @@ class ModelMoves:
         for m in sorted({*drained, *failed}):
             self.say(f"drain: no Triton that stays can take {m}; its clusters empty until its new Tritons serve")
         return lends
+
+    def ready_again(self, t: Triton) -> None:
+        """After a load or unload: Triton's strict readiness fails while a model loads or unloads, and
+        so do Envoy's health checks of the Triton clusters; the next Triton changes only once this one
+        is back (ready, then healthy in Envoy), so the host's health endpoint never sees them all fail."""
+        deadline = time.monotonic() + self.ready_s
+        time.sleep(0.2)
+        while not rebind.ready(t.ports.http) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.wait_healthy([t])
 
     def models(self, names: set[str] | None = None) -> bool:
         """Each running Triton (of `names`) loads exactly the models of its run file, with no request
@@ -77,6 +88,8 @@ class ModelMoves:
                     failed.append(t.name)
             if t.name in gains and t.name not in failed:
                 rebind.write_served(t.name, sorted(now[t.name] | gains[t.name]), self.served_dir)
+                if len(tritons) > 1:
+                    self.ready_again(t)
         self.sync(leaving=set(failed))
         unhealthy = self.wait_healthy([t for t in tritons if t.name in gains and t.name not in failed], gains)
         if unhealthy:
@@ -97,6 +110,8 @@ class ModelMoves:
                 error = rebind.unload(t, m)
                 if error:
                     self.say(error)
+            if len(tritons) > 1:
+                self.ready_again(t)
         if gains or losses:
             self.say("models: " + "; ".join(f"{t.name} {' '.join(sorted(t.models))}" for t in tritons
                                           if t.name in gains or t.name in losses))

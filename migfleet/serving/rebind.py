@@ -32,7 +32,7 @@ def _labels(name: str) -> tuple[dict, str] | None:
     return json.loads(labels or "{}"), status
 
 
-def _ready(port: int) -> bool:
+def ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{READY_PATH}", timeout=2) as r:
             return r.status == 200
@@ -96,7 +96,7 @@ def wait_ready(started: list[Triton], timeout: float, say=print) -> list[str]:
     deadline = time.monotonic() + timeout
     pending = list(started)
     while pending and time.monotonic() < deadline:
-        pending = [t for t in pending if not _ready(t.ports.http)]
+        pending = [t for t in pending if not ready(t.ports.http)]
         if pending:
             time.sleep(0.5)
     for t in pending:

@@ -38,11 +38,12 @@ LOSES_ALL = [inst("2g.20gb", 0, A), inst("3g.40gb", 4, B)]            # A's one 
 SWAPPED = [inst("3g.40gb", 0, B), inst("3g.40gb", 4, A)]              # same instances, models swapped
 SPLIT = [inst("2g.20gb", 0, A), inst("1g.10gb", 2, A), inst("3g.40gb", 4, B)]   # A's instance split in two
 WHOLE = [inst("7g.80gb", 0, A, B)]                                      # no instance stays
-# (name, layout, whether a Triton serving each model can stay through the change)
-STEPS = [("one model loses every instance", LOSES_ALL, True), ("reverse: it gets one back", BASE, True),
-         ("the two models swap instances", SWAPPED, True), ("reverse: swapped back", BASE, True),
-         ("a model's instance split into two", SPLIT, True), ("reverse: the two merged", BASE, True),
-         ("every instance replaced (none can stay)", WHOLE, False), ("reverse: split again", BASE, False)]
+# (name, layout, whether a Triton can stay through the change, the lends the deploy plans)
+LENT = [(A, "triton-gpu0-s4")]
+STEPS = [("one model loses every instance", LOSES_ALL, True, LENT), ("reverse: it gets one back", BASE, True, LENT),
+         ("the two models swap instances", SWAPPED, True, []), ("reverse: swapped back", BASE, True, []),
+         ("a model's instance split into two", SPLIT, True, LENT), ("reverse: the two merged", BASE, True, LENT),
+         ("every instance replaced (none can stay)", WHOLE, False, []), ("reverse: split again", BASE, False, [])]
 RATE = 15.0                         # requests/s per model
 
 
@@ -165,9 +166,9 @@ def test_lend_or_drain_through_layout_changes_under_load(deployed, tmp_path, cap
     try:
         deploy(inventory=inventory)
         time.sleep(5)
-        for name, layout, stays in STEPS:
+        for name, layout, stays, lent in STEPS:
             write_inventory(tmp_path, layout)
-            watch = Watch(address)
+            watch, started = Watch(address), time.monotonic()
             try:
                 time.sleep(3)
                 done = deploy(inventory=inventory)
@@ -176,14 +177,20 @@ def test_lend_or_drain_through_layout_changes_under_load(deployed, tmp_path, cap
                 watch.finish()
             first_503 = next((at for at, status in watch.health if status == 503), None)
             first_fail = min((at for at, _ in watch.failures), default=None)
-            lends = sorted(set(re.findall(r"lend: (\S+) loaded into (\S+)", done.stdout + done.stderr)))
+            out = done.stdout + done.stderr
+            lends = sorted(set(re.findall(r"lend: (\S+) loaded into (\S+)", out)))
+            drained = "drain: no Triton that stays can take" in out
+            since = {what: f"+{at - started:.1f} s" if at else "never" for what, at in (("503", first_503), ("fail", first_fail))}
             report.append(f"{name}: sent {watch.sent[A]} {A} + {watch.sent[B]} {B}, failed {len(watch.failures)}; "
-                          f"lends {lends or 'none'}; healthz 503 {'seen' if first_503 else 'never'}")
+                          f"lends {lends or 'none'}; healthz 503 in {sum(st == 503 for _, st in watch.health)} of "
+                          f"{len(watch.health)} polls, first {since['503']}; first failure {since['fail']}")
             assert watch.sent[A] > 50 and watch.sent[B] > 50, report[-1]
+            assert lends == lent and drained == (not stays), report[-1]
             if stays:
                 assert not watch.failures, report[-1] + "\n" + "\n".join(e for _, e in watch.failures[:10])
             elif first_fail is not None:
                 assert first_503 is not None and first_503 < first_fail, report[-1]
+            assert watch.health[-1][1] == 200, f"{report[-1]}: healthz {watch.health[-1][1]} once served"
             if layout is SWAPPED:
                 restart_keeps_the_moves(deployed)
             if layout is SPLIT:         # the 2g.20gb instance gets twice the 1g.10gb's share of A

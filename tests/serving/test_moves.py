@@ -43,6 +43,7 @@ def host(tmp_path, monkeypatch):
     monkeypatch.setattr(rebind, "load", load)
     monkeypatch.setattr(rebind, "unload", unload)
     monkeypatch.setattr(rebind, "loaded", lambda t: set(h.loaded[t.name]))
+    monkeypatch.setattr(rebind, "ready", lambda port: True)
     monkeypatch.setattr(h, "containers", lambda stopped=False: set(h.loaded))
     monkeypatch.setattr(h, "endpoints", lambda: parse_clusters(""))
     monkeypatch.setattr(h, "wait_healthy", lambda tritons, models=None: h.calls.append(
@@ -55,9 +56,11 @@ def host(tmp_path, monkeypatch):
 def test_a_model_losing_its_last_triton_is_lent_healthy_before_the_triton_goes(host):
     assert host.lend({"triton-gpu0-s0"}) == {"a": "triton-gpu0-s4"}
     kinds = [c[0] for c in host.calls]
-    assert kinds == ["load", "sync", "healthy"], host.calls
-    assert host.calls[2][2]["triton-gpu0-s4"] == ("a", "b")       # its served file: a restart keeps the lend
-    assert host.calls[1][1] == ["triton-gpu0-s0"]
+    # loaded; ready and healthy again in the Triton clusters; into a's clusters beside the Triton going
+    # (none leaves yet); healthy there
+    assert kinds == ["load", "healthy", "sync", "healthy"], host.calls
+    assert host.calls[1][1] == ["triton-gpu0-s4"] and host.calls[2][1] == []
+    assert host.calls[3][2]["triton-gpu0-s4"] == ("a", "b")       # its served file: a restart keeps the lend
     assert any(m.startswith("lend: a loaded into triton-gpu0-s4") for m in host.said)
 
 
@@ -103,3 +106,16 @@ def test_a_roll_lends_then_gives_the_lend_back_once_the_triton_is_started_again(
     monkeypatch.setattr(host, "models", lambda names=None: steps.append(("models", sorted(names))) or True)
     assert host.roll(["triton-gpu0-s0"])
     assert steps == [("drain", ["triton-gpu0-s0"]), ("start", ["triton-gpu0-s0"]), ("models", ["triton-gpu0-s4"])]
+
+
+def test_a_swap_changes_one_triton_at_a_time_each_back_before_the_next(host, tmp_path):
+    for t in (_triton(0, "4g.40gb", ("b",)), _triton(4, "3g.40gb", ("a",))):
+        (tmp_path / "run" / f"{t.name}{triton.RUN_SUFFIX}").write_text(t.to_json())
+    assert host.models()
+    steps = [(c[0], c[1]) if c[0] != "sync" else ("sync", None) for c in host.calls]
+    assert steps == [("load", "triton-gpu0-s0"), ("healthy", ["triton-gpu0-s0"]),
+                     ("load", "triton-gpu0-s4"), ("healthy", ["triton-gpu0-s4"]),
+                     ("sync", None), ("healthy", ["triton-gpu0-s0", "triton-gpu0-s4"]), ("sync", None),
+                     ("unload", "triton-gpu0-s0"), ("healthy", ["triton-gpu0-s0"]),
+                     ("unload", "triton-gpu0-s4"), ("healthy", ["triton-gpu0-s4"])]
+    assert host.loaded == {"triton-gpu0-s0": {"b"}, "triton-gpu0-s4": {"a"}}
