@@ -12,6 +12,7 @@ An existing module keeps every byte but its one `mig_layout` assignment, which i
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -105,11 +106,16 @@ def render(rules_: Sequence[dict], note: str) -> str:
 
 
 def _group_data(folder: Path) -> Path:
-    """The group_data folder of an inventory in `folder`: beside it, or beside its folder (the
-    checkout's inventories/ and group_data/), as pyinfra finds it; beside it when there is none."""
-    for candidate in (folder / "group_data", folder.parent / "group_data"):
-        if candidate.is_dir():
-            return candidate
+    """The group_data folder of an inventory in `folder`, as migfleet.inventory.group_data finds it:
+    its own, else that of the nearest folder above holding group data modules (the checkout's
+    inventories/ and group_data/); its own, made, when there is none."""
+    if (folder / "group_data").is_dir():
+        return folder / "group_data"
+    for parent in folder.parents:
+        candidate = parent / "group_data"
+        with contextlib.suppress(OSError):
+            if candidate.is_dir() and any(p.suffix == ".py" for p in candidate.iterdir()):
+                return candidate
     return folder / "group_data"
 
 

@@ -108,12 +108,15 @@ def test_write_goes_next_to_the_inventory_never_into_the_working_folder(checkout
 
 
 def test_the_checkouts_layout_writes_into_group_data_beside_the_inventories_folder(tmp_path, monkeypatch):
-    (tmp_path / "inventories").mkdir()
+    (tmp_path / "inventories" / "eu").mkdir(parents=True)
     (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "all.py").write_text("mig_reboot_policy = 'never'\n")
     (tmp_path / "inventories" / "production.py").write_text(INVENTORY)
+    (tmp_path / "inventories" / "eu" / "fleet.py").write_text(INVENTORY)
     monkeypatch.chdir(tmp_path)
     assert target("inventories/production.py", "") == Path("group_data/production.py")
     assert target("inventories/production.py", "a100_40") == Path("group_data/a100_40.py")
+    assert target("inventories/eu/fleet.py", "") == Path("group_data/fleet.py")     # the nearest above
 
 
 def test_any_other_path_is_taken_as_given(checkout):
