@@ -11,6 +11,11 @@ File format (JSON or YAML; docs/ADVISE.md):
       NVIDIA H100 80GB HBM3:      # product name as nvidia-smi prints it
         7g.80gb: {rps: {resnet50: 150.8}, memory_mib: 81152}   # memory_mib: the catalog's if left out
 
+Version 2 (`migfleet measure`'s, migfleet.advise.capacity_v2) gives the measured points instead of a
+rate: a profile's rate for a model is then its best point within the model's p99 target (the
+table's per-model `p99_ms`, or `retarget`'s, from advise's `--p99-ms MODEL=MS`). A version-1 rate is
+one point at the table's p99 (`points`), so both read alike.
+
 Several tables merge: a later one's rate for the same GPU model, profile and model wins.
 A table may come from anywhere: it is read within the mig-parted reader's limits (size, UTF-8,
 nesting, aliases expanded, repeated keys), and every number is checked against what it stands for:
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from migfleet.advise.points import Point, best
 from migfleet.fleet import migparted_read
 from migfleet.inventory.errors import cut, escaped, shown
 from migfleet.inventory.schema import SCHEMA_DIR
@@ -50,6 +56,7 @@ class CapacityError(ValueError):
 class ProfileCapacity:
     memory_mib: int
     rps: Mapping[str, float]        # model -> requests/s one instance serves at the p99 target
+    points: Mapping[str, tuple[Point, ...]] = field(default_factory=dict)     # model -> what the rate was picked from
 
 
 @dataclass
@@ -58,6 +65,39 @@ class Capacity:
     model_memory: dict[str, float] = field(default_factory=dict)                # model -> MiB
     p99_ms: dict[str, float] = field(default_factory=dict)                      # source file -> target
     sources: list[str] = field(default_factory=list)
+    model_p99: dict[str, float] = field(default_factory=dict)                   # model -> its p99 target (ms)
+
+    def put(self, gpu: str, profile: str, memory_mib: int, points: Mapping[str, tuple[Point, ...]]) -> None:
+        """A profile's points per model (a later table's win per model); each rate the best point's."""
+        old = self.gpus.setdefault(gpu, {}).get(profile)
+        merged = {**(old.points if old else {}), **points}
+        self.gpus[gpu][profile] = ProfileCapacity(memory_mib, {}, merged)
+        self._pick(gpu, profile)
+
+    def _pick(self, gpu: str, profile: str) -> None:
+        entry = self.gpus[gpu][profile]
+        rps = {}
+        for model, pts in entry.points.items():
+            chosen = best(pts, self.model_p99.get(model))
+            if chosen is not None:
+                rps[model] = chosen.rate
+        self.gpus[gpu][profile] = ProfileCapacity(entry.memory_mib, rps, entry.points)
+
+    def retarget(self, targets: Mapping[str, float]) -> None:
+        """Per-model p99 targets (ms) that win over the tables'; every rate picked again."""
+        self.model_p99.update(targets)
+        for gpu, table in self.gpus.items():
+            for profile in table:
+                self._pick(gpu, profile)
+
+    def points(self, gpu_model: str, profile: str, model: str) -> list[Point]:
+        """Every point measured (or a version-1 rate) for one model on one instance of `profile`."""
+        entry = self.profiles(gpu_model).get(profile)
+        return list(entry.points.get(model, ())) if entry else []
+
+    def best(self, gpu_model: str, profile: str, model: str) -> Point | None:
+        """The point whose rate `rps` gives: the best within the model's p99 target."""
+        return best(self.points(gpu_model, profile, model), self.model_p99.get(model))
 
     def profiles(self, gpu_model: str) -> dict[str, ProfileCapacity]:
         for name, table in self.gpus.items():
@@ -139,12 +179,23 @@ def _catalog_model(name, where: str) -> str:
                         f"({', '.join(catalog.all_models())})")
 
 
+def catalog_profile(geometry, gpu: str, name, where: str):
+    try:
+        return geometry.profile(str(name))
+    except KeyError:
+        names = ", ".join(p.name for p in geometry.profiles)
+        raise CapacityError(f"{where}: no such profile on {gpu}; its profiles are {names}") from None
+
+
 def parse(data, source: str, into: Capacity | None = None) -> Capacity:
-    """A parsed table, merged into `into` (a new Capacity when None)."""
+    """A parsed table (version 1 or 2), merged into `into` (a new Capacity when None)."""
     cap = into if into is not None else Capacity()
-    if not isinstance(data, Mapping) or data.get("version") != 1 or isinstance(data.get("version"), bool) \
-            or "gpus" not in data:
-        raise CapacityError(f"{source}: not a capacity table (wants `version: 1` and a `gpus` mapping)")
+    version = data.get("version") if isinstance(data, Mapping) else None
+    if version not in (1, 2) or isinstance(version, bool) or "gpus" not in data:
+        raise CapacityError(f"{source}: not a capacity table (wants `version: 1` or `version: 2` and a `gpus` mapping)")
+    if version == 2:
+        from migfleet.advise import capacity_v2
+        return capacity_v2.parse(data, source, cap)
     extra = sorted(map(str, set(data) - {"version", "p99_ms", "source", "models", "gpus"}))
     if extra:
         raise CapacityError(f"{source}: unknown key(s) {cut(', '.join(extra), 200)}")
@@ -169,15 +220,11 @@ def parse(data, source: str, into: Capacity | None = None) -> Capacity:
         seen_gpus[gpu] = gpu_name
         geometry = catalog.lookup(gpu)
         here = f"{source}: $.gpus.{key(gpu_name)}"
-        table = cap.gpus.setdefault(gpu, {})
+        cap.gpus.setdefault(gpu, {})
         seen: dict[str, str] = {}
         for pname, entry in _mapping(profiles, here, "profile -> {rps, memory_mib}").items():
             where = f"{here}.{key(pname)}"
-            try:
-                profile = geometry.profile(str(pname))
-            except KeyError:
-                names = ", ".join(p.name for p in geometry.profiles)
-                raise CapacityError(f"{where}: no such profile on {gpu}; its profiles are {names}") from None
+            profile = catalog_profile(geometry, gpu, pname, where)
             if profile.name in seen:
                 raise CapacityError(f"{where}: the same profile as {key(seen[profile.name])}; give it once")
             seen[profile.name] = str(pname)
@@ -186,12 +233,13 @@ def parse(data, source: str, into: Capacity | None = None) -> Capacity:
                 raise CapacityError(f"{where}: wants {{rps: {{MODEL: requests/s}}, memory_mib: N}}, not {shown(entry)}")
             memory = int(number(entry.get("memory_mib", profile.memory_mib), f"{where}.memory_mib", profile.memory_mib,
                                 f" MiB (the memory of a {profile.name} of {gpu})", positive=True))
-            old = table.get(profile.name)
-            rps = dict(old.rps) if old else {}
+            p99 = cap.p99_ms.get(source) if "p99_ms" in data else None
+            found = {}
             for m, v in entry["rps"].items():
                 _model(m, f"{where}.rps")
-                rps[m] = number(v, f"{where}.rps.{key(m)}", MAX_RPS, " requests/s")
-            table[profile.name] = ProfileCapacity(memory, rps)
+                rate = number(v, f"{where}.rps.{key(m)}", MAX_RPS, " requests/s")
+                found[m] = (Point(0, 1, 0, rate, None, None, p99, cap.model_memory.get(m)),)
+            cap.put(gpu, profile.name, memory, found)
     cap.sources.append(source + (f": {cut(str(data['source']), 300)}" if data.get("source") else ""))
     return cap
 

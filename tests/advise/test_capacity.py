@@ -59,7 +59,7 @@ def test_the_shipped_tables_load():
      f"t.json: $.gpus: 'H100 80GB HBM3' and '{H100}' name the same GPU model ({H100}); give its profiles once"),
     ({"version": 1, "gpus": {H100: {"7g.80gb": {"rps": {}}, "0": {"rps": {}}}}},
      f"t.json: $.gpus.{H100}.0: the same profile as 7g.80gb; give it once"),
-    ({"version": True, "gpus": {}}, "t.json: not a capacity table (wants `version: 1` and a `gpus` mapping)"),
+    ({"version": True, "gpus": {}}, "t.json: not a capacity table (wants `version: 1` or `version: 2` and a `gpus` mapping)"),
     (table(p99_ms=0), "t.json: $.p99_ms: wants a finite number above 0 and at most 3600000 ms, not 0"),
     (table(p99_ms=float("nan")), "t.json: $.p99_ms: wants a finite number above 0 and at most 3600000 ms, not nan"),
 ])
