@@ -1,5 +1,5 @@
-"""perf_analyzer: one measurement (`measure`: model, url, protocol, concurrency, window -> rate and
-latencies, `parse_perf_csv`), and the binary for Debian 12 (`perf_analyzer_argv`).
+"""perf_analyzer for the benchmarks: the binary for Debian 12 (`perf_analyzer_argv`), and one
+measurement with it (`measure`, `parse_perf_csv`: migfleet.measure.perf's, their one home).
 
 Its wheel needs glibc 2.38, so on Debian 12 it runs on Debian trixie's libc.
 
@@ -11,13 +11,15 @@ libssl still come from the machine.
 """
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 from typing import Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # the checkout's migfleet
+from migfleet.measure import perf  # noqa: E402
 
 CACHE = Path(os.environ.get("MIGFLEET_BENCH_CACHE", "/var/cache/migfleet-bench"))
 PERF_ANALYZER_VERSION = "2.60.0"
@@ -85,53 +87,17 @@ def perf_analyzer_argv(cache: Path = CACHE) -> list[str]:
 
 def measure_argv(model: str, url: str, protocol: str, concurrency: int, window_ms: int, out: Path,
                  prefix: Sequence[str] = ()) -> list[str]:
-    """One perf_analyzer run of `model` at `url` (host:port) over `protocol` (http or grpc), writing
-    its CSV to `out`. `prefix` starts perf_analyzer (default: `perf_analyzer_argv()`).
-
-    Three fixed windows with the stability check switched off: every run takes the same time, and
-    points that never settle (a noisy shared machine, a model with a long tail) still measure.
-    """
-    if protocol not in ("http", "grpc"):
-        raise ValueError(f"protocol must be http or grpc, not {protocol!r}")
-    return [*(prefix or perf_analyzer_argv()), "-m", model, "-u", url, "-i", protocol,
-            "--concurrency-range", str(concurrency), "--measurement-interval", str(window_ms),
-            "--max-trials", "3", "--stability-percentage", "999", "-f", str(out)]
+    """migfleet.measure.perf.measure_argv, started by `prefix` (default: `perf_analyzer_argv()`)."""
+    return perf.measure_argv(model, url, protocol, concurrency, window_ms, out, prefix or perf_analyzer_argv())
 
 
 def measure(model: str, url: str, protocol: str, concurrency: int, window_ms: int, workdir: Path,
             prefix: Sequence[str] = (), wrap: Sequence[str] = ()) -> dict:
-    """Run perf_analyzer once (`wrap`, e.g. `ip netns exec NS`, goes before it) -> `parse_perf_csv`'s
-    row. RuntimeError with perf_analyzer's output when it fails; its log stays in `workdir`."""
-    tag = f"{model}-{url.replace(':', '_').replace('/', '_')}-{protocol}-c{concurrency}"
-    out = workdir / f"pa-{tag}.csv"
-    out.unlink(missing_ok=True)
-    argv = [*wrap, *measure_argv(model, url, protocol, concurrency, window_ms, out, prefix)]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=window_ms * 6 / 1000 + 60)
-    (workdir / f"pa-{tag}.log").write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(f"perf_analyzer failed (rc={proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
-    return parse_perf_csv(out.read_text())
+    """migfleet.measure.perf.measure (one run, parsed), started by `prefix` (default: `perf_analyzer_argv()`)."""
+    return perf.measure(model, url, protocol, concurrency, window_ms, workdir, prefix or perf_analyzer_argv(), wrap)
 
 
-def parse_perf_csv(text: str) -> dict:
-    """perf_analyzer's -f CSV (one concurrency) -> concurrency, throughput (inferences/s), latencies
-    p50/p90/p95/p99 in ms and the client/server split in µs. ValueError quoting the text otherwise."""
-    rows = list(csv.DictReader(text.splitlines()))
-    if len(rows) != 1:
-        raise ValueError(f"expected one perf_analyzer row, got {len(rows)}: {text!r}")
-    r = rows[0]
-    try:
-        return {
-            "concurrency": int(r["Concurrency"]),
-            "throughput_infer_s": float(r["Inferences/Second"]),
-            **{f"p{q}_ms": int(r[f"p{q} latency"]) / 1000 for q in (50, 90, 95, 99)},
-            "client_send_us": int(r["Client Send"]),
-            "network_server_us": int(r["Network+Server Send/Recv"]),
-            "server_queue_us": int(r["Server Queue"]),
-            "server_compute_infer_us": int(r["Server Compute Infer"]),
-        }
-    except (KeyError, ValueError, TypeError) as e:
-        raise ValueError(f"unexpected perf_analyzer CSV ({e!r}): {text!r}") from None
+parse_perf_csv = perf.parse_perf_csv
 
 
 if __name__ == "__main__":
