@@ -88,6 +88,9 @@ class Program:
         with stdout_to_stderr():
             res = milp(c, constraints=cons, integrality=np.array(self.integer), bounds=Bounds(self.lb, self.ub),
                        options=options)
+            if res.status == 4:     # "Solve error": HiGHS's presolve fails on a few small programs; solve without it
+                res = milp(c, constraints=cons, integrality=np.array(self.integer), bounds=Bounds(self.lb, self.ub),
+                           options={**options, "presolve": False})
         self.proven = self.proven and res.status == 0     # 0: optimal; 1: stopped at the time limit
         if res.x is None and res.status != 1:
             raise SolveError(f"the solver found no solution ({res.message})")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from migfleet.advise import capacity, demand
 from migfleet.advise.problem import Assignment, HostProblem, HostResult, expand
-from migfleet.advise.solve import SolveError, solve_host
+from migfleet.advise.fleet import Failure, solve_hosts
+from migfleet.advise.program import SolveError
 from migfleet.advise.today import Other, TodayError, host_gpus
 from migfleet.advise.write import WriteError, rules, write
 from migfleet.inventory.paths import MODEL_REPOSITORY, local_path, models_in
@@ -61,7 +62,7 @@ def without_instance(r: HostResult) -> list[str]:
 
 def advise(hosts: Mapping[str, Mapping], measured: demand.Demand, table: capacity.Capacity,
            headroom: float = 1.3, keep: float = 1.0, time_limit: float | None = None,
-           folder: Path | None = None, source: str = "demand") -> Advice:
+           folder: Path | None = None, source: str = "demand", workers: int | None = None) -> Advice:
     """Every host solved on its own: a host that cannot be (no GPU models, no solution) is named with
     the reason in `failed`, and the others are still solved. Demand for hosts, or models, the
     inventory does not know is left out and named (DemandError when none is left)."""
@@ -71,6 +72,7 @@ def advise(hosts: Mapping[str, Mapping], measured: demand.Demand, table: capacit
     memory = dict(table.model_memory)
     for model, mib in measured.model_memory().items():
         memory[model] = max(memory.get(model, 0.0), mib)
+    problems = []
     for host in sorted(hosts):
         try:
             gpus, others = host_gpus(host, hosts[host])
@@ -93,11 +95,13 @@ def advise(hosts: Mapping[str, Mapping], measured: demand.Demand, table: capacit
         if missing:
             out.notes.append(f"{host}: no memory known for {', '.join(missing)} (capacity table models, or "
                              "dcgm-exporter): taken to fit any instance")
-        try:
-            out.results.append(solve_host(problem, time_limit))
-            out.notes += out.results[-1].notes
-        except SolveError as exc:
-            out.failed[host] = str(exc) if str(exc).startswith(f"{host}: ") else f"{host}: {exc}"
+        problems.append(problem)
+    for r in solve_hosts(problems, time_limit, workers):      # in parallel, identical hosts solved once
+        if isinstance(r, Failure):
+            out.failed[r.host] = r.reason
+        else:
+            out.results.append(r)
+            out.notes += r.notes
     return out
 
 

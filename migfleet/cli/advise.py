@@ -23,6 +23,12 @@ RANGES = {"--headroom": (1.0, 100.0, True, ""), "--keep-headroom": (0.0, 100.0, 
           "--time-limit": (0.0, 86400.0, False, " seconds (a day)"), "--timeout": (0.0, 600.0, False, " seconds")}
 
 
+def _workers(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"wants a whole number of processes, 1 to 1024, not {text!r}")
+    return int(text)
+
+
 def _ranged(flag: str):
     low, high, closed, unit = RANGES[flag]
 
@@ -65,6 +71,8 @@ def _args(argv):
     ap.add_argument("--time-limit", type=_ranged("--time-limit"), default=60.0,
                     help="seconds the solver may take per host and level before it keeps the best found "
                          "(said in the output; above 0, at most 86400; default 60)")
+    ap.add_argument("--workers", type=_workers, metavar="N", default=None,
+                    help="processes solving hosts at once (1 to 1024; default: one per core)")
     ap.add_argument("--timeout", type=_ranged("--timeout"), default=10.0,
                     help="seconds per Prometheus query (above 0, at most 600; default 10)")
     ap.add_argument("--save-demand", metavar="FILE", help="also write Prometheus's answers here (for --demand-file)")
@@ -99,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.save_demand).write_text(json.dumps(answers, indent=1) + "\n", encoding="utf-8")
         capacity = report.capacity.load(args.capacity)
         result = report.advise(hosts, measured, capacity, args.headroom, args.keep_headroom, args.time_limit,
-                               inventory_folder(args.inventory), origin)
+                               inventory_folder(args.inventory), origin, args.workers)
     except report.ADVISE_ERRORS as e:
         print(f"migfleet advise: {cut(str(e), 600)}", file=sys.stderr)
         return 1

@@ -173,16 +173,16 @@ def test_json_is_one_document_naming_models_left_without_an_instance_and_warning
 
 
 def test_a_host_that_cannot_be_solved_is_named_and_the_others_are_solved(fleet, capsys, monkeypatch):
-    from migfleet.advise import report
-    real = report.solve_host
+    from migfleet.advise import fleet as solver, report
+    real = solver.solve_host
 
-    def solve(problem, time_limit=None):
+    def solve(problem, time_limit=None, **kw):
         if problem.host == "h1":
             raise report.SolveError("HiGHS found no solution: the model is infeasible")
-        return real(problem, time_limit)
-    monkeypatch.setattr(report, "solve_host", solve)
+        return real(problem, time_limit, **kw)
+    monkeypatch.setattr(solver, "solve_host", solve)      # hosts solved here (--workers 1), where the patch is
     code, out, err = run(capsys, "fleet.py", "--demand-file", demand_file(fleet / "d.json", 40, 8),
-                         "--capacity", "capacity.json", "--json", "--write")
+                         "--capacity", "capacity.json", "--json", "--write", "--workers", "1")
     doc = json.loads(out)
     assert code == 1 and [h["host"] for h in doc["hosts"]] == ["h2"]
     assert doc["failed_hosts"] == {"h1": "h1: HiGHS found no solution: the model is infeasible"}
