@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("migfleet.cli.importer", "turn a mig-parted config into a group_data module (mig_layout)"),
     "advise": ("migfleet.cli.advise", "propose MIG layouts and models per instance from measured demand; applies nothing"),
     "targets": ("migfleet.cli.targets", "Prometheus file_sd targets for every host's metrics endpoint"),
+    "measure": ("migfleet.cli.measure", "measure a canary GPU's profiles and models into a capacity table (version 2)"),
     "spec": ("migfleet.cli.spec", "run the spec suite: prove each host is what the inventory says (pytest)"),
 }
 

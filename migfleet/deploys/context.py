@@ -41,12 +41,16 @@ HOST_CODE = ("__init__.py", "sections.py", "mig/**/*.py", "mig/catalog.json", "s
              "bytecode.py", "facts/__init__.py", "facts/read.py", "facts/lock.py", "facts/trees.py",
              "facts/noop_digest.py",
              "serving/containers.py", "serving/triton.py", "serving/models.py", "serving/endpoints.py",
-             "serving/rebind.py", "serving/rotation.py", "serving/moves.py")
+             "serving/rebind.py", "serving/rotation.py", "serving/moves.py",
+             "measure/__init__.py", "measure/host.py", "measure/perf.py")    # migfleet measure's host side
 # Services that hold GPUs open (a reset or MIG mode change is refused while they run): mig-parted's
 # hooks and the GPU operator stop the same ones.
 GPU_HOLDERS = ("nvidia-persistenced.service", "nvidia-dcgm.service", "nv-hostengine.service",
                "dcgm-exporter.service", "nvsm.service", "nvidia-fabricmanager.service")
 NEEDS_FREE_GPU = {"reset_gpu", "enable_mig", "disable_mig"}
+# Left by a `migfleet measure` run that was stopped: the deploy restores the layout and Tritons as
+# always, then puts the host back in its load balancer and clears it (deploys.triton).
+MEASURE_MARKER = "/etc/migfleet/measure.json"
 ENVOY_FILES = (envoy.BOOTSTRAP, envoy.CDS, endpoints.LDS_TEMPLATE, endpoints.LDS,
                endpoints.eds_file(endpoints.HTTP_CLUSTER), endpoints.eds_file(endpoints.GRPC_CLUSTER))
 
@@ -223,7 +227,7 @@ def view() -> host_fact.HostView:
     s = settings()
     return _read(
         lock,
-        files=(boot.RECORD_PATH, *(f"/etc/systemd/system/{u}" for u in UNITS), rotation.HOST_CONFIG,
+        files=(boot.RECORD_PATH, *(f"/etc/systemd/system/{u}" for u in UNITS), rotation.HOST_CONFIG, MEASURE_MARKER,
                *(envoy_path(n) for n in ENVOY_FILES),
                s["toolkit_keyring"], "/etc/apt/sources.list.d/nvidia-container-toolkit.list"),
         trees=(LIB_DIR, s["triton_model_dir"], triton.RUN_DIR),

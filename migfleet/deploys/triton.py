@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.operations import server
 
 from migfleet.deploys import context, serving_plan
 from migfleet.digest import sha256
@@ -70,8 +71,14 @@ def deploy_tritons():
                  f"{', '.join(moving)}")
     context.queue(serving.tritons, name="Triton containers", plan=work.plan, rolling=work.rolling, lib_dir=context.LIB_DIR,
                     sync=_endpoints_differ(v, work.plan), moving=sorted({*moving, *lenders}))
-    if work.host_drain:
+    measured = context.MEASURE_MARKER in v.files      # an interrupted `migfleet measure` left the host drained
+    if measured:
+        host.log("a `migfleet measure` run was interrupted here: its layout and Triton are replaced by the "
+                 "inventory's, then the host rejoins its load balancer")
+    if work.host_drain or measured:
         context.queue(serving.host_rejoins, name="Host back in the load balancer", admin_port=s["envoy_admin_port"])
+    if measured:
+        context.queue(server.shell, name="Interrupted measure run cleared", commands=[f"rm -f {context.MEASURE_MARKER}"])
     unit_text = (context.PACKAGE / "files" / "systemd" / UNIT_NAME).read_text()
     context.queue(files.unit, name="Triton re-bind unit", unit=UNIT_NAME, text=unit_text,
                digest_now=v.files.get(f"/etc/systemd/system/{UNIT_NAME}"), enabled_now=v.enabled.get(UNIT_NAME, ""))

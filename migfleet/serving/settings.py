@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from migfleet import schema_defaults
 
-PREFIXES = ("toolkit_", "docker_", "triton_", "envoy_", "metrics_")
+PREFIXES = ("toolkit_", "docker_", "triton_", "envoy_", "metrics_", "measure_")
 
 
 def defaults() -> dict[str, Any]:
