@@ -144,7 +144,9 @@ def _vector(name: str, answer, source: str) -> list[tuple[str, dict, object]]:
 def _bounds(window_s: float) -> dict[str, tuple[float, str]]:
     return {"request_rate": (MAX_RPS, " requests/s"),
             "requests": (MAX_RPS * window_s, f" requests ({MAX_RPS:g} a second over the window)"),
-            "queue_us": (1e300, " us"), "compute_us": (1e300, " us"),
+            # Time summed over the window's requests: at most each of them the whole window.
+            "queue_us": (MAX_RPS * window_s * window_s * 1e6, f" us ({MAX_RPS:.0f} requests a second, each the window long)"),
+            "compute_us": (MAX_RPS * window_s * window_s * 1e6, f" us ({MAX_RPS:.0f} requests a second, each the window long)"),
             "instance_memory_mib": (max_mib(), " MiB (the most memory of any GPU migfleet knows)")}
 
 

@@ -192,3 +192,14 @@ def test_a_demand_file_that_cannot_be_read_is_one_line(tmp_path, raw, message):
     with pytest.raises(DemandError) as e:
         read_answers(str(path))
     assert str(e.value).startswith(f"{path}: {message}")
+
+
+def test_queue_and_compute_time_are_bounded_by_the_window():
+    a = answers({("h1", "a"): 1.0})
+    a["queue_us"]["data"]["result"][0]["value"][1] = "1e308"
+    with pytest.raises(DemandError) as e:
+        parse(a, "1h", "d.json")
+    assert str(e.value) == ("d.json: $.queue_us.data.result[0].value[1]: wants a finite number >= 0 and at most "
+                            "1.296e+19 us (1000000 requests a second, each the window long), not '1e308'")
+    a["queue_us"]["data"]["result"][0]["value"][1] = "1e12"     # a busy hour
+    assert parse(a, "1h", "d.json").models[("h1", "a")].queue_us == pytest.approx(1e12 / 3600)
