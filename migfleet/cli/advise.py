@@ -44,6 +44,18 @@ def _ranged(flag: str):
     return parse
 
 
+def _p99(text: str) -> tuple[str, float]:
+    """--p99-ms MODEL=MS: the model's p99 target, over its capacity table's (version 2 picks its rate by it)."""
+    model, _, ms = text.rpartition("=")
+    try:
+        value = float(ms)
+    except ValueError:
+        value = -1.0
+    if not model or not 0 < value <= 3_600_000:
+        raise argparse.ArgumentTypeError(f"wants MODEL=MS, MS milliseconds above 0 and at most an hour, not {shown(text)}")
+    return model, value
+
+
 def _window(text: str) -> str:
     try:
         window_seconds(text)
@@ -63,6 +75,8 @@ def _args(argv):
     ap.add_argument("--capacity", action="append", default=[], metavar="FILE",
                     help="capacity table (JSON/YAML, docs/ADVISE.md); repeatable, later wins; "
                          "default: the shipped lab and H100 tables")
+    ap.add_argument("--p99-ms", action="append", default=[], type=_p99, metavar="MODEL=MS",
+                    help="a model's p99 target: each profile's rate is its best measured point within it (repeatable)")
     ap.add_argument("--headroom", type=_ranged("--headroom"), default=1.3,
                     help="a proposal serves demand x this (1..100, default 1.3)")
     ap.add_argument("--keep-headroom", type=_ranged("--keep-headroom"), default=1.0,
@@ -106,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.save_demand:
             Path(args.save_demand).write_text(json.dumps(answers, indent=1) + "\n", encoding="utf-8")
         capacity = report.capacity.load(args.capacity)
+        capacity.retarget(dict(args.p99_ms))
         result = report.advise(hosts, measured, capacity, args.headroom, args.keep_headroom, args.time_limit,
                                inventory_folder(args.inventory), origin, args.workers)
     except report.ADVISE_ERRORS as e:
