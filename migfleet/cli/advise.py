@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from migfleet.advise import size_args
 from migfleet.advise.demand import DemandError, window_seconds
 from migfleet.inventory import inventory_folder
 from migfleet.inventory.errors import cut, shown
@@ -66,7 +67,7 @@ def _window(text: str) -> str:
 
 def _args(argv):
     ap = argparse.ArgumentParser(prog="migfleet advise", description=__doc__.split("\n\n")[1].replace("\n", " "))
-    ap.add_argument("inventory", help="pyinfra inventory file")
+    ap.add_argument("inventory", nargs="?", help="pyinfra inventory file (optional with --size)")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--prometheus", metavar="URL", help="Prometheus to ask, e.g. http://10.250.0.1:9090")
     src.add_argument("--demand-file", metavar="FILE", help="a file of Prometheus's answers (what --save-demand writes)")
@@ -94,7 +95,9 @@ def _args(argv):
                     help="rewrite mig_layout in this group_data module (default: group_data/<inventory name>.py "
                          "next to the inventory; a group name: that module of the inventory's group_data)")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON document (warnings on stderr)")
+    size_args.add_arguments(ap, src)
     args = ap.parse_args(argv)
+    size_args.usage(ap, args)
     if args.keep_headroom > args.headroom:
         ap.error(f"argument --keep-headroom: wants at most --headroom ({args.headroom:g}), not {args.keep_headroom:g}")
     return args
@@ -102,6 +105,13 @@ def _args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    if args.size is not None:
+        try:
+            from migfleet.advise import size_run
+        except ImportError as exc:      # scipy: the optional extra
+            print(f"migfleet advise: needs {exc.name or 'scipy'}: pip install 'migfleet[advise]' (scipy)", file=sys.stderr)
+            return 1
+        return size_run.main(args)
     try:
         from migfleet.advise import report
     except ImportError as exc:      # scipy: the optional extra
