@@ -27,6 +27,8 @@ try:
     _registry = _lab["registry"]
 except (ValueError, KeyError, TypeError) as _e:
     raise RuntimeError(f"lab hand-off {_HANDOFF} is not what `python -m lab up` writes: {_e!r}") from None
+_bench = Path(os.environ.get("MIGFLEET_BENCH_CACHE", "/var/cache/migfleet-bench"))
+_trixie = _bench / "trixie-root" / "usr" / "lib" / "x86_64-linux-gnu"
 if not _hosts:
     raise RuntimeError(f"no lab is up: {_HANDOFF} lists no hosts")
 
@@ -42,5 +44,9 @@ lab = (
         # The lab's model repository, absolute so that inventories elsewhere that reuse these hosts
         # (tests write them in temporary folders) find it too.
         "triton_model_repository": str(Path(__file__).resolve().parents[1] / "files" / "models"),
+        # `migfleet measure`'s perf_analyzer: bench/perftools' cached one (`python bench/perftools.py`
+        # fetches it), which a lab host sees through its overlay of this machine's root.
+        "measure_perf_analyzer": [str(_trixie / "ld-linux-x86-64.so.2"), "--library-path", str(_trixie),
+                                  str(_bench / "perf_analyzer" / "perf_analyzer" / "bin" / "perf_analyzer")],
     },
 )
