@@ -81,10 +81,14 @@ def notes(plan_: HostPlan, source: str) -> list[str]:
     return out
 
 
-def write(path: Path, plan_: HostPlan, settings: bool, source: str) -> list[dict]:
-    """A new group data module for the plan's hosts; WriteError (nothing left behind) otherwise."""
+def check_new(path: Path) -> None:
     if path.exists() or path.is_symlink():
         raise WriteError(f"{path}: exists; --size writes a new module for new hosts: name a file that does not exist")
+
+
+def write(path: Path, plan_: HostPlan, settings: bool, source: str) -> list[dict]:
+    """A new group data module for the plan's hosts; WriteError (nothing left behind) otherwise."""
+    check_new(path)
     models = [plan_.host.gpu_model] * plan_.per_host
     rules_ = rules(plan_, settings)
     try:

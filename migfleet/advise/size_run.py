@@ -14,7 +14,7 @@ from pathlib import Path
 from migfleet.advise import capacity as capacity_mod
 from migfleet.advise import demand, size_demand
 from migfleet.advise.size import SizeError, options, size, whole_gpu
-from migfleet.advise.size_hosts import plan, write
+from migfleet.advise.size_hosts import check_new, plan, write
 from migfleet.advise.size_report import SizeResult, as_json, text
 from migfleet.advise.write import WriteError, target
 from migfleet.inventory.errors import cut
@@ -59,9 +59,11 @@ def solve(args) -> SizeResult:
 
 def main(args) -> int:
     try:
+        if args.write is not None:      # refused before anything is solved
+            path = target(args.inventory, args.write) if args.inventory else Path(args.write)
+            check_new(path)
         result = solve(args)
         if result.plan is not None:
-            path = target(args.inventory, args.write) if args.inventory else Path(args.write)
             origin = args.rates or args.demand_file or args.prometheus
             write(path, result.plan, args.write_settings, f"{origin} x {args.headroom:g}")
     except ERRORS as exc:
