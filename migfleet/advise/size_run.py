@@ -43,7 +43,8 @@ def solve(args) -> SizeResult:
     geometry = catalog.lookup(gpu)
     rates, given = _inputs(args)
     cap = capacity_mod.load(args.capacity)
-    targets = {m: given.get(m, cap.model_p99.get(m)) for m in rates}
+    flags = dict(getattr(args, "p99_ms", None) or ())      # --p99-ms MODEL=MS wins over the files
+    targets = {m: flags.get(m, given.get(m, cap.model_p99.get(m))) for m in rates}
     needs = {m: r * args.headroom for m, r in rates.items()}
     sizing = size(cap, geometry, needs, targets, args.time_limit)
     full = next(p.name for p in geometry.profiles if p.slices == geometry.compute_slices)

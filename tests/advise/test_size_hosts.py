@@ -13,6 +13,7 @@ from migfleet.advise.size_hosts import plan, rules
 from migfleet.advise.size_report import verdict
 from migfleet.cli import advise, validate
 from migfleet.mig import catalog
+from tests.advise.helpers import answers
 
 A100 = catalog.lookup("NVIDIA A100-SXM4-40GB")
 
@@ -100,6 +101,19 @@ def test_json_holds_the_answer_the_baseline_and_the_bound(folder, capsys):
             target = doc["models"][inst["models"][0]["name"]]["p99_ms"]
             assert inst["p99_ms"] <= target
     assert all(doc["models"][m]["served"] >= doc["models"][m]["needs"] for m in doc["models"])
+
+
+def test_demand_from_a_demand_file_is_summed_over_hosts_and_p99_flag_wins(folder, capsys):
+    rates = {("h1", "a"): 100.0, ("h2", "a"): 200.0, ("h1", "b"): 60.0}
+    (folder / "answers.json").write_text(json.dumps(answers(rates)))
+    code, out, err = run(capsys, "--size", A100.model, "--demand-file", "answers.json", "--capacity", "capacity.json",
+                         "--headroom", "1", "--p99-ms", "a=15", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["models"]["a"]["rate"] == 300 and doc["models"]["b"]["rate"] == 60
+    assert doc["models"]["a"]["p99_ms"] == 15
+    # a within 15 ms: only 7g.40gb's batched point (p99 10) or the others' unbatched ones (p99 10, 20 / 2)
+    assert all(i["p99_ms"] <= 15 for g in doc["layouts"] for i in g["instances"] if i["models"][0]["name"] == "a")
 
 
 def test_text_says_how_far_from_the_bound_when_stopped():
