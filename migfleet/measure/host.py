@@ -85,6 +85,8 @@ def begin(args: dict, config: dict, say) -> dict:
 
 
 def layout(args: dict, config: dict, say) -> dict:
+    if args.get("remove"):      # the previous profile's Triton holds its instance
+        subprocess.run(["docker", "rm", "-f", *args["remove"]], capture_output=True)
     text = _read(boot.RECORD_PATH)
     record = boot.parse_record(text) if text else {}
     gpus = boot.read_gpus()

@@ -123,7 +123,8 @@ class Measure:
     def _profiles(self, todo: list[Setting]) -> None:
         first_source = True
         for profile in dict.fromkeys(s.profile for s in todo):
-            placed = self.r.act("layout", {"gpu_uuid": self.t.gpu_uuid, "layout": layout_of(self.t.geometry, profile).to_json()})
+            placed = self.r.act("layout", {"gpu_uuid": self.t.gpu_uuid, "remove": self.tritons,
+                                           "layout": layout_of(self.t.geometry, profile).to_json()})
             gi = placed["gis"][0]
             spec = spec_for(Place(self.t.gpu_index, gi["start"], 0, self.t.gpu_uuid, profile), self.t.settings, "measure")
             self.r.act("triton", {"run": spec.to_json()}, timeout=float(self.t.settings["triton_ready_timeout"]) + 120)

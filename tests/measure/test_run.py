@@ -39,6 +39,8 @@ def test_drain_first_each_profile_alone_each_setting_loaded_restore_last(tmp_pat
     layouts = [args["layout"] for a, args in host.log if a == "layout"]
     assert layouts == [layout_of(GEOMETRY, "1g.5gb").to_json(), layout_of(GEOMETRY, "3g.20gb").to_json()]
     assert all(len(layout["gis"]) == 1 for layout in layouts)
+    first = f"triton-gpu0-s{layouts[0]['gis'][0]['start']}"
+    assert [args["remove"] for a, args in host.log if a == "layout"] == [[], [first]]    # freed before the change
     ends = [args for a, args in host.log if a == "end"]
     assert ends == [{"tritons": ["triton-gpu0-s0"]}]        # the last profile's Triton, at its instance's slice
     assert len(host.perf_runs) == len(set(host.perf_runs)) == len(results.points)
