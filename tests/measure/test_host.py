@@ -85,3 +85,61 @@ def test_a_model_is_loaded_alone_with_its_setting_through_the_config_override(tr
     assert plain == name == "m"
     sent = json.loads(body["parameters"]["config"])
     assert sent["max_batch_size"] == 4 and sent["instance_group"] == [{"count": 2, "kind": "KIND_CPU"}]
+
+
+class FakeHost:
+    started = 0
+
+    def __init__(self, config, say):
+        pass
+
+    def run_files(self):
+        return []
+
+    def containers(self, stopped=False):
+        return {"triton-gpu0-s0", "triton-gpu1-s0"}
+
+    def drain(self, names, stop=True):
+        FakeHost.drained = set(names)
+        return {}
+
+    def start(self, names=None):
+        FakeHost.started += 1
+        return True
+
+
+@pytest.fixture
+def on_host(tmp_path, monkeypatch):
+    """The host side with its files in tmp_path, and Envoy's admin, docker and the replay recorded."""
+    calls = []
+    monkeypatch.setattr(host, "MARKER", str(tmp_path / "measure.json"))
+    monkeypatch.setattr(host.boot, "RECORD_PATH", str(tmp_path / "mig-layout.json"))
+    monkeypatch.setattr(host.rotation, "Host", FakeHost)
+    monkeypatch.setattr(host, "_admin", lambda port, what: calls.append(("admin", what)))
+    monkeypatch.setattr(host.subprocess, "run", lambda argv, **kw: calls.append(tuple(argv)))
+    monkeypatch.setattr(host.boot, "replay", lambda record, say: calls.append(("replay", sorted(record))) or True)
+    FakeHost.started = 0
+    return tmp_path, calls
+
+
+RECORD = {"version": 1, "gpus": [{"uuid": u, "index": i, "model": "NVIDIA A100-SXM4-40GB",
+                                   "layout": {"mode": "enabled", "gis": []}} for i, u in enumerate(("GPU-a", "GPU-b"))]}
+CONFIG = {"admin_port": 9901, "drain_seconds": 0}
+
+
+def test_begin_keeps_the_first_runs_record_and_end_restores_it(on_host):
+    tmp, calls = on_host
+    record = tmp / "mig-layout.json"
+    record.write_text(json.dumps(RECORD))
+    first = host.begin({"gpu_uuid": "GPU-a", "gpu_index": 0}, CONFIG, print)
+    assert first == {"stopped": ["triton-gpu0-s0"], "resumed": False} and FakeHost.drained == {"triton-gpu0-s0"}
+    assert ("admin", "fail") in calls and ("docker", "rm", "-f", "triton-gpu0-s0") in calls
+    record.write_text("measuring layout")                  # what the layouts wrote since
+    assert host.begin({"gpu_uuid": "GPU-a", "gpu_index": 0}, CONFIG, print)["resumed"] is True
+    assert json.loads((tmp / "measure.json").read_text())["record"] == json.dumps(RECORD)
+    calls.clear()
+    assert host.end({"tritons": ["triton-gpu0-s0"]}, CONFIG, print)["restored"] is True
+    assert json.loads(record.read_text()) == RECORD
+    assert calls == [("docker", "rm", "-f", "triton-gpu0-s0"), ("replay", ["GPU-a"]), ("admin", "ok")]
+    assert FakeHost.started == 1 and not (tmp / "measure.json").exists()
+    assert host.end({}, CONFIG, print) == {"restored": False}     # nothing left to restore
