@@ -21,7 +21,7 @@ class SizeResult:
 
 
 def _target(ms) -> str:
-    return "none" if ms is None else f"{ms:g} ms"
+    return "none given (any point)" if ms is None else f"{ms:g} ms"
 
 
 def _instance(i) -> str:
@@ -57,7 +57,7 @@ def text(r: SizeResult) -> str:
                  f"over the slices of one GPU)")
     if r.plan is not None:
         p = r.plan
-        lines.append(f"hosts: {p.hosts} alike, {p.per_host} GPU(s) each, each serving 1/{p.hosts} of every rate: "
+        lines.append(f"hosts: {p.hosts} (alike), {p.per_host} GPU(s) each, each serving 1/{p.hosts} of every rate: "
                      f"{p.hosts * len(p.host.gpus)} GPUs used ({len(p.host.gpus)} a host"
                      + (f", {p.per_host - len(p.host.gpus)} left alone" if len(p.host.gpus) < p.per_host else "")
                      + f"); one host: {verdict(p.host)}")
