@@ -75,7 +75,7 @@ class Sizing:
     needs: dict[str, float]             # model -> requests/s to serve
     targets: dict[str, float | None]    # model -> p99 target (ms) the points were picked within
     gpus: list[Gpu] = field(default_factory=list)
-    proven: bool = True                 # False: stopped at the time limit, `gap` GPUs at most above the optimum
+    proven: bool = True                 # False: a level stopped at the time limit; `gap`: GPUs at most above the optimum
     bound: int = 0                      # ceil(compute slices needed / slices per GPU)
     program_bound: int = 0              # the solver's own lower bound on GPUs (>= bound when proven)
     seconds: float = 0.0
@@ -226,8 +226,8 @@ def size(capacity: Capacity, geometry: Geometry, needs: Mapping[str, float], tar
     for k, c in enumerate(levels):
         left = time_limit - (time.monotonic() - started)
         x, proven, dual = _solve(mdl, c, extra, left * shares[k] / sum(shares[k:]))
+        sizing.proven = sizing.proven and proven     # every level: GPUs, then slices, then instances
         if k == 0:
-            sizing.proven = proven
             sizing.program_bound = math.ceil(dual - 1e-6) if dual is not None and np.isfinite(dual) else 0
         if x is None:
             break       # level 0: none within max_gpus (or none found in time); later: the earlier level's stands
