@@ -127,8 +127,8 @@ class Measure:
                                            "layout": layout_of(self.t.geometry, profile).to_json()})
             gi = placed["gis"][0]
             spec = spec_for(Place(self.t.gpu_index, gi["start"], 0, self.t.gpu_uuid, profile), self.t.settings, "measure")
+            self.tritons = [spec.name]      # removed at the end even if it never gets ready
             self.r.act("triton", {"run": spec.to_json()}, timeout=float(self.t.settings["triton_ready_timeout"]) + 120)
-            self.tritons = [spec.name]
             if first_source:
                 triton = self._triton_version(spec.ports.http)
                 self.results.add_source(source(self.t, self.command, self.r.facts()["driver"], triton), self.grid.targets)
