@@ -15,24 +15,19 @@ import contextlib
 import difflib
 import logging
 import os
-import signal
 import sys
 import sysconfig
-import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migfleet.inventory import time_limit
 from migfleet.inventory.errors import InventoryError, cut
 from migfleet.inventory.group_data import missed_group_data
+from migfleet.inventory.time_limit import LOAD_SECONDS, TooSlow as _TooSlow, limit as _limit  # noqa: F401 (shared)
 
 MIGFLEET_DIR = Path(__file__).resolve().parents[1]
-# Seconds inventory and group data code may run (MIGFLEET_LOAD_TIMEOUT overrides: a site whose
-# inventory asks a slow CMDB); well within what any migfleet command may take as a whole.
-LOAD_SECONDS = 5.0
 MESSAGE_CHARS = 300     # of an exception's text quoted in a load error
-# Alarms (4 a second, after the limit) that inventory code may swallow before migfleet ends the process.
-IGNORED_RINGS = 20
 NEWLINE = b"\n"
 
 
@@ -110,82 +105,22 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-class _TooSlow(BaseException):
-    """Raised into inventory code that runs past the time limit (not an Exception: `except Exception`
-    in that code must not swallow it)."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        super().__init__(seconds)
-
-
-def _limit() -> float:
-    try:
-        return max(float(os.environ.get("MIGFLEET_LOAD_TIMEOUT", LOAD_SECONDS)), 0.1)
-    except ValueError:
-        return LOAD_SECONDS
-
-
-@contextlib.contextmanager
 def _time_limit(seconds: float):
-    """SIGALRM after `seconds`, and every quarter second after that while the code swallows it."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    rings = [0]
-
-    def ring(signum, frame):
-        rings[0] += 1
-        if rings[0] > IGNORED_RINGS:
-            _give_up(seconds, frame)
-        raise _TooSlow(seconds)
-
-    old = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.25)
-    try:
-        with _quiet_hub():
-            yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    """The load's time limit (time_limit.time_limit), ending the process with the user's line where the
+    code swallows every stop."""
+    return time_limit.time_limit(seconds, _give_up)
 
 
 def _give_up(seconds: float, frame) -> None:
     """The code caught every _TooSlow (`except BaseException` around a wait): nothing returns control
     to migfleet, so it says where the code is and ends the process rather than hang."""
-    gevent = sys.modules.get("gevent")
-    if gevent is not None and frame is not None:
-        hub = gevent.get_hub()
-        if gevent.getcurrent() is hub and getattr(hub.parent, "gr_frame", None) is not None:
-            frame = hub.parent.gr_frame         # the alarm rang in gevent's hub: the code waits in its parent
-    frames = [f for f in traceback.extract_stack(frame) if not _library(f.filename)]
+    frames = [f for f in traceback.extract_stack(time_limit.waiting_frame(frame)) if not _library(f.filename)]
     where = f"{_relative(frames[-1].filename)}:{frames[-1].lineno}" if frames else "inventory code"
     sys.__stderr__.write(f"{where}: {_describe(_TooSlow(seconds))}; it also caught every attempt to stop it "
                          "(except BaseException?), so migfleet ends here\n")
     sys.__stderr__.flush()
+    time_limit.end_children()
     os._exit(1)
-
-
-@contextlib.contextmanager
-def _quiet_hub():
-    """pyinfra runs on gevent: code blocked in a system call (time.sleep, socket.recv) waits in gevent's
-    hub, so the alarm rings there. The hub prints what a callback raises, then throws it into the
-    waiting code; _TooSlow is passed on without the print, and reaches the user's frame as any other."""
-    gevent = sys.modules.get("gevent")
-    hub = gevent.get_hub() if gevent is not None else None
-    if hub is None:
-        yield
-        return
-    before = hub.__dict__.get("NOT_ERROR")
-    hub.NOT_ERROR = (*type(hub).NOT_ERROR, _TooSlow)
-    try:
-        yield
-    finally:
-        if before is None:
-            del hub.NOT_ERROR
-        else:
-            hub.NOT_ERROR = before
 
 
 class _Collect(logging.Handler):
