@@ -91,8 +91,10 @@ def test_local_target_is_this_machines_name(monkeypatch):
 
 def test_local_target_falls_back_to_the_hostname_and_refuses_localhost(monkeypatch):
     monkeypatch.setattr(socket, "getfqdn", lambda: "localhost")
-    monkeypatch.setattr(socket, "gethostname", lambda: "gpu7")
-    assert targets.target_groups({"@local": {}})[0]["targets"] == ["gpu7:8002"]
-    monkeypatch.setattr(socket, "gethostname", lambda: "localhost")
-    with pytest.raises(targets.TargetsError, match="@local: this machine calls itself 'localhost'.*set ssh_hostname"):
-        targets.target_groups({"@local": {}})
+    monkeypatch.setattr(socket, "gethostname", lambda: "gpu7.example.com")
+    assert targets.target_groups({"@local": {}})[0]["targets"] == ["gpu7.example.com:8002"]
+    # A name without its domain resolves elsewhere only through a search domain, if at all.
+    for name in ("gpu7", "localhost"):
+        monkeypatch.setattr(socket, "gethostname", lambda: name)
+        with pytest.raises(targets.TargetsError, match=f"@local: .*this machine calls itself '{name}'.*set ssh_hostname"):
+            targets.target_groups({"@local": {}})
