@@ -80,7 +80,23 @@ def solve_host(problem: HostProblem, time_limit: float | None = None, program: s
     """Today's layout when it still serves demand x keep; else the optimum for demand x headroom.
     program: "auto" (the class program where some GPUs are alike, else the per-GPU one), "classes" or
     "per_gpu" (to check one against the other)."""
+    try:
+        return _solve(problem, time_limit, program, tuning)
+    except SolveError:
+        if program != "auto":
+            raise
+    # HiGHS fails ("Solve error") on a few programs, presolve or not: the other, equivalent program
+    # (per GPU, or alike GPUs counted together) is tried before the host is given up.
     started = time.perf_counter()
+    settled = settle_today(problem)[0]
+    cands = [candidates(settled, g) for g in settled.gpus]
+    alike = not all(len(members) == 1 for members in classes.classes(settled, cands))
+    return _solve(problem, time_limit, "per_gpu" if alike else "classes", tuning, started)
+
+
+def _solve(problem: HostProblem, time_limit: float | None, program: str, tuning: Tuning,
+           started: float | None = None) -> HostResult:
+    started = time.perf_counter() if started is None else started
     problem, notes = settle_today(problem)
     today = [g.today for g in problem.gpus]
     now = evaluate(problem, today, problem.keep)

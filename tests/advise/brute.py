@@ -69,7 +69,7 @@ def _largest_sets(models, memory, room) -> list[frozenset]:
 
 
 class Brute:
-    def __init__(self, problem, max_lps: int = 1500, max_steps: int = 30000):
+    def __init__(self, problem, max_lps: int = 1000, max_steps: int = 8000):
         p = problem
         self.p = p
         self.models = p.universe

@@ -14,7 +14,7 @@ MEMORY = (0, 0, 2000, 6000, 12000, 30000)
 
 
 def random_host(rng: random.Random) -> HostProblem:
-    n_gpus = 1 if rng.random() < 0.7 else 2
+    n_gpus = 1 if rng.random() < 0.85 else 2
     first = rng.choice([A100, H100, H200])
     kinds = [first if g == 0 or rng.random() < 0.5 else rng.choice([A100, H100, H200]) for g in range(n_gpus)]
     models = [f"m{i}" for i in range(rng.randint(1, 6))]
