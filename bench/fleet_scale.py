@@ -14,6 +14,8 @@ simulated driver, one H100 a host, `mig_only`, inventories/thin.py), the phases,
   floor-p01, noop-p01   floor and no-op with paramiko's 0.1 s wake-up per connection (config_p01.py:
              config.py as before the wake-up went to 1 s), for the before/after of that cut
   drift      `python -m migfleet drift INV`
+  floor-before, noop-before   floor and no-op with the deploy code of `--before REV` (git archive),
+             for a cut's before and after in one run (the kept reads are shared: same read, same hosts)
 
 Each phase is one process started from here and reaped with wait4(2): its wall time, the CPU
 seconds (user + sys) of its whole process tree as the kernel accounts them, and its peak memory
@@ -61,7 +63,7 @@ INVENTORY = "inventories/thin.py"
 GPUS = "H100"
 SESSION_RE = re.compile(r"^(\d+\.\d+) \S+ sshd\[\d+\]: Starting session: (command|subsystem|shell)")
 GRAND_TOTAL_RE = re.compile(r"Grand total\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)")
-REPEATS = {"floor": 3, "noop": 3}
+REPEATS = {"floor": 3, "noop": 3, "floor-before": 3, "noop-before": 3}
 PHASES = ("floor", "validate", "live", "dry", "converge", "noop-full", "noop", "floor-p01", "noop-p01", "drift")
 # config.py as it was before paramiko's wake-up went from 0.1 s to 1 s (phases *-p01)
 BEFORE_POLL_CUT = "\nimport paramiko  # noqa: E402\n\nparamiko.Transport._active_check_timeout = 0.1\n"
@@ -87,6 +89,8 @@ def phase_argv(phase: str) -> list[str]:
         "noop-full": [pyinfra, "-y", INVENTORY, "deploy.py"],
         "floor-p01": [pyinfra, "--config", "config_p01.py", INVENTORY, "fact", "server.Hostname"],
         "noop-p01": [pyinfra, "--config", "config_p01.py", "-y", INVENTORY, "deploy.py"],
+        "floor-before": [pyinfra, INVENTORY, "fact", "server.Hostname"],
+        "noop-before": [pyinfra, "-y", INVENTORY, "deploy.py"],
         "drift": [python, "-m", "migfleet", "drift", INVENTORY],
     }[phase]
 
@@ -182,7 +186,8 @@ def snapshot(rev: str, dest: Path) -> str:
     return commit
 
 
-def measure_size(n: int, code: Path, logs: Path, phases: tuple[str, ...], keep: bool = False) -> list[dict]:
+def measure_size(n: int, code: Path, logs: Path, phases: tuple[str, ...], keep: bool = False,
+                 before: Path | None = None) -> list[dict]:
     if not keep:
         lab("down", timeout=300)
         lab("up", "--hosts", str(n), "--gpus", GPUS, timeout=900)
@@ -197,7 +202,8 @@ def measure_size(n: int, code: Path, logs: Path, phases: tuple[str, ...], keep: 
         for i in range(REPEATS.get(phase, 1)):
             if phase == "noop-full":
                 shutil.rmtree(READS, ignore_errors=True)
-            r = timed(phase_argv(phase), code, logs / f"h{n}-{phase}{i}.log")
+            where = before if phase.endswith("-before") and before is not None else code
+            r = timed(phase_argv(phase), where, logs / f"h{n}-{phase}{i}.log")
             rows.append({"hosts": n, "phase": phase, "run": i, **r})
             log(f"{n} hosts: {phase}[{i}] wall {r['wall_s']:.2f} s, cpu {r['cpu_s']:.2f} s, "
                 f"peak {r['peak_mib']:.0f} MiB, read {r['read_bytes_per_host']} B/host, rc {r['rc']}"
@@ -224,7 +230,8 @@ def summarize(rows: list[dict]) -> list[dict]:
             med[phase]["ok"] = all(r["rc"] == 0 for r in runs) and \
                 (not phase.startswith("noop") or all(not r["ops_changed"] for r in runs))
         for phase, m in med.items():
-            floor = med.get("floor-p01" if phase.endswith("-p01") else "floor")
+            floor = med.get("floor-p01" if phase.endswith("-p01") else "floor-before" if phase.endswith("-before")
+                            else "floor")
             out.append({
                 "hosts": n, "phase": phase, "wall_s": round(m["wall_s"], 3), "cpu_s": round(m["cpu_s"], 3),
                 "cpu_ms_per_host": round(1000 * m["cpu_s"] / n, 1),
@@ -328,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rev", default="HEAD", help="deploy code measured (git archive REV)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="fleet_scale", help="output files: NAME.csv, NAME_summary.json, NAME.png")
+    parser.add_argument("--before", metavar="REV", help="deploy code of the *-before phases (git archive REV)")
     parser.add_argument("--plot-only", action="store_true")
     parser.add_argument("--rollout", type=int, metavar="N",
                         help="instead: the rollout scenario over N fresh thin hosts (see --failing)")
@@ -349,10 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     log(f"deploy code: git archive {commit} in {code}")
     if args.rollout:
         return rollout_scenario(args.rollout, [int(i) for i in args.failing.split(",")], code, commit, logs, args.out)
+    before = None
+    if args.before:
+        before = CACHE / "fleet-scale-code-before"
+        log(f"deploy code of the *-before phases: git archive {snapshot(args.before, before)} in {before}")
     rows: list[dict] = []
     phases = tuple(p for p in args.phases.split(",") if p)
     for n in [int(s) for s in args.sizes.split(",")]:
-        rows += measure_size(n, code, logs, phases, keep=args.keep)
+        rows += measure_size(n, code, logs, phases, keep=args.keep, before=before)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / f"{args.name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")

@@ -5,7 +5,6 @@ import os
 import weakref
 
 from pyinfra import context
-from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 from migfleet import inventory as inventory_check
@@ -38,8 +37,10 @@ def group_data_missed() -> str | None:
     return missed_group_data(inventory, os.getcwd(), [str(d) for d in args.get("group_data") or ()], pyinfra=True)
 
 
-@deploy("Validate inventory")
 def validate_inventory() -> None:
+    """Raises InvalidInventory, naming every error, before anything is queued for any host. A plain
+    function, not a pyinfra @deploy: it queues no operation, and a @deploy costs pyinfra's argument
+    handling for every host of every run (docs/SCALE.md)."""
     if missed := group_data_missed():
         raise InvalidInventory(f"inventory rejected, nothing was run: {missed}")
     errors = inventory_errors(context.host.inventory)    # the whole inventory, --limit or not
