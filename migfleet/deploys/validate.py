@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from functools import lru_cache
 
 from pyinfra import context
 from pyinfra.api.exceptions import PyinfraError
@@ -34,7 +35,13 @@ def group_data_missed() -> str | None:
     inventory = args.get("inventory")
     if not isinstance(inventory, str):
         return None         # pyinfra's API: the caller built the inventory, with whatever data it chose
-    return missed_group_data(inventory, os.getcwd(), [str(d) for d in args.get("group_data") or ()], pyinfra=True)
+    return _missed(inventory, os.getcwd(), tuple(str(d) for d in args.get("group_data") or ()))
+
+
+@lru_cache(maxsize=4)
+def _missed(inventory: str, cwd: str, extra: tuple[str, ...]) -> str | None:
+    # Asked once per host of the run (the check runs in each host's deploy): the folders are looked at once.
+    return missed_group_data(inventory, cwd, extra, pyinfra=True)
 
 
 def validate_inventory() -> None:
