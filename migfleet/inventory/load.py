@@ -205,7 +205,8 @@ def load_inventory(inventory_file: str) -> LoadedInventory:
                 contextlib.redirect_stdout(sys.stderr), _time_limit(_limit()):
             inventory = make_inventory(inventory_file, cwd=os.getcwd())
         hosts = {host.name: host.data.dict() for host in inventory}
-        groups = {host.name: sorted(host.groups) for host in inventory}
+        # pyinfra lists a group once per place it met the host, and adds its connector (`@local`) as a group
+        groups = {host.name: sorted({g for g in host.groups if not g.startswith("@")}) for host in inventory}
     except UnexpectedExternalError as wrapped:
         real = wrapped.exception
         raise InventoryLoadError([f"{_where(real, wrapped.filename)}: {_describe(real)}"]) from None

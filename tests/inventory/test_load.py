@@ -58,3 +58,12 @@ def test_frames_of_compiled_extensions_are_not_the_users():
 
 def test_a_multi_line_exception_text_is_one_line():
     assert load._describe(ValueError("first\nsecond")) == "ValueError: first"
+
+
+def test_each_host_has_its_groups_once_without_its_connector(tmp_path, monkeypatch):
+    """The targets' `groups` label: pyinfra's groups as the CLI reads them, each once, no `@local`."""
+    inv = tmp_path / "shard.py"
+    inv.write_text('a100 = [("@local", {})]\nhosts = [("@local", {})]\n')
+    monkeypatch.chdir(tmp_path)
+    groups = load.load_inventory(str(inv)).groups
+    assert groups == {"@local": ["a100", "hosts", "shard"]}
