@@ -157,9 +157,8 @@ def main() -> None:
         reference = runs.get("baseline", {}).get("keys")
         for name, r in runs.items():
             keys = r.pop("keys")
-            mine = greedy if name.startswith("repeated") else greedy
-            if not name.startswith("repeated"):
-                r["worse_than_greedy"] = sum(_ranks_below(k, g) for k, g in zip(keys, mine))
+            if not name.startswith("repeated"):        # the repeated fleet is another fleet: no greedy row for it
+                r["worse_than_greedy"] = sum(_ranks_below(k, g) for k, g in zip(keys, greedy))
                 if reference is not None and name != "baseline":
                     r["worse_than_baseline"] = sum(_ranks_below(k, b) for k, b in zip(keys, reference))
                     r["better_than_baseline"] = sum(_ranks_below(b, k) for k, b in zip(keys, reference))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Sequence
-from multiprocessing.connection import wait
 from dataclasses import dataclass, replace
+from multiprocessing.connection import wait
 
 from migfleet.advise.problem import HostProblem, HostResult
 from migfleet.advise.program import SolveError
