@@ -135,8 +135,9 @@ def test_measure_end_to_end_killed_then_deployed_then_resumed(deployed, tmp_path
         for model in ("lab_classifier", "lab_adder"):
             best = cap.best("NVIDIA A100-SXM4-40GB", profile, model)
             assert best is not None and best.p99_ms <= 200 and cap.rps("NVIDIA A100-SXM4-40GB", profile, model) == best.rate
-    (source,) = json.loads(out.read_text())["source"]
-    assert source["host"] == CANARY and source["triton"] == "2.51.0" and source["command"].startswith("migfleet measure")
+    sources = json.loads(out.read_text())["source"]      # one a run: the killed one and the resumed one
+    assert len(sources) == 2 and all(s["host"] == CANARY and s["triton"] == "2.51.0" and
+                                     s["command"].startswith("migfleet measure") for s in sources), sources
     # the other host served through its own Envoy the whole time
     print(f"\nmeasure: {len(final)} points; {OTHER}: {load.sent} requests, {len(load.failures)} failed")
     assert load.sent > 100 and not load.failures, load.failures[:5]
