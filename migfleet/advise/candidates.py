@@ -80,10 +80,20 @@ def _candidates(problem: HostProblem, gpu: Gpu) -> list[GpuLayout]:
     for i, (lay, n, slices, kept, _, others) in enumerate(unique):
         if lay == gpu.today.layout or not any(
                 j != i and n2 == n and s2 <= slices and all(k2[t] >= c for t, c in kept.items())
-                and _pairs(sorted((all2 - Counter({t[0]: c for t, c in kept.items()})).elements()), others, at_least)
+                and _pairs(sorted((all2 - _profiles(kept)).elements()), others, at_least)
                 and not (s2 == slices and j > i and _mutual(unique[j], unique[i], at_least))
                 for j, (_, n2, s2, k2, all2, _) in enumerate(unique)):
             out.append(lay)
+    return out
+
+
+def _profiles(kept: Counter) -> Counter:
+    """Kept instances counted by profile. Summed: kinds of one profile with different models are
+    several instances of it (a dict keyed by profile kept only the last kind's count, and judged
+    layouts dominated that were not)."""
+    out: Counter = Counter()
+    for (pid, _, _), c in kept.items():
+        out[pid] += c
     return out
 
 
@@ -92,7 +102,7 @@ def _mutual(a, b, at_least) -> bool:
     _, _, _, ka, alla, othersa = a
     _, _, _, kb, allb, _ = b
     return all(kb[t] >= c for t, c in ka.items()) and \
-        _pairs(sorted((allb - Counter({t[0]: c for t, c in ka.items()})).elements()), othersa, at_least)
+        _pairs(sorted((allb - _profiles(ka)).elements()), othersa, at_least)
 
 
 def _pairs(big: list[int], small: list[int], at_least) -> bool:

@@ -54,6 +54,20 @@ def test_alike_instances_of_today_with_different_models_are_kept_and_one_added()
     assert all(gi in r.proposal[0].layout.gis for gi in today.today.layout.gis)
 
 
+def test_today_instances_of_one_profile_with_different_models_count_as_that_many():
+    # Two 2g.35gb of today, one loading m0, the other m0 and m1, and a 1g.35gb: keep all three and add
+    # a 2g.35gb (1 changed, 7 slices). The pruning counted the two 2g.35gb kinds as one 2g.35gb, so a
+    # layout with a 1g where the new 2g goes seemed to dominate it, and the answer changed 4.
+    cap = table(H200, {"1g.18gb": {"m0": 9.6, "m1": 6.5}, "1g.35gb": {"m1": 5.8}, "2g.35gb": {"m0": 20.2, "m1": 23.7},
+                       "3g.71gb": {"m0": 31.3, "m1": 16.1}, "4g.71gb": {"m0": 31.5, "m1": 55.4},
+                       "7g.141gb": {"m0": 64.5, "m1": 103.5}}, memory={"m0": 6000, "m1": 12000})
+    today = placed(H200, [("2g.35gb", 0, ["m0"]), ("2g.35gb", 2, ["m0", "m1"]), ("1g.35gb", 6, None)])
+    problem = HostProblem("h", [today], {"m0": 7.6, "m1": 40.5}, cap, {"m0": 6000.0, "m1": 12000.0}, 1.3, 1.3)
+    r = solve_host(problem)
+    assert key(r) == brute(problem) == (0, 0.0, 1, 7)
+    assert all(gi in r.proposal[0].layout.gis for gi in today.today.layout.gis)
+
+
 def test_a_profile_without_a_rate_holds_the_model_that_fits_nowhere_else():
     # m0 takes 30000 MiB: only a 7g.40gb holds it, and the table has no rate for 7g.40gb. It is
     # served today (no: demand only), so an instance must load it: the 7g, carrying m1 too.
