@@ -6,16 +6,13 @@ given (every model of the repository).
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from migfleet.advise.problem import Assignment, Gpu
 from migfleet.mig import catalog
 from migfleet.mig.desired import GpuRef, RuleError, parse_rules, resolve_refs
-from migfleet.mig.fit import LayoutError, layout_of, place, wants
-
-WHERE = re.compile(r"\$\.mig_layout\[(\d+)\]\.instances\[(\d+)\]")
+from migfleet.mig.fit import LayoutError, fit_models
 
 
 class TodayError(ValueError):
@@ -29,16 +26,6 @@ class Other:
     model: str
     uuid: str | None
     why: str            # "mig disabled" | "no rule" | "model not in the catalog[, laid out by a rule]"
-
-
-def _models(rules, where: str):
-    m = WHERE.match(where)
-    if not m:
-        return None
-    rule = rules[int(m[1])]
-    inst = rule.get("instances", [])[int(m[2])]
-    listed = inst.get("models", rule.get("models"))
-    return None if listed is None else frozenset(str(x) for x in listed)
 
 
 def host_gpus(host: str, data: Mapping) -> tuple[list[Gpu], list[Other]]:
@@ -65,15 +52,9 @@ def host_gpus(host: str, data: Mapping) -> tuple[list[Gpu], list[Other]]:
             others.append(Other(ref.index, ref.model, ref.uuid, "mig disabled"))
         else:
             try:
-                units = wants(geometry, want.instances)
-                found = place(units)
+                layout, models = fit_models(geometry, want.instances)
             except LayoutError as exc:
                 raise TodayError(f"{host}: {exc.where or 'mig_layout'}: {exc.reason}") from None
-            if found is None:
-                raise TodayError(f"{host}: mig_layout: the layout of GPU {ref.index} does not fit {geometry.model} "
-                                 "(migfleet validate says why)")
-            layout = layout_of(found)
-            by_start = {start: _models(rules, w.where) for w, start in found}
-            gpus.append(Gpu(ref.index, geometry, Assignment(layout, tuple(by_start[gi.start] for gi in layout.gis)),
-                            ref.uuid))
+            listed = tuple(frozenset(models[gi.start]) if gi.start in models else None for gi in layout.gis)
+            gpus.append(Gpu(ref.index, geometry, Assignment(layout, listed), ref.uuid))
     return gpus, others

@@ -126,7 +126,7 @@ def every_model() -> tuple[str, ...]:
 @once_per_host
 def triton_specs() -> list[triton.Triton]:
     """The Tritons once this run's MIG changes are made, by place, each with its models."""
-    models = {uuid: triton.gi_models(w.desired.instances, w.plan.target, w.geometry) for uuid, w in mig_work().items()}
+    models = {uuid: w.plan.models for uuid, w in mig_work().items()}
     layouts, table = layouts_after(), capacity_table()
     specs = triton.specs_for(layouts, settings(), models_digest(), models, every_model())
     if table is None:

@@ -20,6 +20,7 @@ from migfleet.serving.envoy import ADMIN_ADDRESS
 from migfleet.serving.containers import INSPECT_COMMAND, Container, ContainerParseError, parse_inspect
 from migfleet.fleet import ssh as fleet
 from migfleet.fleet import checks as spec_checks
+from migfleet.mig.desired import parse_rules
 from migfleet.mig.geometry import Geometry
 from migfleet.fleet.checks import Mismatch
 from migfleet.fleet.model_checks import compare_models
@@ -174,17 +175,18 @@ def read_fleet(hosts: Sequence[fleet.FleetHost], read: Callable[[fleet.FleetHost
 
 
 def host_drift(host: fleet.FleetHost, live: Snapshot,
-               geometry_for: Callable[[GpuState], Geometry | None] | None = None) -> list[Mismatch]:
-    """MIG drift: each GPU's layout against the inventory's rules."""
-    return spec_checks.compare_host(host.name, live, host.data.get("mig_layout") or [],
+               geometry_for: Callable[[GpuState], Geometry | None] | None = None, rules=None) -> list[Mismatch]:
+    """MIG drift: each GPU's layout against the inventory's rules (`rules`: parsed once already)."""
+    return spec_checks.compare_host(host.name, live, host.data.get("mig_layout") or [] if rules is None else rules,
                                     geometry_for or geometry_reader(host))
 
 
-def serving_drift(host: fleet.FleetHost, live: LiveHost) -> list[Mismatch]:
+def serving_drift(host: fleet.FleetHost, live: LiveHost, rules=None) -> list[Mismatch]:
     """Serving drift: the Tritons the live layout calls for, and Envoy's endpoints (none on a mig_only host)."""
     if host.data.get("mig_only"):
         return []
-    expected = spec_checks.expected_tritons(live.gpus, serving_settings.resolve(host.data), host.data.get("mig_layout") or ())
+    rules = host.data.get("mig_layout") or () if rules is None else rules
+    expected = spec_checks.expected_tritons(live.gpus, serving_settings.resolve(host.data), rules)
     return (spec_checks.compare_serving(host.name, expected, live.containers, live.clusters, live.admin)
             + compare_models(host.name, [t for t in expected if t.models], live.models))
 
@@ -192,7 +194,8 @@ def serving_drift(host: fleet.FleetHost, live: LiveHost) -> list[Mismatch]:
 def all_drift(host: fleet.FleetHost, live: LiveHost,
               geometry_for: Callable[[GpuState], Geometry | None] | None = None) -> list[Mismatch]:
     """MIG drift, then serving drift: what `migfleet drift` lists."""
-    return host_drift(host, live.gpus, geometry_for) + serving_drift(host, live)
+    rules = parse_rules(host.data.get("mig_layout") or [])     # once per host: MIG and serving read them
+    return host_drift(host, live.gpus, geometry_for, rules) + serving_drift(host, live, rules)
 
 
 def table(mismatches: Sequence[Mismatch]) -> str:

@@ -31,7 +31,7 @@ from migfleet.inventory.capacity_table import capacity_table_errors
 from migfleet.inventory.paths import inventory_folder, repository_errors
 from migfleet.inventory.schema import SCHEMA_DIR, TOP_SCHEMA, _schemas, schema_errors
 from migfleet.inventory.values import value_errors
-from migfleet.mig.desired import GpuRef, shadowed
+from migfleet.mig.desired import GpuRef, Rule, parse_rules, shadowed
 from migfleet.serving.settings import defaults as serving_defaults
 
 __all__ = ["InventoryError", "InventoryLoadError", "LoadedInventory", "Report", "SCHEMA_DIR", "TOP_SCHEMA",
@@ -63,7 +63,8 @@ def _known_services() -> frozenset[str]:
     return frozenset(schema_defaults.defaults("mig")["mig_reset_services"] or ())
 
 
-def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet, report: Report) -> set[str]:
+def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet, report: Report,
+          parsed: dict[str, list[Rule]]) -> set[str]:
     errors, too_big = limit_errors(host, data)
     data = {k: v for k, v in data.items() if k not in too_big}
     errors += schema_errors(host, data)
@@ -80,9 +81,11 @@ def _host(host: str, data: Mapping, live: Sequence[GpuRef] | None, fleet: Fleet,
         if len(data["gpu_models"]) != len(live):
             errors.append(InventoryError(host, "$.gpu_models", f"{len(data['gpu_models'])} GPU(s) here, the host "
                                                                f"has {len(live)}"))
+    if "mig_layout" not in bad and "$" not in {e.path for e in errors}:
+        parsed[host] = parse_rules(data.get("mig_layout") or [])     # once per host: layout and models read it
     if not bad & MIG_KEYS and "$" not in {e.path for e in errors}:
         mine = identity_errors(host, data) + geometry_errors(host, data)
-        errors += mine or layout_errors(host, data, gpus, fleet)
+        errors += mine or layout_errors(host, data, gpus, fleet, parsed[host])
         if not mine:
             report.warnings += [
                 InventoryError(host, f"$.mig_layout[{n}]", f"has no effect: later rule(s) {', '.join(map(str, by))} "
@@ -127,23 +130,25 @@ def check_inventory(hosts: Mapping[str, Mapping], live: Mapping[str, Sequence[Gp
         return Report([InventoryError("(inventory)", "$", NO_HOSTS)])
     live = live or {}
     fleet = _fleet(hosts, live)
-    report, bad = Report(), {}
-    seen: dict[str, tuple[list, list, set[str]]] = {}
+    report, bad, parsed = Report(), {}, {}
+    seen: dict[str, tuple[list, list, set[str], str]] = {}
     for name, data in hosts.items():
         # Hosts of one group usually carry the same data: checked once, its findings told for each.
         key = _same_data_key(data, live.get(name))
         if key is not None and key in seen:
-            errors, warnings, bad[name] = seen[key]
+            errors, warnings, bad[name], first = seen[key]
+            if first in parsed:
+                parsed[name] = parsed[first]
             report.errors += [InventoryError(name, e.path, e.reason) for e in errors]
             report.warnings += [InventoryError(name, e.path, e.reason) for e in warnings]
             continue
         e0, w0 = len(report.errors), len(report.warnings)
-        bad[name] = _host(name, data, live.get(name), fleet, report)
+        bad[name] = _host(name, data, live.get(name), fleet, report, parsed)
         if key is not None:
-            seen[key] = (report.errors[e0:], report.warnings[w0:], bad[name])
+            seen[key] = (report.errors[e0:], report.warnings[w0:], bad[name], name)
     if folder is not None:
         report.errors += repository_errors(hosts, folder, serving_defaults(), bad)
-        report.errors += model_errors(hosts, folder, serving_defaults(), bad)
+        report.errors += model_errors(hosts, folder, serving_defaults(), bad, parsed)
         report.errors += capacity_table_errors(hosts, folder, bad)
     report.errors += rollout_errors(hosts, bad, whole) + machine_errors(hosts, bad)
     return report

@@ -92,9 +92,11 @@ def gpu_refs(data: Mapping) -> list[GpuRef] | None:
             for i, m in enumerate(models)]
 
 
-def layout_errors(host: str, data: Mapping, gpus: list[GpuRef] | None, fleet: Fleet) -> list[InventoryError]:
-    """Every MIG layout problem of one host whose MIG keys passed the schema."""
-    rules = parse_rules(data.get("mig_layout") or [])
+def layout_errors(host: str, data: Mapping, gpus: list[GpuRef] | None, fleet: Fleet,
+                  rules: list[Rule] | None = None) -> list[InventoryError]:
+    """Every MIG layout problem of one host whose MIG keys passed the schema (`rules`: its
+    `mig_layout` parsed already, else parsed here)."""
+    rules = parse_rules(data.get("mig_layout") or []) if rules is None else rules
     geometries = host_geometries(data)
     out = catalog_errors(host, rules, geometries, limits=gpus is None)
     if not rules:

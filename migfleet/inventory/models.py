@@ -8,7 +8,7 @@ Checked against the local model repository (the one the deploy syncs), each fold
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from migfleet.inventory import model_files
 from migfleet.inventory.errors import InventoryError, bare, shown
 from migfleet.inventory.layout import gpu_refs, host_geometries
 from migfleet.inventory.paths import MODEL_REPOSITORY, local_path, models_in
-from migfleet.mig.desired import RuleError, selects
+from migfleet.mig.desired import DesiredInstance, Rule, RuleError, selects
 
 MiB = 1 << 20
 NAMED = 8           # model names a message lists, at most
@@ -40,18 +40,16 @@ def size_text(n: int) -> str:
 
 
 def model_errors(hosts: Mapping[str, Mapping], folder: Path, defaults: Mapping[str, object],
-                 bad: Mapping[str, set[str]]) -> list[InventoryError]:
-    """Every host's model repository as Triton reads it, and its `models` lists against the repository
-    and its instances' memory."""
+                 bad: Mapping[str, set[str]], parsed: Mapping[str, Sequence[Rule]]) -> list[InventoryError]:
+    """Every host's model repository as Triton reads it, and its `models` lists (`parsed`: each host's
+    `mig_layout` rules, parsed once; a host without is one whose layout the schema refused) against
+    the repository and its instances' memory."""
     errors = []
     for host, data in hosts.items():
         if data.get("mig_only") is True or MODEL_REPOSITORY in bad.get(host, set()):
             continue            # mig_only: nothing is synced; a bad setting: the schema said why
-        rules = data.get("mig_layout")
-        rules = rules if isinstance(rules, list) and "mig_layout" not in bad.get(host, set()) else []
-        listed = any(
-            isinstance(r, Mapping) and ("models" in r or any(isinstance(i, Mapping) and "models" in i
-                                                             for i in _list(r.get("instances")))) for r in rules)
+        rules = parsed.get(host, ())
+        listed = any(r.models is not None or any(i.models is not None for i in r.layout.instances) for r in rules)
         value = data.get(MODEL_REPOSITORY, defaults.get(MODEL_REPOSITORY))
         if not isinstance(value, str) or not value:
             continue
@@ -67,79 +65,74 @@ def model_errors(hosts: Mapping[str, Mapping], folder: Path, defaults: Mapping[s
         errors += [InventoryError(host, where.get(m, f"$.{MODEL_REPOSITORY}"), p) for m, p in problems]
         if not listed:
             continue            # no model list: every Triton loads every model, as always
-        for n, rule in enumerate(rules):
-            if isinstance(rule, Mapping):
-                errors += _rule_errors(host, data, n, rule, repository, root)
+        for rule in rules:
+            errors += _rule_errors(host, data, rule, repository, root)
     return errors
 
 
-def _list(value) -> list:
-    return value if isinstance(value, list) else []
+def _own(inst: DesiredInstance) -> bool:
+    """Whether an instance lists models of its own (else its rule's, or none)."""
+    return inst.models_where == f"{inst.where}.models"
 
 
-def _first_listed(rules: list) -> dict[str, str]:
+def _first_listed(rules: Sequence[Rule]) -> dict[str, str]:
     """{model: the JSON path of the first `models` entry naming it} of a host's layout."""
     out: dict[str, str] = {}
-    for n, rule in enumerate(rules):
-        if not isinstance(rule, Mapping):
-            continue
-        lists = [(f"$.mig_layout[{n}].instances[{i}]", inst.get("models"))
-                 for i, inst in enumerate(_list(rule.get("instances"))) if isinstance(inst, Mapping)]
-        for path, names in [*lists, (f"$.mig_layout[{n}]", rule.get("models"))]:
-            for k, m in enumerate(_list(names)):
-                if isinstance(m, str) and m not in out:
-                    out[m] = f"{path}.models[{k}]"
+    for rule in rules:
+        lists = [(i.models_where, i.models) for i in rule.layout.instances if _own(i)]
+        for path, names in [*lists, (f"{rule.where}.models", rule.models)]:
+            for k, m in enumerate(names or ()):
+                if m not in out:
+                    out[m] = f"{path}[{k}]"
     return out
 
 
-def _rule_errors(host: str, data: Mapping, n: int, rule: Mapping, repository: Mapping[str, int],
+def _rule_errors(host: str, data: Mapping, rule: Rule, repository: Mapping[str, int],
                  root: Path) -> list[InventoryError]:
-    where = f"$.mig_layout[{n}]"
-    instances = [i for i in rule.get("instances") or () if isinstance(i, Mapping)]
-    default = rule.get("models")
+    instances, default = rule.layout.instances, rule.models
     out = []
 
     def unknown(path: str, names) -> None:
         for k, m in enumerate(names or ()):
             if m not in repository:
-                out.append(InventoryError(host, f"{path}.models[{k}]", f"model {shown(m)} is not in the model repository "
+                out.append(InventoryError(host, f"{path}[{k}]", f"model {shown(m)} is not in the model repository "
                                           f"{root} (it has: {', '.join(bare(x) for x in sorted(repository))})"))
-    unknown(where, default)
-    for i, inst in enumerate(instances):
-        unknown(f"{where}.instances[{i}]", inst.get("models"))
+    unknown(f"{rule.where}.models", default)
+    for inst in instances:
+        if _own(inst):
+            unknown(inst.models_where, inst.models)
     if default and instances:
-        served = {m for inst in instances for m in (inst.get("models") or default)}
-        out += [InventoryError(host, f"{where}.models[{k}]", f"model {shown(m)} is listed for this rule, but no instance "
-                               "of it serves it (each lists models of its own)")
+        served = {m for inst in instances for m in (inst.models or default)}
+        out += [InventoryError(host, f"{rule.where}.models[{k}]", f"model {shown(m)} is listed for this rule, but "
+                               "no instance of it serves it (each lists models of its own)")
                 for k, m in enumerate(default) if m not in served]
-    return out + _memory_errors(host, data, where, rule, instances, repository)
+    return out + _memory_errors(host, data, rule, repository)
 
 
-def _memory_errors(host: str, data: Mapping, where: str, rule: Mapping, instances: list[Mapping],
-                   repository: Mapping[str, int]) -> list[InventoryError]:
+def _memory_errors(host: str, data: Mapping, rule: Rule, repository: Mapping[str, int]) -> list[InventoryError]:
     """A model larger than the memory of an instance that loads it, on each GPU model the rule selects."""
     refs = gpu_refs(data)
     if refs is None:
         return []               # the GPUs are not known before a host is read
     try:
-        models_here = sorted({r.model for r in refs if selects(rule.get("gpus", "all"), r)})
+        models_here = sorted({r.model for r in refs if selects(rule.gpus, r)})
     except (RuleError, TypeError, KeyError):
         return []
     geometries = host_geometries(data)
     out = []
-    for i, inst in enumerate(instances):
-        names = inst.get("models") or rule.get("models") or sorted(repository)
-        path = f"{where}.instances[{i}]" + (".models" if inst.get("models") else "")
+    for inst in rule.layout.instances:
+        names = inst.models or sorted(repository)
+        path = inst.models_where if _own(inst) else inst.where
         for gpu_model in models_here:
             geometry = geometries.get(gpu_model)
             try:
-                profile = geometry.profile(inst.get("profile")) if geometry else None
+                profile = geometry.profile(inst.profile) if geometry else None
             except (KeyError, TypeError):
                 profile = None
             if profile is None or not profile.memory_mib:
                 continue
             memory = f"the {size_text(profile.memory_mib * MiB)} of memory of a {profile.name} instance on {gpu_model}"
-            sizes = {m: repository[m] for m in dict.fromkeys(names) if isinstance(m, str) and m in repository}
+            sizes = {m: repository[m] for m in dict.fromkeys(names) if m in repository}
             alone = [InventoryError(host, path, f"model {shown(m)} has {size_text(size)} of files, more than {memory}")
                      for m, size in sizes.items() if size > profile.memory_mib * MiB]
             total = sum(sizes.values())

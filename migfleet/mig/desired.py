@@ -40,6 +40,7 @@ class DesiredInstance:
     where: str = field(default="", compare=False)   # JSON path in host data, for messages
     # the models its Tritons load (None: every model of the repository); not part of the MIG layout
     models: tuple[str, ...] | None = field(default=None, compare=False)
+    models_where: str = field(default="", compare=False)    # the JSON path of that list (its own, or its rule's)
 
     @property
     def units(self) -> int:
@@ -95,11 +96,13 @@ def desired_from_rule(rule: Mapping, where: str) -> DesiredGpu:
     for i, inst in enumerate(rule.get("instances", ())):
         comp = inst.get("compute")
         placements = inst.get("placements")
+        own = "models" in inst
         out.append(DesiredInstance(
             profile=inst["profile"], count=inst.get("count", 1),
             placements=tuple(placements) if placements is not None else None,
             compute=ComputeSpec(comp["profile"], comp.get("count", 1)) if comp else None,
-            where=f"{where}.instances[{i}]", models=_models(inst.get("models", rule.get("models")))))
+            where=f"{where}.instances[{i}]", models=_models(inst.get("models", rule.get("models"))),
+            models_where=f"{where}.instances[{i}].models" if own else f"{where}.models" if "models" in rule else ""))
     return DesiredGpu(True, tuple(out))
 
 
@@ -109,15 +112,18 @@ def _models(names) -> tuple[str, ...] | None:
 
 @dataclass(frozen=True)
 class Rule:
-    """One `mig_layout` rule, parsed once: its selector, its layout, its JSON path."""
+    """One `mig_layout` rule, parsed once: its selector, its layout, its JSON path, and the models
+    it lists as the default of its instances (None: it lists none)."""
     gpus: object
     layout: DesiredGpu
     where: str
+    models: tuple[str, ...] | None = None
 
 
 def parse_rules(rules: Sequence[Mapping]) -> list[Rule]:
     """The rules of one host (schema-valid input assumed)."""
-    return [Rule(rule.get("gpus", "all"), desired_from_rule(rule, f"$.mig_layout[{n}]"), f"$.mig_layout[{n}]")
+    return [Rule(rule.get("gpus", "all"), desired_from_rule(rule, f"$.mig_layout[{n}]"), f"$.mig_layout[{n}]",
+                 _models(rule.get("models")))
             for n, rule in enumerate(rules)]
 
 
@@ -177,7 +183,9 @@ def _describe_indexes(indexes: set[int]) -> str:
     return f"GPU {min(indexes)}" if len(indexes) == 1 else f"GPUs {min(indexes)}-{max(indexes)}"
 
 
-def resolve(rules: Sequence[Mapping], gpus: Mapping[str, GpuState]) -> dict[str, DesiredGpu]:
-    """The `mig_layout` rules of one host applied to its live GPUs -> {uuid: DesiredGpu}."""
+def resolve(rules: Sequence[Mapping] | Sequence[Rule], gpus: Mapping[str, GpuState]) -> dict[str, DesiredGpu]:
+    """The `mig_layout` rules of one host (as the inventory has them, or parsed once by a caller that
+    reads them more than once) applied to its live GPUs -> {uuid: DesiredGpu}."""
     refs = [GpuRef(s.index, s.name, uuid, s.pci_bus_id) for uuid, s in gpus.items()]
-    return resolve_refs(parse_rules(rules), refs)
+    parsed = rules if rules and all(isinstance(r, Rule) for r in rules) else parse_rules(rules)
+    return resolve_refs(parsed, refs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from migfleet.mig import catalog
 from migfleet.mig.desired import ComputeSpec, DesiredInstance
@@ -27,11 +27,13 @@ class LayoutError(ValueError):
 
 @dataclass(frozen=True)
 class Want:
-    """One GPU instance the inventory asks for: its profile, its start when pinned, its CIs."""
+    """One GPU instance the inventory asks for: its profile, its start when pinned, its CIs, and the
+    models its Tritons load (None: every model of the repository; not part of the MIG layout)."""
     profile: Profile
     start: int | None
     cis: tuple[int, ...]
     where: str = ""
+    models: tuple[str, ...] | None = field(default=None, compare=False)
 
     def size_at(self, start: int) -> int:
         return dict(self.profile.placements)[start]
@@ -104,7 +106,7 @@ def wants(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> list[Want]:
     out: list[Want] = []
     for inst, prof, cis in resolved:
         starts = inst.placements if inst.placements is not None else [None] * inst.count
-        out += [Want(prof, s, cis, inst.where) for s in starts]
+        out += [Want(prof, s, cis, inst.where, inst.models) for s in starts]
     return out
 
 
@@ -193,13 +195,49 @@ def layout_of(placed: Iterable[tuple[Want, int]]) -> GpuLayout:
     return GpuLayout(ENABLED, tuple(PlacedGi(start, w.profile.id, tuple(sorted(w.cis))) for w, start in placed))
 
 
+ModelsAt = dict[int, tuple[str, ...]]       # GPU instance start -> the models its Tritons load
+
+
+def models_at(units: Sequence[Want], placed: Iterable[tuple[Want, int]]) -> ModelsAt:
+    """The models of each placed GPU instance, by start (those listing none left out: they load every
+    model). `units` are the wants in the inventory's order. A pinned unit's models stay at its start;
+    units alike in all but their models (profile and compute instances) take the places found for
+    them in start order, in the order they are listed: the same rules give the same Tritons whatever
+    order the search (or the instances kept) went in."""
+    listed = {id(w): n for n, w in enumerate(units)}
+    out: dict[int, tuple[str, ...] | None] = {}
+    alike: dict[tuple, list[tuple[Want, int]]] = {}
+    for w, start in placed:
+        if w.start is not None:
+            out[start] = w.models
+        else:
+            alike.setdefault((w.profile.id, tuple(sorted(w.cis))), []).append((w, start))
+    for group in alike.values():
+        wanted = sorted((w for w, _ in group), key=lambda w: listed.get(id(w), len(listed)))
+        for w, start in zip(wanted, sorted(s for _, s in group)):
+            out[start] = w.models
+    return {start: m for start, m in sorted(out.items()) if m}
+
+
 def fit(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> GpuLayout:
     """The placed layout of the wanted instances on an empty GPU, or LayoutError saying why not."""
     return fit_wants(geometry, wants(geometry, wanted))
 
 
+def fit_models(geometry: Geometry, wanted: Sequence[DesiredInstance]) -> tuple[GpuLayout, ModelsAt]:
+    """`fit`, and beside the layout the models of its GPU instances by start (`models_at`)."""
+    units = wants(geometry, wanted)
+    found = place_all(geometry, units)
+    return layout_of(found), models_at(units, found)
+
+
 def fit_wants(geometry: Geometry, units: Sequence[Want]) -> GpuLayout:
     """`fit`, of instances already expanded by `wants`."""
+    return layout_of(place_all(geometry, units))
+
+
+def place_all(geometry: Geometry, units: Sequence[Want]) -> list[tuple[Want, int]]:
+    """Each unit with its start on an empty GPU, or LayoutError saying why no placement exists."""
     summary = " + ".join(u.profile.name for u in units) or "nothing"
     used = sum(u.profile.slices for u in units)
     if used > geometry.compute_slices:
@@ -216,7 +254,7 @@ def fit_wants(geometry: Geometry, units: Sequence[Want]) -> GpuLayout:
     found = place(units)
     if found is None:
         raise LayoutError(*_explain(summary, geometry, units))
-    return layout_of(found)
+    return found
 
 
 def _label(w: Want, start: int) -> str:

@@ -20,17 +20,18 @@ from Hopper on, the change takes effect without a reset and is not kept across a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 
 from migfleet.mig import placed, smi
 from migfleet.mig.desired import DesiredGpu
-from migfleet.mig.fit import LayoutError, fit_wants, keep_existing, layout_of, place, wants
+from migfleet.mig.fit import LayoutError, ModelsAt, keep_existing, layout_of, models_at, place, place_all, wants
 from migfleet.mig.geometry import Geometry, ci_name, default_ci
 from migfleet.mig.placed import DISABLED, ENABLED, GpuLayout, PlacedGi
 from migfleet.mig.state import GpuInstance, GpuProcess, GpuState
 
-__all__ = ["Action", "GpuPlan", "LayoutError", "Policy", "plan_gpu", "resets_for_mode", "target_layout"]
+__all__ = ["Action", "GpuPlan", "LayoutError", "Policy", "plan_gpu", "resets_for_mode", "target_layout", "target_models",
+           "live_models"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class GpuPlan:
     needs_reset: bool = False         # a reset planned for sure (Ampere); settle_mig resets only if pending
     needs_reboot: bool = False
     created: tuple[PlacedGi, ...] = ()      # GPU instances the actions create
+    models: ModelsAt = field(default_factory=dict, compare=False)   # the target's models by GI start
 
     @property
     def live(self) -> GpuLayout:
@@ -187,28 +189,48 @@ def _foreign(gpu: GpuState, gis: set[int] | None, policy: Policy) -> list[GpuPro
 
 def target_layout(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None) -> GpuLayout:
     """What the GPU should hold: the plan's target (LayoutError when the layout cannot exist)."""
+    return target_models(gpu, desired, geometry)[0]
+
+
+def target_models(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None) -> tuple[GpuLayout, ModelsAt]:
+    """The plan's target, and beside it the models of its GPU instances by start (LayoutError when
+    the layout cannot exist)."""
     if not desired.mig_enabled:
-        return GpuLayout(DISABLED)
-    return _target(gpu, desired, geometry)[0]
+        return GpuLayout(DISABLED), {}
+    target, _, _, _, models = _target(gpu, desired, geometry)
+    return target, models
+
+
+def live_models(gpu: GpuState, desired: DesiredGpu, geometry: Geometry) -> ModelsAt:
+    """The target's models by start, of the live GPU instances that are the ones the plan keeps there
+    (none when the layout cannot exist: drift and spec say why; those Tritons load every model)."""
+    try:
+        target, models = target_models(gpu, desired, geometry)
+    except LayoutError:
+        return {}
+    now = placed.live(gpu)
+    return {s: m for s, m in models.items() if now.at(s) and now.at(s) == target.at(s)}
 
 
 def _target(gpu: GpuState, desired: DesiredGpu, geometry: Geometry):
-    """(target layout, kept {gi_id: PlacedGi}, GIs to destroy, new PlacedGis)."""
+    """(target layout, kept {gi_id: PlacedGi}, GIs to destroy, new PlacedGis, models by GI start)."""
     units = wants(geometry, desired.instances)
-    empty = fit_wants(geometry, units)          # raises LayoutError when it cannot exist at all
+    on_empty = place_all(geometry, units)       # raises LayoutError when it cannot exist at all
+    empty = layout_of(on_empty)
     if not gpu.mig_current:
-        return empty, {}, [], list(empty.gis)
+        return empty, {}, [], list(empty.gis), models_at(units, on_empty)
     cis_of = lambda g: tuple(sorted(c.profile_id for c in gpu.compute_instances if c.gi_id == g.gi_id))  # noqa
     kept, missing = keep_existing(gpu.gpu_instances, units, cis_of)
     occupied = {s for g in gpu.gpu_instances if g.gi_id in kept for s in range(g.start, g.start + g.size)}
     found = place(missing, occupied) if missing else []
     if found is None:       # nothing that exists can stay: rebuild it all
-        return empty, {}, list(gpu.gpu_instances), list(empty.gis)
+        return empty, {}, list(gpu.gpu_instances), list(empty.gis), models_at(units, on_empty)
     by_id = {g.gi_id: g for g in gpu.gpu_instances}
     keep = {gi: PlacedGi(by_id[gi].start, u.profile.id, tuple(sorted(u.cis))) for gi, u in kept.items()}
     new = list(layout_of(found).gis)
     doomed = [g for g in gpu.gpu_instances if g.gi_id not in kept]
-    return GpuLayout(ENABLED, (*keep.values(), *new)), keep, doomed, new
+    models = models_at(units, [(u, by_id[gi].start) for gi, u in kept.items()] + list(found))
+    return GpuLayout(ENABLED, (*keep.values(), *new)), keep, doomed, new, models
 
 
 def plan_gpu(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None, policy: Policy = Policy()) -> GpuPlan:
@@ -216,14 +238,14 @@ def plan_gpu(gpu: GpuState, desired: DesiredGpu, geometry: Geometry | None, poli
     steps = _Steps(gpu, geometry)
     if not desired.mig_enabled:
         return _plan_disable(steps, gpu, policy)
-    target, want_of, doomed, new = _target(gpu, desired, geometry)
+    target, want_of, doomed, new, models = _target(gpu, desired, geometry)
     live = placed.live(gpu)
     if target == live:
-        return GpuPlan(gpu, target)
+        return GpuPlan(gpu, target, models=models)
 
     def done(blocked=None, reset=False, reboot=False) -> GpuPlan:
         created = () if blocked or reboot else tuple(new)
-        return GpuPlan(gpu, target, () if blocked else tuple(steps.actions), blocked, reset, reboot, created)
+        return GpuPlan(gpu, target, () if blocked else tuple(steps.actions), blocked, reset, reboot, created, models)
 
     if not gpu.mig_current:     # mode change (by architecture), then build on the empty GPU
         blocked = steps.blocked_by(_foreign(gpu, None, policy), "MIG mode must change but the GPU is", policy)

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from migfleet.mig import catalog, desired
-from migfleet.serving.models import CONTAINER_SERVED_DIR, SERVED_DIR, gi_models, load_script
+from migfleet.serving.models import CONTAINER_SERVED_DIR, SERVED_DIR, load_script
 from migfleet.mig.geometry import CI_SLICES, Geometry
 from migfleet.mig.placed import ENABLED, GpuLayout, live
+from migfleet.mig.plan import live_models
 from migfleet.mig.state import GpuState
 from migfleet.serving.containers import (
     LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_PLACE, LABEL_ROLE, config_hash,
@@ -288,6 +289,8 @@ def live_specs(gpus: Mapping[str, GpuState], settings: Mapping, models_digest: s
         wanted = desired.resolve(rules, gpus) if rules else {}
     except desired.RuleError:
         wanted = {}
-    models = {u: gi_models(wanted[u].instances, layout, geo) for u, (_, layout, geo) in layouts.items() if u in wanted}
+    models = {u: live_models(gpus[u], wanted[u], geo) for u, (_, layout, geo) in layouts.items()
+              if u in wanted and geo is not None}
     at = devices(gpus)
     return [t.bound(at.get(t.place.key)) for t in specs_for(layouts, settings, models_digest, models, every_model)]
+

@@ -213,3 +213,12 @@ def test_each_tritons_models_are_read_and_compared_with_the_layout(tritons):
                                                                      models=lines), ADMIN), geometry_for)
     assert [(m.field, m.expected, m.found) for m in found] == [(f"{tritons[0].name} models", "m1", "m2")]
     assert "/v2/repository/index" in fleet_drift.live_command(ADMIN)
+
+
+def test_drift_parses_a_hosts_rules_once_for_mig_and_serving(tritons, monkeypatch):
+    from migfleet.mig import desired
+    parsed = []
+    real = desired.desired_from_rule
+    monkeypatch.setattr(desired, "desired_from_rule", lambda rule, where: parsed.append(where) or real(rule, where))
+    host_drift(framed([], ""))
+    assert parsed == [f"$.mig_layout[{n}]" for n in range(len(SAME))]

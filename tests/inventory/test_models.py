@@ -5,9 +5,6 @@ from __future__ import annotations
 import pytest
 
 from migfleet.inventory import validate_inventory
-from migfleet.mig import catalog, desired
-from migfleet.mig.placed import ENABLED, GpuLayout, PlacedGi
-from migfleet.serving.models import gi_models
 
 A40 = "NVIDIA A100-SXM4-40GB"
 
@@ -53,16 +50,6 @@ def test_a_model_larger_than_the_instance_memory_gives_both_sizes(folder):
                      "4.8 GiB of memory of a 1g.5gb instance on NVIDIA A100-SXM4-40GB"]
 
 
-def test_models_go_to_instances_in_the_order_listed():
-    rule = {"gpus": "all", "models": ["b"], "instances": [{"profile": "3g.20gb", "count": 1, "models": ["a"]},
-                                                          {"profile": "1g.5gb", "count": 4}]}
-    layout = desired.parse_rules([rule])[0].layout
-    placed = GpuLayout(ENABLED, (PlacedGi(0, 19, (0,)), PlacedGi(1, 19, (0,)), PlacedGi(2, 19, (0,)),
-                                 PlacedGi(3, 19, (0,)), PlacedGi(4, 9, (2,))))
-    assert gi_models(layout.instances, placed, catalog.lookup(A40)) == {
-        0: ("b",), 1: ("b",), 2: ("b",), 3: ("b",), 4: ("a",)}
-
-
 def test_models_that_fit_alone_but_not_together_are_named_with_their_sum(folder):
     for name in ("half", "other_half"):
         (folder / "models" / name / "1").mkdir(parents=True)
@@ -78,3 +65,13 @@ def test_models_that_fit_alone_but_not_together_are_named_with_their_sum(folder)
     found = errors(folder, {"gpus": "all", "instances": [{"profile": "1g.5gb", "count": 1, "models": ["big", "half"]}]})
     assert found == ["h1: $.mig_layout[0].instances[0].models: model 'big' has 6.0 GiB of files, more than the "
                      "4.8 GiB of memory of a 1g.5gb instance on NVIDIA A100-SXM4-40GB"]
+
+
+def test_validate_parses_a_hosts_rules_once_for_layout_and_models(folder, monkeypatch):
+    from migfleet.mig import desired
+    parsed = []
+    real = desired.desired_from_rule
+    monkeypatch.setattr(desired, "desired_from_rule", lambda rule, where: parsed.append(where) or real(rule, where))
+    found = errors(folder, {"gpus": "all", "models": ["a"], "instances": [{"profile": "1g.5gb", "count": 7, "models": ["c"]}]})
+    assert found[0].startswith("h1: $.mig_layout[0].instances[0].models[0]: model 'c' is not in the model repository")
+    assert parsed == ["$.mig_layout[0]"]
