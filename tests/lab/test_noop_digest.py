@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -160,8 +162,10 @@ def _a_model_file(d: Deployer) -> str:
 
 SERVING_CASES = {
     "a Triton stopped": (lambda d: d.ssh(f"docker stop -t 5 {_a_triton(d)} >/dev/null"), True),
+    # a valid document with no endpoint (Envoy keeps the old endpoints of a document it rejects)
     "Envoy's endpoints emptied": (lambda d: d.ssh(
-        f"f={_eds_path()}; printf '%s\\n' '{{\"resources\": []}}' > $f.hand && mv $f.hand $f"), True),
+        f"f={_eds_path()}; printf '%s\\n' {shlex.quote(endpoints.eds_doc(endpoints.HTTP_CLUSTER, [], False))} "
+        "> $f.hand && mv $f.hand $f"), True),
     "a model file edited": (lambda d: d.ssh(f"echo '# by hand' >> {_a_model_file(d)}"), False),
 }
 
@@ -171,8 +175,10 @@ def test_a_serving_hand_change_is_seen_by_the_deploy_and_drift_and_repaired(serv
     tamper, drift_sees = SERVING_CASES[case]
     serving.settle()
     tamper(serving)
-    if drift_sees:
-        found = serving.drift()
+    if drift_sees:         # Envoy loads a changed endpoint file within a few seconds
+        deadline = time.monotonic() + 30
+        while (found := serving.drift()).returncode == 0 and time.monotonic() < deadline:
+            time.sleep(2)
         assert found.returncode != 0 and serving.host in found.stdout, found.stdout
     short, changed = serving.deploy()
     assert not short and changed > 0
