@@ -55,6 +55,7 @@ def host_gpus(host: str, data: Mapping) -> tuple[list[Gpu], list[Other]]:
                 layout, models = fit_models(geometry, want.instances)
             except LayoutError as exc:
                 raise TodayError(f"{host}: {exc.where or 'mig_layout'}: {exc.reason}") from None
-            listed = tuple(frozenset(models[gi.start]) if gi.start in models else None for gi in layout.gis)
+            listed = tuple(frozenset(m.name for m in models[gi.start]) if gi.start in models else None
+                           for gi in layout.gis)
             gpus.append(Gpu(ref.index, geometry, Assignment(layout, listed), ref.uuid))
     return gpus, others

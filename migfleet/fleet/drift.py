@@ -23,7 +23,7 @@ from migfleet.fleet import checks as spec_checks
 from migfleet.mig.desired import parse_rules
 from migfleet.mig.geometry import Geometry
 from migfleet.fleet.checks import Mismatch
-from migfleet.fleet.model_checks import compare_models
+from migfleet.fleet.model_checks import compare_models, compare_settings
 from migfleet.serving.triton import RUN_DIR, RUN_SUFFIX
 from migfleet.mig.state import GpuState
 
@@ -111,7 +111,11 @@ LIVE_SECTIONS = (*smi.NAMES, "containers", "clusters", "models")
 MODELS_COMMAND = (f"for f in {RUN_DIR}/*{RUN_SUFFIX}; do [ -f \"$f\" ] || continue; "
                   "p=$(sed -n 's/^ *\"http_port\": *\\([0-9]*\\),*$/\\1/p' \"$f\"); "
                   "echo \"== $(basename \"$f\" .json)\"; curl -s -m 5 -X POST -d '{\"ready\":true}' "
-                  "\"http://127.0.0.1:$p/v2/repository/index\"; echo; done; true")
+                  "\"http://127.0.0.1:$p/v2/repository/index\"; echo; "
+                  # and the live config of each model with Triton settings (the run file's "settings" keys)
+                  "for m in $(sed -n 's/^  \"\\([A-Za-z0-9_.-]*\\)\": {$/\\1/p' \"$f\"); do "
+                  "echo \"== $(basename \"$f\" .json) config $m\"; curl -s -m 5 \"http://127.0.0.1:$p/v2/models/$m/config\"; "
+                  "echo; done; done; true")
 
 
 def live_command(admin: str, serving: bool = True) -> str:
@@ -188,7 +192,8 @@ def serving_drift(host: fleet.FleetHost, live: LiveHost, rules=None) -> list[Mis
     rules = host.data.get("mig_layout") or () if rules is None else rules
     expected = spec_checks.expected_tritons(live.gpus, serving_settings.resolve(host.data), rules)
     return (spec_checks.compare_serving(host.name, expected, live.containers, live.clusters, live.admin)
-            + compare_models(host.name, [t for t in expected if t.models], live.models))
+            + compare_models(host.name, [t for t in expected if t.models], live.models)
+            + compare_settings(host.name, [t for t in expected if t.settings], live.models))
 
 
 def all_drift(host: fleet.FleetHost, live: LiveHost,

@@ -8,6 +8,7 @@ Checked against the local model repository (the one the deploy syncs), each fold
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,20 @@ from migfleet.mig.desired import DesiredInstance, Rule, RuleError, selects
 
 MiB = 1 << 20
 NAMED = 8           # model names a message lists, at most
+
+
+# a config.pbtxt's own max_batch_size: a top-level field (nested blocks indent theirs)
+MAX_BATCH = re.compile(r"^max_batch_size\s*:\s*(\d+)\s*$", re.MULTILINE)
+
+
+@lru_cache(maxsize=64)
+def max_batch_size(root: str, model: str) -> int:
+    """The largest batch a model's own config.pbtxt takes (0: it does not batch, Triton's default)."""
+    try:
+        found = MAX_BATCH.search((Path(root) / model / "config.pbtxt").read_text(errors="replace"))
+    except OSError:
+        return 0
+    return int(found[1]) if found else 0
 
 
 @lru_cache(maxsize=16)
@@ -82,8 +97,8 @@ def _first_listed(rules: Sequence[Rule]) -> dict[str, str]:
         lists = [(i.models_where, i.models) for i in rule.layout.instances if _own(i)]
         for path, names in [*lists, (f"{rule.where}.models", rule.models)]:
             for k, m in enumerate(names or ()):
-                if m not in out:
-                    out[m] = f"{path}[{k}]"
+                if m.name not in out:
+                    out[m.name] = f"{path}[{k}]"
     return out
 
 
@@ -93,20 +108,39 @@ def _rule_errors(host: str, data: Mapping, rule: Rule, repository: Mapping[str, 
     out = []
 
     def unknown(path: str, names) -> None:
+        seen = set()
         for k, m in enumerate(names or ()):
-            if m not in repository:
-                out.append(InventoryError(host, f"{path}[{k}]", f"model {shown(m)} is not in the model repository "
+            if m.name in seen:
+                out.append(InventoryError(host, f"{path}[{k}]", f"model {shown(m.name)} is listed twice"))
+            seen.add(m.name)
+            if m.name not in repository:
+                out.append(InventoryError(host, f"{path}[{k}]", f"model {shown(m.name)} is not in the model repository "
                                           f"{root} (it has: {', '.join(bare(x) for x in sorted(repository))})"))
+            elif m.max_batch_size:
+                out.extend(InventoryError(host, f"{path}[{k}].max_batch_size", reason)
+                           for reason in _batch_errors(m.name, m.max_batch_size, root))
     unknown(f"{rule.where}.models", default)
     for inst in instances:
         if _own(inst):
             unknown(inst.models_where, inst.models)
     if default and instances:
-        served = {m for inst in instances for m in (inst.models or default)}
-        out += [InventoryError(host, f"{rule.where}.models[{k}]", f"model {shown(m)} is listed for this rule, but "
+        served = {m.name for inst in instances for m in (inst.models or default)}
+        out += [InventoryError(host, f"{rule.where}.models[{k}]", f"model {shown(m.name)} is listed for this rule, but "
                                "no instance of it serves it (each lists models of its own)")
-                for k, m in enumerate(default) if m not in served]
+                for k, m in enumerate(default) if m.name not in served]
     return out + _memory_errors(host, data, rule, repository)
+
+
+def _batch_errors(model: str, wanted: int, root: Path) -> list[str]:
+    """Why a model cannot batch up to `wanted` (Triton refuses a batch over its config's max_batch_size,
+    and a model of max_batch_size 0 takes no batch dimension at all)."""
+    own = max_batch_size(str(root), model)
+    if own == 0:
+        return [f"model {shown(model)} does not batch (its config.pbtxt has max_batch_size 0): dynamic batching "
+                f"cannot be turned on for it; give max_batch_size 0 or leave it out"]
+    if wanted > own:
+        return [f"{wanted} is more than model {shown(model)} takes: its config.pbtxt has max_batch_size {own}"]
+    return []
 
 
 def _memory_errors(host: str, data: Mapping, rule: Rule, repository: Mapping[str, int]) -> list[InventoryError]:
@@ -121,7 +155,7 @@ def _memory_errors(host: str, data: Mapping, rule: Rule, repository: Mapping[str
     geometries = host_geometries(data)
     out = []
     for inst in rule.layout.instances:
-        names = inst.models or sorted(repository)
+        names = [m.name for m in inst.models] if inst.models else sorted(repository)
         path = inst.models_where if _own(inst) else inst.where
         for gpu_model in models_here:
             geometry = geometries.get(gpu_model)

@@ -31,6 +31,7 @@ from migfleet.measure import perf
 from migfleet.mig import boot
 from migfleet.mig.placed import GpuLayout
 from migfleet.serving import rebind, rotation
+from migfleet.serving.models import settings_config
 from migfleet.serving.triton import Triton
 
 MARKER = "/etc/migfleet/measure.json"     # deploys.context.MEASURE_MARKER: the next deploy clears it
@@ -127,15 +128,8 @@ def _http(port: int, method: str, path: str, body: dict | None = None, timeout: 
 
 
 def setting_config(base: dict, max_batch_size: int, instance_count: int) -> dict:
-    """The model's config with one Triton setting: dynamic batching up to `max_batch_size` (0: none),
-    `instance_count` instances in each instance group (one group of that many where it has none)."""
-    cfg = {k: v for k, v in base.items() if k not in ("max_batch_size", "dynamic_batching", "instance_group")}
-    cfg["max_batch_size"] = max_batch_size
-    if max_batch_size > 0:
-        cfg["dynamic_batching"] = dict(base.get("dynamic_batching") or {})
-    groups = [dict(g) for g in base.get("instance_group") or []] or [{"kind": "KIND_AUTO"}]
-    cfg["instance_group"] = [{**g, "count": instance_count} for g in groups]
-    return cfg
+    """The model's config with one Triton setting (serving.models.settings_config, the deploy's too)."""
+    return settings_config(base, max_batch_size, instance_count)
 
 
 def load(args: dict, config: dict, say) -> dict:

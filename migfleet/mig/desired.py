@@ -31,6 +31,19 @@ class ComputeSpec:
 
 
 @dataclass(frozen=True)
+class ServedModel:
+    """A model an instance's Tritons load, and the Triton settings it loads with there (None: as its
+    own config.pbtxt says): copies per instance group, and dynamic batching's largest batch (0: none)."""
+    name: str
+    instance_count: int | None = None
+    max_batch_size: int | None = None
+
+    @property
+    def has_settings(self) -> bool:
+        return self.instance_count is not None or self.max_batch_size is not None
+
+
+@dataclass(frozen=True)
 class DesiredInstance:
     """`count` GPU instances of `profile`, or one per explicit placement start."""
     profile: str | int
@@ -39,7 +52,7 @@ class DesiredInstance:
     compute: ComputeSpec | None = None          # None: one compute instance of the GI's full size
     where: str = field(default="", compare=False)   # JSON path in host data, for messages
     # the models its Tritons load (None: every model of the repository); not part of the MIG layout
-    models: tuple[str, ...] | None = field(default=None, compare=False)
+    models: tuple[ServedModel, ...] | None = field(default=None, compare=False)
     models_where: str = field(default="", compare=False)    # the JSON path of that list (its own, or its rule's)
 
     @property
@@ -106,8 +119,12 @@ def desired_from_rule(rule: Mapping, where: str) -> DesiredGpu:
     return DesiredGpu(True, tuple(out))
 
 
-def _models(names) -> tuple[str, ...] | None:
-    return tuple(names) if isinstance(names, list) else None
+def _models(entries) -> tuple[ServedModel, ...] | None:
+    """A `models` list: each entry a model's name, or its name with its Triton settings."""
+    if not isinstance(entries, list):
+        return None
+    return tuple(ServedModel(str(e["name"]), e.get("instance_count"), e.get("max_batch_size")) if isinstance(e, Mapping)
+                 else ServedModel(str(e)) for e in entries)
 
 
 @dataclass(frozen=True)
@@ -117,7 +134,7 @@ class Rule:
     gpus: object
     layout: DesiredGpu
     where: str
-    models: tuple[str, ...] | None = None
+    models: tuple[ServedModel, ...] | None = None
 
 
 def parse_rules(rules: Sequence[Mapping]) -> list[Rule]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from migfleet.mig import catalog
-from migfleet.mig.desired import ComputeSpec, DesiredInstance
+from migfleet.mig.desired import ComputeSpec, DesiredInstance, ServedModel
 from migfleet.mig.geometry import CI_PROFILE_ID, CI_SLICES, Geometry, Profile, default_ci
 from migfleet.mig.placed import ENABLED, GpuLayout, PlacedGi
 from migfleet.mig.state import GpuInstance
@@ -33,7 +33,7 @@ class Want:
     start: int | None
     cis: tuple[int, ...]
     where: str = ""
-    models: tuple[str, ...] | None = field(default=None, compare=False)
+    models: tuple[ServedModel, ...] | None = field(default=None, compare=False)
 
     def size_at(self, start: int) -> int:
         return dict(self.profile.placements)[start]
@@ -195,7 +195,7 @@ def layout_of(placed: Iterable[tuple[Want, int]]) -> GpuLayout:
     return GpuLayout(ENABLED, tuple(PlacedGi(start, w.profile.id, tuple(sorted(w.cis))) for w, start in placed))
 
 
-ModelsAt = dict[int, tuple[str, ...]]       # GPU instance start -> the models its Tritons load
+ModelsAt = dict[int, tuple[ServedModel, ...]]      # GPU instance start -> the models its Tritons load
 
 
 def models_at(units: Sequence[Want], placed: Iterable[tuple[Want, int]]) -> ModelsAt:
@@ -205,7 +205,7 @@ def models_at(units: Sequence[Want], placed: Iterable[tuple[Want, int]]) -> Mode
     them in start order, in the order they are listed: the same rules give the same Tritons whatever
     order the search (or the instances kept) went in."""
     listed = {id(w): n for n, w in enumerate(units)}
-    out: dict[int, tuple[str, ...] | None] = {}
+    out: dict[int, tuple[ServedModel, ...] | None] = {}
     alike: dict[tuple, list[tuple[Want, int]]] = {}
     for w, start in placed:
         if w.start is not None:

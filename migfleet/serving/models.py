@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from migfleet.mig.desired import ServedModel
+
 
 # -- what each Triton serves now, kept across restarts ---------------------------------------------
 # A Triton loads its models from its served file when its container starts (docker run, and every
@@ -29,6 +31,59 @@ def load_script(name: str) -> str:
     path = f"{CONTAINER_SERVED_DIR}/{name}"
     return (f'if [ -f {path} ]; then while IFS= read -r m; do [ -z "$m" ] || set -- "$@" "--load-model=$m"; '
             f'done < {path}; fi; exec "$@"')
+
+
+# -- Triton settings per instance: loaded through the repository API's config override --------------
+# The run file carries them (it outlives restarts); every start and model move on the host applies
+# them once the model is loaded (serving.rebind.apply_settings), and a change reloads it in place.
+
+def split_models(models: Sequence) -> tuple[tuple[str, ...], tuple[ServedModel, ...]]:
+    """Names, and the entries that carry Triton settings, of a model list (names or ServedModels)."""
+    entries = [m if isinstance(m, ServedModel) else ServedModel(str(m)) for m in models]
+    return tuple(m.name for m in entries), tuple(m for m in entries if m.has_settings)
+
+
+def settings_json(settings: Sequence[ServedModel]) -> dict:
+    return {m.name: {k: v for k, v in (("instance_count", m.instance_count), ("max_batch_size", m.max_batch_size))
+                     if v is not None} for m in settings}
+
+
+def settings_from_json(d: Mapping) -> tuple[ServedModel, ...]:
+    return tuple(ServedModel(str(n), _int(v.get("instance_count")), _int(v.get("max_batch_size")))
+                 for n, v in sorted(d.items()))
+
+
+def _int(v) -> int | None:
+    return None if v is None else int(v)
+
+
+def settings_config(base: Mapping, max_batch_size: int | None, instance_count: int | None) -> dict:
+    """The model's config (`base`, as GET /v2/models/NAME/config answers) with Triton settings: dynamic
+    batching up to `max_batch_size` (0: none), `instance_count` copies in each instance group (one
+    group of that many where it has none); None keeps what the config says."""
+    cfg = {k: v for k, v in base.items() if k not in ("max_batch_size", "dynamic_batching", "instance_group")}
+    batch = int(base.get("max_batch_size", 0) or 0) if max_batch_size is None else max_batch_size
+    cfg["max_batch_size"] = batch
+    if batch > 0:
+        cfg["dynamic_batching"] = dict(base.get("dynamic_batching") or {})
+    groups = [dict(g) for g in base.get("instance_group") or []] or [{"kind": "KIND_AUTO"}]
+    cfg["instance_group"] = groups if instance_count is None else [{**g, "count": instance_count} for g in groups]
+    return cfg
+
+
+def settings_differences(want: ServedModel, live: Mapping) -> list[str]:
+    """How a model's live config (GET /v2/models/NAME/config) differs from its settings: each
+    "setting: wanted, live" in words; none when it has them."""
+    out = []
+    counts = sorted({int(g.get("count", 1)) for g in live.get("instance_group") or [{}]})
+    if want.instance_count is not None and counts != [want.instance_count]:
+        out.append(f"instance_count {want.instance_count}, live {', '.join(map(str, counts))}")
+    if want.max_batch_size is not None:
+        batch, batching = int(live.get("max_batch_size", 0) or 0), "dynamic_batching" in live
+        if batch != want.max_batch_size or batching != (want.max_batch_size > 0):
+            out.append(f"max_batch_size {want.max_batch_size} ({'dynamic batching' if want.max_batch_size else 'no batching'}), "
+                       f"live {batch} ({'dynamic batching' if batching else 'no batching'})")
+    return out
 
 
 def instance_mib(profile: str) -> float:

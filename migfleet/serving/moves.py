@@ -86,10 +86,19 @@ class ModelMoves:
                 if error:
                     self.say(error)
                     failed.append(t.name)
+            if t.name in failed:
+                continue
+            # its models' Triton settings: one whose live config differs is reloaded in place
+            changed, errors = rebind.apply_settings(t, self.ready_s)
+            for error in errors:
+                self.say(error)
+            failed += [t.name] if errors else []
+            if changed:
+                self.say(f"settings: {', '.join(changed)} reloaded in {t.name} with its Triton settings")
             if t.name in gains and t.name not in failed:
                 rebind.write_served(t.name, sorted(now[t.name] | gains[t.name]), self.served_dir)
-                if len(tritons) > 1:
-                    self.ready_again(t)
+            if (t.name in gains or changed) and len(tritons) > 1:
+                self.ready_again(t)
         self.sync(leaving=set(failed))
         unhealthy = self.wait_healthy([t for t in tritons if t.name in gains and t.name not in failed], gains)
         if unhealthy:

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 
 from migfleet.serving.containers import LABEL_CONFIG, LABEL_MIG_UUID
-from migfleet.serving.models import SERVED_DIR, parse_served, served_text
+from migfleet.serving.models import SERVED_DIR, parse_served, served_text, settings_config, settings_differences
 from migfleet.serving.triton import READY_PATH, Triton, live_devices, run_args_for
 
 
@@ -132,10 +132,41 @@ def loaded(t: Triton) -> set[str] | None:
         return None
 
 
-def load(t: Triton, model: str, timeout: float) -> str | None:
-    """Load a model into a running Triton (it answers once the model is ready); why not, or None."""
-    status, text = _post(t.ports.http, f"/v2/repository/models/{model}/load", timeout=max(timeout, 1))
+def load(t: Triton, model: str, timeout: float, config: dict | None = None) -> str | None:
+    """Load a model into a running Triton (it answers once the model is ready), with `config` as its
+    config override where given (a model loaded already is swapped in place); why not, or None."""
+    body = {"parameters": {"config": json.dumps(config)}} if config is not None else None
+    status, text = _post(t.ports.http, f"/v2/repository/models/{model}/load", body, timeout=max(timeout, 1))
     return None if status == 200 else f"{t.name}: loading {model} failed (HTTP {status}): {text.strip()[:300]}"
+
+
+def live_config(t: Triton, model: str) -> dict | None:
+    """A loaded model's config as the Triton runs it (GET /v2/models/NAME/config); None without an answer."""
+    request = urllib.request.Request(f"http://127.0.0.1:{t.ports.http}/v2/models/{model}/config")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            found = json.loads(r.read().decode(errors="replace"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def apply_settings(t: Triton, timeout: float, models=None) -> tuple[list[str], list[str]]:
+    """Each loaded model of `t` (of `models`) with Triton settings in its run file runs with them: one
+    whose live config differs is loaded again with the override (Triton swaps it in place, requests in
+    flight finish on the old copy). (models loaded again, why a model could not be)."""
+    changed, errors = [], []
+    for want in t.settings:
+        if models is not None and want.name not in models:
+            continue
+        live = live_config(t, want.name)
+        if live is None:
+            errors.append(f"{t.name}: reading {want.name}'s config failed")
+        elif settings_differences(want, live):
+            error = load(t, want.name, timeout, settings_config(live, want.max_batch_size, want.instance_count))
+            errors += [error] if error else []
+            changed += [] if error else [want.name]
+    return changed, errors
 
 
 def unload(t: Triton, model: str) -> str | None:

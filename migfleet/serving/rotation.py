@@ -166,6 +166,11 @@ class Host(ModelMoves):
         gpus = read_gpus()          # once: the devices do not change while Tritons start
         started, failed = rebind.rebind(files, gpus, self.say, self.served_dir)
         failed += rebind.wait_ready(started, self.ready_s, self.say)
+        for t in started:          # its models' Triton settings, before it joins the rotation
+            errors = [] if t.name in failed else rebind.apply_settings(t, self.ready_s)[1]
+            for error in errors:
+                self.say(error)
+            failed += [t.name] if errors else []
         self.sync(leaving=set(failed), gpus=gpus)
         ready = [t for t in started if t.name not in failed]
         unhealthy = self.wait_healthy(ready) or self.wait_healthy(ready, {t.name: set(t.models) for t in ready})

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from migfleet.mig import catalog, desired
-from migfleet.serving.models import CONTAINER_SERVED_DIR, SERVED_DIR, load_script
+from migfleet.serving.models import CONTAINER_SERVED_DIR, SERVED_DIR, load_script, settings_from_json, settings_json, split_models
 from migfleet.mig.geometry import CI_SLICES, Geometry
 from migfleet.mig.placed import ENABLED, GpuLayout, live
 from migfleet.mig.plan import live_models
@@ -40,7 +40,7 @@ class TritonPlanError(ValueError):
     pass
 
 
-ModelsAt = Mapping[str, Mapping[int, Sequence[str]]]    # GPU UUID -> GPU instance start -> models
+ModelsAt = Mapping[str, Mapping[int, Sequence]]     # GPU UUID -> GPU instance start -> models (desired.ServedModel)
 
 
 def place_key(gpu_uuid: str, gi_start: int, ci_start: int) -> str:
@@ -98,6 +98,8 @@ class Triton:
     models: tuple[str, ...] = ()    # what it loads (explicit model control); not in its config hash
     # requests/s it serves of each model (the capacity table's rate for its profile): its Envoy weight
     capacity: tuple[tuple[str, float], ...] = ()
+    # its models' Triton settings, applied as they load; not in its config hash: a change reloads in place
+    settings: tuple[desired.ServedModel, ...] = ()
     # the MIG device at its place now (None until bound); not part of its identity: the same Triton
     # is re-bound to a new device at every boot
     device: Device | None = field(default=None, compare=False)
@@ -116,21 +118,22 @@ class Triton:
                            "gi_start": p.gi_start, "ci_start": p.ci_start, "profile": p.profile,
                            "http_port": self.ports.http, "grpc_port": self.ports.grpc,
                            "metrics_port": self.ports.metrics, "models": list(self.models),
-                           "capacity": dict(self.capacity), "args": list(self.run_args), "config": self.config_hash}, indent=1) + "\n"
+                           "capacity": dict(self.capacity), "args": list(self.run_args), "config": self.config_hash,
+                           **({"settings": settings_json(self.settings)} if self.settings else {})}, indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> "Triton":
         """A run file back; TritonPlanError naming what is missing or malformed."""
         try:
             d = json.loads(text)
-            # run files of an older migfleet lack the GPU index, profile, metrics port and models: the
-            # deploy rewrites them, and until then they read as the names and ports always said
+            # older run files lack the GPU index, profile, metrics port and models: read as their names said
             index = d["gpu_index"] if "gpu_index" in d else int(str(d["name"]).split("-")[1].removeprefix("gpu"))
             place = Place(int(index), int(d["gi_start"]), int(d["ci_start"]), str(d["gpu_uuid"]), str(d.get("profile", "")))
             ports = TritonPorts(int(d["http_port"]), int(d["grpc_port"]), int(d.get("metrics_port", d["http_port"] + 2)))
             return cls(str(d["name"]), place, ports, tuple(str(a) for a in d["args"]), str(d["config"]),
                        tuple(str(m) for m in d.get("models", ())),
-                       tuple((str(m), float(r)) for m, r in sorted(dict(d.get("capacity") or {}).items())))
+                       tuple((str(m), float(r)) for m, r in sorted(dict(d.get("capacity") or {}).items())),
+                       settings_from_json(d.get("settings") or {}))
         except (ValueError, KeyError, TypeError, IndexError) as e:
             raise TritonPlanError(f"run file is not a Triton's ({type(e).__name__}: {e}): {text[:200]!r}") from None
 
@@ -155,8 +158,7 @@ def ports_for(port_base: int, gpu_index: int, gi_start: int, ci_start: int) -> T
         raise TritonPlanError(f"placement out of range for port allocation: gi_start={gi_start} ci_start={ci_start}")
     http = port_base + 1000 * gpu_index + 100 * gi_start + 10 * ci_start
     if http + 2 > 65535:
-        raise TritonPlanError(
-            f"triton_port_base {port_base} leaves no port for GPU {gpu_index} (would need {http + 2})")
+        raise TritonPlanError(f"triton_port_base {port_base} leaves no port for GPU {gpu_index} (would need {http + 2})")
     return TritonPorts(http=http, grpc=http + 1, metrics=http + 2)
 
 
@@ -190,7 +192,7 @@ def devices(gpus: Mapping[str, GpuState]) -> dict[str, Device]:
             for (gi, ci), dev in live_devices(gpu).items()}
 
 
-def spec_for(place: Place, settings: Mapping, models_digest: str = "", models: Sequence[str] = ()) -> Triton:
+def spec_for(place: Place, settings: Mapping, models_digest: str = "", models: Sequence = ()) -> Triton:
     name = container_name(place)
     ports = ports_for(settings["triton_port_base"], place.gpu_index, place.gi_start, place.ci_start)
     server_args = [
@@ -219,7 +221,8 @@ def spec_for(place: Place, settings: Mapping, models_digest: str = "", models: S
         *settings["triton_docker_args"],
     ]
     args = (*flags, settings["triton_image"], *server_args)
-    return Triton(name, place, ports, args, config_hash(args, f"models={models_digest}"), tuple(models))
+    names, with_settings = split_models(models)
+    return Triton(name, place, ports, args, config_hash(args, f"models={models_digest}"), names, settings=with_settings)
 
 
 def specs_for(layouts: Mapping[str, tuple[int, GpuLayout, Geometry | None]], settings: Mapping,

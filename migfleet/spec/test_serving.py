@@ -121,3 +121,16 @@ def test_each_triton_serves_exactly_its_models(spec_host, repository_models):
     text = spec_host.check_output(f"curl -sf -m 5 http://{envoy.ADMIN_ADDRESS}:{s['envoy_admin_port']}/clusters")
     fail_if(model_checks.compare_models(spec_host.name, want, {k.strip(): v for k, v in indexes.items()})
             + spec_checks.check_envoy_backends(spec_host.name, text, endpoints.model_members(want)))
+
+
+def test_each_model_runs_with_its_triton_settings(spec_host, repository_models):
+    """A model an instance lists with Triton settings (instance_count, max_batch_size) runs with them:
+    each Triton's live config of it (GET /v2/models/NAME/config)."""
+    want = [t for t in spec_checks.expected_tritons(spec_host.live, spec_host.settings,
+                                                    (spec_host.data or {}).get("mig_layout") or (), repository_models)
+            if t.settings]
+    if not want:
+        pytest.skip(f"{spec_host.name}: no model here has Triton settings of its own")
+    text = spec_host.check_output(model_checks.configs_script(want))
+    configs = {head.strip(): body for head, _, body in (c.partition("\n") for c in text.split("@@")[1:])}
+    fail_if(model_checks.compare_settings(spec_host.name, want, configs))

@@ -222,3 +222,21 @@ def test_drift_parses_a_hosts_rules_once_for_mig_and_serving(tritons, monkeypatc
     monkeypatch.setattr(desired, "desired_from_rule", lambda rule, where: parsed.append(where) or real(rule, where))
     host_drift(framed([], ""))
     assert parsed == [f"$.mig_layout[{n}]" for n in range(len(SAME))]
+
+
+def test_a_model_whose_live_config_lacks_its_triton_settings_is_drift(tritons):
+    """The models section carries each settings model's live config; one differing is reported."""
+    from migfleet.fleet import model_checks
+    from migfleet.mig.desired import ServedModel
+    t = replace(tritons[0], models=("m",), settings=(ServedModel("m", 2, 0),))
+    key = model_checks.config_key(t.name, "m")
+    live = json.dumps({"max_batch_size": 0, "instance_group": [{"count": 1, "kind": "KIND_GPU"}]})
+    (m,) = model_checks.compare_settings("h1", [t], {key: live})
+    assert (m.field, m.expected, m.found) == (f"{t.name} m settings", "instance_count 2, max_batch_size 0",
+                                              "instance_count 2, live 1")
+    ok = json.dumps({"max_batch_size": 0, "instance_group": [{"count": 2}]})
+    assert model_checks.compare_settings("h1", [t], {key: ok}) == []
+    (gone,) = model_checks.compare_settings("h1", [t], {})
+    assert gone.found == "no config ('')"
+    parsed = fleet_drift.parse_live(framed([], "", models=f"== {t.name}\n[]\n== {key}\n{live}\n"), ADMIN)
+    assert parsed.models[key].strip() == live

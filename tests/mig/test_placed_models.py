@@ -15,7 +15,8 @@ def test_models_go_to_instances_in_the_order_listed(a100):
                                                           {"profile": "1g.5gb", "count": 4}]}
     layout, models = fit_models(a100, desired.parse_rules([rule])[0].layout.instances)
     assert [g.start for g in layout.gis] == [0, 1, 2, 3, 4]
-    assert models == {0: ("b",), 1: ("b",), 2: ("b",), 3: ("b",), 4: ("a",)}
+    b, a = (desired.ServedModel("b"),), (desired.ServedModel("a"),)
+    assert models == {0: b, 1: b, 2: b, 3: b, 4: a}
 
 
 def test_alike_instances_take_their_places_in_start_order_as_listed(a100):

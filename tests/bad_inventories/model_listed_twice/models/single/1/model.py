@@ -1,0 +1,1 @@
+# a stand-in model file
