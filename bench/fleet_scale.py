@@ -15,7 +15,9 @@ simulated driver, one H100 a host, `mig_only`, inventories/thin.py), the phases,
              config.py as before the wake-up went to 1 s), for the before/after of that cut
   drift      `python -m migfleet drift INV`
   floor-before, noop-before   floor and no-op with the deploy code of `--before REV` (git archive),
-             for a cut's before and after in one run (the kept reads are shared: same read, same hosts)
+             for a cut's before and after in one run (the kept reads are shared: same read, same hosts).
+             A no-op phase whose deploy code is not the one that last deployed first runs once,
+             unrecorded: it syncs its own host code (the read's short answer runs it on the host).
 
 Each phase is one process started from here and reaped with wait4(2): its wall time, the CPU
 seconds (user + sys) of its whole process tree as the kernel accounts them, and its peak memory
@@ -70,6 +72,8 @@ BEFORE_POLL_CUT = "\nimport paramiko  # noqa: E402\n\nparamiko.Transport._active
 FIELDS = ["hosts", "phase", "run", "wall_s", "cpu_s", "user_s", "sys_s", "peak_mib", "hosts_cpu_s", "rc", "ops_changed",
           "sessions_per_host_mean", "sessions_per_host_min", "sessions_per_host_max", "read_bytes_per_host",
           "sent_bytes_per_host"]
+# Phases that deploy (and so sync the host code of the deploy code they run)
+DEPLOYS = ("converge", "noop-full", "noop", "noop-p01", "noop-before")
 READS = CACHE / "fleet-scale-reads"       # XDG_CACHE_HOME of every phase: the kept reads (facts.view_cache)
 
 
@@ -198,11 +202,20 @@ def measure_size(n: int, code: Path, logs: Path, phases: tuple[str, ...], keep: 
     since = time.time()
     rows = []
     (code / "config_p01.py").write_text((code / "config.py").read_text() + BEFORE_POLL_CUT)
+    deployed_by = code      # whose deploy code last deployed to the hosts (and synced its host code there)
     for phase in phases:
+        where = before if phase.endswith("-before") and before is not None else code
+        if phase in DEPLOYS and where != deployed_by:
+            # Other deploy code syncs other host code (migfleet's read runs it): one run, not recorded,
+            # puts it on the hosts, so the recorded runs are the no-ops of that code.
+            r = timed(phase_argv(phase), where, logs / f"h{n}-{phase}-sync.log")
+            log(f"{n} hosts: {phase} once unrecorded, to sync its host code: wall {r['wall_s']:.2f} s, "
+                f"{r['ops_changed']} op(s) changed, rc {r['rc']}")
+        if phase in DEPLOYS:
+            deployed_by = where
         for i in range(REPEATS.get(phase, 1)):
             if phase == "noop-full":
                 shutil.rmtree(READS, ignore_errors=True)
-            where = before if phase.endswith("-before") and before is not None else code
             r = timed(phase_argv(phase), where, logs / f"h{n}-{phase}{i}.log")
             rows.append({"hosts": n, "phase": phase, "run": i, **r})
             log(f"{n} hosts: {phase}[{i}] wall {r['wall_s']:.2f} s, cpu {r['cpu_s']:.2f} s, "

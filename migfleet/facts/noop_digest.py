@@ -80,7 +80,7 @@ def ask(command: str, mode: str, expect: str, lib_dir: str, args: Mapping) -> st
     The read's output goes to a temporary file; python3 in `lib_dir` answers from it, and where it
     cannot (no python3, no host code, an older host code that fails), the file is sent as it is."""
     lib = shlex.quote(lib_dir)
-    answer = (f"(cd {lib} && exec python3 -E -s -m migfleet.facts.noop_digest {shlex.quote(mode)} "
+    answer = (f"(cd {lib} && exec python3 -E -s -S -m migfleet.facts.noop_digest {shlex.quote(mode)} "
               f"{shlex.quote(expect)} {shlex.quote(json.dumps(dict(args), separators=(',', ':')))}) "
               '< "$t" 2>/dev/null')
     return (f't=$(mktemp 2>/dev/null) || t=/tmp/migfleet-read.$$; ( {command} ) > "$t" 2>&1; '

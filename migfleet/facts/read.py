@@ -24,8 +24,8 @@ from migfleet.facts import trees as tree_files
 from migfleet.facts.trees import TreeNow
 from migfleet.mig import smi
 from migfleet.mig.state import GpuState
-from migfleet.serving.containers import INSPECT_COMMAND, Container, parse_inspect
-from migfleet.serving.triton import ROLE as TRITON_ROLE
+# (not serving.triton: the host runs this parser, and the Triton planning code is a third of its imports)
+from migfleet.serving.containers import INSPECT_COMMAND, TRITON_ROLE, Container, parse_inspect
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 LABEL_ROLE = "migfleet.role"            # "triton" | "envoy"
+# A Triton's role label (serving.triton.ROLE). Here, with the label, so that the host read's parser
+# (facts.read, which the host runs) needs no import of the Triton planning code.
+TRITON_ROLE = "triton"
 LABEL_CONFIG = "migfleet.config"        # hash of the arguments the container was started with
 LABEL_MIG_UUID = "migfleet.mig_uuid"
 LABEL_GPU_UUID = "migfleet.gpu_uuid"

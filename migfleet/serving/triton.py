@@ -19,10 +19,10 @@ from migfleet.mig.placed import ENABLED, GpuLayout, live
 from migfleet.mig.plan import live_models
 from migfleet.mig.state import GpuState
 from migfleet.serving.containers import (
-    LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_PLACE, LABEL_ROLE, config_hash,
+    LABEL_CONFIG, LABEL_GPU_UUID, LABEL_MIG_UUID, LABEL_PLACE, LABEL_ROLE, TRITON_ROLE, config_hash,
 )
 
-ROLE = "triton"
+ROLE = TRITON_ROLE
 CONTAINER_MODEL_DIR = "/models"
 READY_PATH = "/v2/health/ready"
 

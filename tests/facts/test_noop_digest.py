@@ -230,6 +230,20 @@ def test_the_host_code_answers_short_with_the_deploys_own_digest(tmp_path):
     assert _run_asked(tmp_path, text, "1" * 64, lib) == text + ("" if text.endswith("\n") else "\n")
 
 
+@pytest.mark.skipif(shutil.which("python3", path="/usr/bin:/bin") is None, reason="no python3 in /usr/bin")
+def test_the_hosts_answer_imports_the_parser_and_no_planning_code(tmp_path):
+    # Every host of a no-op starts this Python: its imports are most of the short answer's host CPU
+    # (the parse and digest take about 2 ms), so the Triton and MIG planning code stays out.
+    lib = _lib(tmp_path)
+    probe = ("import sys, migfleet.facts.noop_digest, migfleet.facts.read; "
+             "print(' '.join(sorted(m for m in sys.modules if m.startswith('migfleet'))))")
+    out = subprocess.run(["python3", "-E", "-s", "-S", "-c", probe], cwd=lib, capture_output=True, text=True,
+                         timeout=60, env={"PATH": "/usr/bin:/bin"}, check=True).stdout.split()
+    assert "migfleet.facts.read" in out and "migfleet.mig.smi" in out
+    for planning in ("migfleet.serving.triton", "migfleet.mig.plan", "migfleet.mig.desired", "migfleet.serving.models"):
+        assert planning not in out, f"the host's read imports {planning}"
+
+
 def test_without_the_host_code_or_python3_the_full_read_goes(tmp_path):
     text = full_read(tmp_path)
     expect = noop_digest.view_digest(parse(text))
