@@ -119,3 +119,22 @@ def test_a_swap_changes_one_triton_at_a_time_each_back_before_the_next(host, tmp
                      ("unload", "triton-gpu0-s0"), ("healthy", ["triton-gpu0-s0"]),
                      ("unload", "triton-gpu0-s4"), ("healthy", ["triton-gpu0-s4"])]
     assert host.loaded == {"triton-gpu0-s0": {"b"}, "triton-gpu0-s4": {"a"}}
+
+
+def test_new_settings_reload_the_model_in_place_and_the_triton_is_ready_again_before_the_next(host, tmp_path,
+                                                                                              monkeypatch):
+    """Same models, new Triton settings for b: b is reloaded with them (rebind.apply_settings), nothing is
+    unloaded, and the Triton is ready and healthy again before the rotation goes on."""
+    from dataclasses import replace
+    from migfleet.mig.desired import ServedModel
+    tuned = replace(_triton(4, "3g.40gb", ("b",)), settings=(ServedModel("b", 2, 0),))
+    (tmp_path / "run" / f"{tuned.name}{triton.RUN_SUFFIX}").write_text(tuned.to_json())
+    applied = []
+    monkeypatch.setattr(rebind, "apply_settings", lambda t, timeout, models=None: applied.append(
+        (t.name, t.settings)) or ([m.name for m in t.settings], []))
+    again = []
+    monkeypatch.setattr(host, "ready_again", lambda t: again.append(t.name))
+    assert host.models()
+    assert applied == [("triton-gpu0-s0", ()), ("triton-gpu0-s4", (ServedModel("b", 2, 0),))]
+    assert again == ["triton-gpu0-s4"] and not [c for c in host.calls if c[0] in ("load", "unload")]
+    assert "settings: b reloaded in triton-gpu0-s4 with its Triton settings" in host.said
