@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from migfleet.advise import capacity as c
+from migfleet.advise import capacity_values as c
 from migfleet.advise.points import FIELDS, Point
 from migfleet.inventory.errors import cut, shown
 from migfleet.mig import catalog
@@ -72,7 +72,7 @@ def point(value, where: str, profile_mib: float) -> Point:
                                      " MiB (the memory of the instance)"), **ms)
 
 
-def parse(data: Mapping, source: str, cap: "c.Capacity") -> "c.Capacity":
+def parse(data: Mapping, source: str, cap: c.Capacity) -> c.Capacity:
     extra = sorted(map(str, set(data) - {"version", "p99_ms", "source", "models", "gpus"}))
     if extra:
         raise c.CapacityError(f"{source}: unknown key(s) {cut(', '.join(extra), 200)}")
@@ -81,10 +81,10 @@ def parse(data: Mapping, source: str, cap: "c.Capacity") -> "c.Capacity":
         default = cap.p99_ms[source] = c.number(data["p99_ms"], f"{source}: $.p99_ms", c.MAX_P99_MS, " ms",
                                                 positive=True)
     models = data.get("models")
-    for model, entry in c._mapping({} if models is None else models, f"{source}: $.models",
-                                   "model -> {memory_mib, p99_ms}").items():
+    for model, entry in c.mapping({} if models is None else models, f"{source}: $.models",
+                                  "model -> {memory_mib, p99_ms}").items():
         where = f"{source}: $.models.{c.key(model)}"
-        c._model(model, f"{source}: $.models")
+        c.model_name(model, f"{source}: $.models")
         if not isinstance(entry, Mapping) or set(entry) - {"memory_mib", "p99_ms"}:
             raise c.CapacityError(f"{where}: wants {{memory_mib: N, p99_ms: MS}}, not {shown(entry)}")
         if "memory_mib" in entry:
@@ -93,8 +93,8 @@ def parse(data: Mapping, source: str, cap: "c.Capacity") -> "c.Capacity":
         if "p99_ms" in entry:
             cap.model_p99[model] = c.number(entry["p99_ms"], f"{where}.p99_ms", c.MAX_P99_MS, " ms", positive=True)
     seen_gpus: dict[str, str] = {}
-    for gpu_name, profiles in c._mapping(data["gpus"], f"{source}: $.gpus", "GPU model -> profiles").items():
-        gpu = c._catalog_model(gpu_name, f"{source}: $.gpus")
+    for gpu_name, profiles in c.mapping(data["gpus"], f"{source}: $.gpus", "GPU model -> profiles").items():
+        gpu = c.catalog_model(gpu_name, f"{source}: $.gpus")
         if gpu in seen_gpus:
             raise c.CapacityError(f"{source}: $.gpus: {shown(gpu_name)} and {shown(seen_gpus[gpu])} name the same "
                                   f"GPU model ({gpu}); give its profiles once")
@@ -102,7 +102,7 @@ def parse(data: Mapping, source: str, cap: "c.Capacity") -> "c.Capacity":
         geometry = catalog.lookup(gpu)
         here = f"{source}: $.gpus.{c.key(gpu_name)}"
         seen: dict[str, str] = {}
-        for pname, entry in c._mapping(profiles, here, "profile -> {points, memory_mib}").items():
+        for pname, entry in c.mapping(profiles, here, "profile -> {points, memory_mib}").items():
             where = f"{here}.{c.key(pname)}"
             profile = c.catalog_profile(geometry, gpu, pname, where)
             if profile.name in seen:
@@ -116,7 +116,7 @@ def parse(data: Mapping, source: str, cap: "c.Capacity") -> "c.Capacity":
                                   profile.memory_mib, f" MiB (the memory of a {profile.name} of {gpu})", positive=True))
             found = {}
             for m, listed in entry["points"].items():
-                c._model(m, f"{where}.points")
+                c.model_name(m, f"{where}.points")
                 at = f"{where}.points.{c.key(m)}"
                 if not isinstance(listed, list) or not listed:
                     raise c.CapacityError(f"{at}: wants a list of points, not {cut(shown(listed), 200)}")

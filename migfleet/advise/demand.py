@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from migfleet.advise.capacity import MAX_RPS, CapacityError, key, max_mib, model_name_problem, no_repeats, number
+from migfleet.advise.capacity_values import MAX_RPS, CapacityError, key, max_mib, model_name_problem, no_repeats, number
 from migfleet.inventory.errors import cut, shown
 
 # Prometheus's duration: units from the largest, each at most once (prometheus/common model.ParseDuration).

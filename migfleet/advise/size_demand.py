@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from migfleet.advise.capacity import MAX_P99_MS, MAX_RPS, CapacityError, key, model_name_problem, number, read
+from migfleet.advise.capacity import read
+from migfleet.advise.capacity_values import MAX_P99_MS, MAX_RPS, CapacityError, key, model_name_problem, number
 from migfleet.inventory.errors import cut, shown
 
 

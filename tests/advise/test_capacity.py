@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from migfleet.advise import capacity
+from migfleet.advise import capacity, capacity_values
 from migfleet.advise.capacity import CapacityError, load, parse, read
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -24,7 +24,7 @@ def with_rate(value) -> dict:
 def test_the_shipped_tables_load():
     cap = load()
     assert cap.rps(H100, "7g.80gb", "resnet50") == pytest.approx(150.8)
-    assert capacity.max_mib() >= cap.profiles(H100)["7g.80gb"].memory_mib
+    assert capacity_values.max_mib() >= cap.profiles(H100)["7g.80gb"].memory_mib
 
 
 @pytest.mark.parametrize("data, message", [
