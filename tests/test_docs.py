@@ -129,3 +129,11 @@ def test_the_checks_see_a_removed_path(tmp_path):
     assert ("no-such-command", []) in commands
     assert ("validate", ["--no-such-flag"]) in commands
     assert "--no-such-flag" not in help_text("validate") and "--live" in help_text("validate")
+
+
+def test_mig_parted_guide_lists_every_catalog_pci_id():
+    from migfleet.mig import catalog
+    text = (ROOT / "docs/MIG-PARTED.md").read_text()
+    listed = {m.lower() for m in re.findall(r"`(0x[0-9A-Fa-f]{4})`", text)}
+    known = {catalog.model_data(m)["pci_device_id"].lower() for m in catalog.all_models()}
+    assert known <= listed, f"docs/MIG-PARTED.md leaves out {sorted(known - listed)}"
