@@ -12,53 +12,26 @@ provable from the objective alone:
 - for level 2, host layouts are tried in order of (instances changed, slices); the first that
   reaches level 1's optimum wins. An instance of today counted as kept loads today's models; every
   other instance, again, one of the largest sets that fit.
-What is left is a small linear program per choice (the time each instance gives each model).
+What is left is a small linear program per choice (the time each instance gives each model),
+handed to HiGHS itself; none is needed where one greedy split of the time already serves the most
+there is to serve (then it is the program's value). What depends on the GPU kind alone (its
+layouts, their profile counts) is listed once per process and shared by every host.
 """
 from __future__ import annotations
 
 import heapq
 from collections import Counter
-from functools import lru_cache
 from itertools import combinations, combinations_with_replacement, product
 
-import numpy as np
-from scipy.optimize import linprog
-
-from migfleet.mig.fit import LayoutError, Want, fit_wants
-from migfleet.mig.geometry import Geometry, default_ci
 from migfleet.mig.placed import PlacedGi
+from tests.advise.brute_layouts import all_layouts, maximal_shapes, shape_of, shapes_of, slices_of
+from tests.advise.brute_lp import most_served
 
 TOL = 1e-6
 
 
 class TooBig(Exception):
     """The enumeration would take too long for a unit test; the caller draws another host."""
-
-
-@lru_cache(maxsize=16)
-def all_layouts(geo: Geometry) -> tuple[tuple, ...]:
-    """Every layout of full-size compute instances (each a tuple of PlacedGi), the empty one included."""
-    slots = [(p, start, size) for p in geo.profiles if "+" not in p.name for start, size in p.placements]
-    out = []
-
-    def walk(i, used, compute, counts, chosen):
-        if chosen:
-            try:
-                out.append(fit_wants(geo, [Want(p, s, (default_ci(p),)) for p, s, _ in chosen]).gis)
-            except LayoutError:
-                pass
-        else:
-            out.append(())
-        for j in range(i, len(slots)):
-            p, start, size = slots[j]
-            span = set(range(start, start + size))
-            if span & used or compute + p.slices > geo.compute_slices or counts.get(p.id, 0) >= p.instances:
-                continue
-            counts[p.id] = counts.get(p.id, 0) + 1
-            walk(j + 1, used | span, compute + p.slices, counts, chosen + [(p, start, size)])
-            counts[p.id] -= 1
-    walk(0, set(), 0, {}, [])
-    return tuple(out)
 
 
 def _largest_sets(models, memory, room) -> list[frozenset]:
@@ -81,6 +54,7 @@ class Brute:
         self.memo: dict = {}
         self.sets: dict = {}
         self.alone: dict = {}
+        self.rates: dict = {}
         self.max_lps, self.max_steps = max_lps, max_steps
         self.today = []
         for gpu in p.gpus:
@@ -97,20 +71,25 @@ class Brute:
         return self.p.gi_memory(self.p.gpus[g], gi)
 
     def _rate(self, g, pid, m):
-        geo = self.p.gpus[g].geometry
-        return self.p.capacity.rps(geo.model, geo.profile(pid).name, m)
+        if (g, pid, m) not in self.rates:
+            geo = self.p.gpus[g].geometry
+            self.rates[(g, pid, m)] = self.p.capacity.rps(geo.model, geo.profile(pid).name, m)
+        return self.rates[(g, pid, m)]
 
     def _unmet(self, loaded: Counter) -> float:
         """loaded: (gpu model, profile id, models) -> instances. The least unmet over time shares."""
         key = frozenset(loaded.items())
         if key in self.memo:
             return self.memo[key]
+        low, high = self._served_bounds(loaded)
+        if high - low <= TOL * 1e-3 * max(1.0, high):     # a feasible split serves the most there is: no program
+            self.memo[key] = max(0.0, self.total - high)
+            return self.memo[key]
         self.lps += 1
         if self.lps > self.max_lps:
             raise TooBig
         cols, rates = [], []
-        for t, (key, n) in enumerate(loaded.items()):
-            g, pid, s = key
+        for t, (g, pid, s) in enumerate(loaded):
             for m in s:
                 r = self._rate(g, pid, m)
                 if r > 0 and m in self.required:
@@ -119,13 +98,10 @@ class Brute:
         if not cols:
             return self.total
         models = sorted(self.required)
-        a = np.zeros((len(loaded) + len(models), len(cols)))
-        b = [float(n) for n in loaded.values()] + [self.required[m] for m in models]
-        for j, ((t, m), r) in enumerate(zip(cols, rates)):
-            a[t, j] = 1.0
-            a[len(loaded) + models.index(m), j] = r
-        res = linprog(-np.array(rates), A_ub=a, b_ub=b, bounds=(0, None), method="highs")
-        self.memo[key] = max(0.0, self.total + float(res.fun))
+        row = {m: len(loaded) + i for i, m in enumerate(models)}
+        upper = [float(n) for n in loaded.values()] + [self.required[m] for m in models]
+        served = most_served(rates, [(t, row[m]) for t, m in cols], upper)
+        self.memo[key] = max(0.0, self.total - served)
         return self.memo[key]
 
     def _hopeful(self, picks, target) -> bool:
@@ -145,15 +121,28 @@ class Brute:
     def _may_reach(self, loaded: Counter, unmet: float) -> bool:
         """False where even the most each model could get, or all the time there is, leaves more
         than `unmet` unserved (no linear program needed to say so)."""
+        return self.total - self._served_bounds(loaded)[1] <= unmet + TOL * max(1.0, unmet)
+
+    def _served_bounds(self, loaded: Counter) -> tuple[float, float]:
+        """(what one feasible split of time serves, the most any could): each instance in turn gives
+        its time to its fastest models that still want some; above, each model's own most and all
+        the time at each instance's fastest rate. Where they meet, that is the program's value."""
         per_model = dict.fromkeys(self.required, 0.0)
         anything = 0.0
+        need = dict(self.required)
+        low = 0.0
         for (g, pid, s), n in loaded.items():
-            rates = [self._rate(g, pid, m) for m in s if m in self.required]
-            for m, r in zip([m for m in s if m in self.required], rates):
+            rates = sorted(((self._rate(g, pid, m), m) for m in s if m in self.required), reverse=True)
+            time = float(n)
+            for r, m in rates:
                 per_model[m] += n * r
-            anything += n * max(rates, default=0.0)
-        most = min(anything, sum(min(self.required[m], v) for m, v in per_model.items()))
-        return self.total - most <= unmet + TOL * max(1.0, unmet)
+                if r > 0 and time > 0 and need[m] > 0:
+                    x = min(time, need[m] / r)
+                    time -= x
+                    need[m] -= x * r
+                    low += x * r
+            anything += n * (rates[0][0] if rates else 0.0)
+        return low, min(anything, sum(min(self.required[m], v) for m, v in per_model.items()))
 
     def _best(self, fixed: list, free: list, target=None):
         """fixed: (g, pid, models) of instances whose models are set; free: (g, gi) of instances that
@@ -177,8 +166,8 @@ class Brute:
             bound = target or best
             if bound is not None and missing > bound[0]:
                 continue
-            if target is not None and missing == target[0] and not self._may_reach(loaded, target[1]):
-                continue
+            if bound is not None and missing == bound[0] and not self._may_reach(loaded, bound[1]):
+                continue        # cannot reach the target, or do better than the best so far
             value = (missing, self._unmet(loaded))
             if target is not None:
                 if value[0] == target[0] and value[1] <= target[1] + TOL * max(1.0, target[1]):
@@ -192,13 +181,11 @@ class Brute:
 
     def level1(self):
         tops = []
-        for lays in self.layouts:
-            by = {}
-            for lay in lays:
-                by.setdefault(tuple(sorted(Counter(gi.profile_id for gi in lay).items())), lay)
-            counts = {k: Counter(dict(k)) for k in by}
-            tops.append([by[k] for k in by if not any(k2 != k and all(counts[k2][p] >= c for p, c in counts[k].items())
-                                                       for k2 in by)])
+        for g, lays in enumerate(self.layouts):
+            shapes = dict(shapes_of(self.p.gpus[g].geometry)[0])
+            today = self.p.gpus[g].today.layout.gis
+            shapes.setdefault(shape_of(today), today)
+            tops.append([shapes[k] for k in maximal_shapes(tuple(shapes))])
         best = None
         for combo in product(*tops):
             free = [(g, gi) for g, lay in enumerate(combo) for gi in lay]
@@ -218,15 +205,26 @@ class Brute:
             today = self.today[g]
             # Only which profiles are kept with what, and which are free, counts for level 1: one entry each.
             entries = {}
-            for lay in lays:
+            shapes, containing = shapes_of(geo)
+            for shape in shapes:
+                free = frozenset(((g, pid), n) for pid, n in shape)
+                entries[(frozenset(), free)] = (len(today) + sum(n for _, n in shape), slices_of(geo, shape))
+            able = {gi for gi, ms in today.items() if sum(self.memory[m] for m in ms) <= self._room(g, gi)}
+            # Layouts that keep at least one of today's instances: only those holding one of them.
+            holding = sorted({i for gi in able for i in containing.get(gi, ())})
+            others = [lays[i] for i in holding] + lays[len(all_layouts(geo)):]     # today's, where not listed
+            for lay in others:
                 slices = sum(geo.profile(gi.profile_id).slices for gi in lay)
-                able = [gi for gi in lay if gi in today and sum(self.memory[m] for m in today[gi]) <= self._room(g, gi)]
-                for k in range(len(able), -1, -1):
-                    for kept in combinations(able, k):
+                every = Counter((g, gi.profile_id) for gi in lay)
+                mine = [gi for gi in lay if gi in able]
+                for k in range(len(mine), -1, -1):
+                    cost = (len(today) + len(lay) - 2 * k, slices)
+                    for kept in combinations(mine, k):
                         fixed = Counter((g, gi.profile_id, today[gi]) for gi in kept)
-                        free = Counter((g, gi.profile_id) for gi in lay) - Counter((g, gi.profile_id) for gi in kept)
-                        sig = (frozenset(fixed.items()), frozenset(free.items()))
-                        cost = (len(today) + len(lay) - 2 * k, slices)
+                        free = every.copy()
+                        for gi in kept:
+                            free[(g, gi.profile_id)] -= 1
+                        sig = (frozenset(fixed.items()), frozenset((p, n) for p, n in free.items() if n))
                         if sig not in entries or cost < entries[sig]:
                             entries[sig] = cost
             per_gpu.append(sorted((d, s, fixed, free) for (fixed, free), (d, s) in entries.items()))

@@ -7,7 +7,7 @@ from migfleet.advise.capacity import parse
 from migfleet.advise.problem import Assignment, Gpu, HostProblem
 from migfleet.mig import catalog
 from migfleet.mig.placed import ENABLED, GpuLayout
-from tests.advise.brute import all_layouts
+from tests.advise.brute_layouts import all_layouts
 
 A100, H100, H200 = "NVIDIA A100-SXM4-40GB", "NVIDIA H100 80GB HBM3", "NVIDIA H200"
 MEMORY = (0, 0, 2000, 6000, 12000, 30000)
