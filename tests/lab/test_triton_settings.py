@@ -8,9 +8,9 @@ through Envoy."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -70,8 +70,12 @@ def test_settings_changed_on_one_instance_under_load_drop_no_request(deployed, t
         assert spec.returncode == 0, spec.stdout[-4000:] + spec.stderr[-2000:]
         # a live config that is not the one asked: the spec names the Triton, the model and both counts
         port = files[big[0]]["http_port"]
-        lab.ssh(HOST, f"curl -sf -X POST http://127.0.0.1:{port}/v2/repository/models/{B}/load", timeout=60)
-        time.sleep(1)
+        cfg = json.loads(lab.ssh(HOST, f"curl -sf http://127.0.0.1:{port}/v2/models/{B}/config", timeout=30).stdout)
+        cfg["instance_group"] = [{**g, "count": 1} for g in cfg["instance_group"]]
+        body = json.dumps({"parameters": {"config": json.dumps(cfg)}})
+        lab.ssh(HOST, f"curl -sf -X POST -d {shlex.quote(body)} http://127.0.0.1:{port}/v2/repository/models/{B}/load",
+                timeout=60)
+        assert live_counts(lab, B)[big[0]] == [1]
         spec = migfleet("spec", str(settings_inventory(tmp_path, 3)), "--hosts-limit", HOST)
         assert spec.returncode != 0 and f"{big[0]} {B} settings" in spec.stdout + spec.stderr, spec.stdout[-4000:]
         assert "instance_count 3, live 1" in spec.stdout + spec.stderr
