@@ -16,6 +16,7 @@ import sys
 from migfleet.facts.noop_digest import LIB_DIR     # where the deploy puts its host code
 from migfleet.fleet import ssh as fleet
 from migfleet.inventory import paths
+from migfleet.inventory.model_files import read_max_batch_size
 from migfleet.measure import grid as grids
 from migfleet.measure.grid import LADDER
 from migfleet.measure.results import Results, ResultsError, points_path, write_table
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.window_ms < 100:
             raise Usage("--window-ms: at least 100")
         grid = grids.make(profiles, models, _ints(args.batch, "--batch", 0), _ints(args.instances, "--instances", 1),
-                          _ints(args.concurrency, "--concurrency", 1), args.window_ms, targets(args.p99_ms, models))
+                          _ints(args.concurrency, "--concurrency", 1), args.window_ms, targets(args.p99_ms, models),
+                          {m: read_max_batch_size(repository, m) for m in models})
     except (Usage, fleet.FleetError, KeyError) as e:
         print(f"measure: {e}", file=sys.stderr)
         return 2

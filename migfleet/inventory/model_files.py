@@ -167,6 +167,40 @@ def config_name(text: str) -> tuple[str, int, str] | None:
     return None
 
 
+# a config.pbtxt's own max_batch_size: a top-level field (nested blocks indent theirs)
+_MAX_BATCH = re.compile(r"^max_batch_size\s*:\s*(\d+)\s*$", re.MULTILINE)
+
+
+def config_max_batch_size(text: str) -> int:
+    """The largest batch a config.pbtxt's text takes (0: it does not batch, Triton's default)."""
+    found = _MAX_BATCH.search(text)
+    return int(found[1]) if found else 0
+
+
+def read_max_batch_size(root: str | Path, model: str) -> int:
+    """`config_max_batch_size` of a model folder's config.pbtxt (0 where it has none, or it cannot be read)."""
+    try:
+        with open(Path(root) / model / CONFIG, "rb") as fh:
+            return config_max_batch_size(fh.read(CONFIG_READ_LIMIT).decode("utf-8", errors="replace"))
+    except OSError:
+        return 0
+
+
+def setting_problems(model: str, own_max_batch: int, wanted: int | None) -> list[str]:
+    """Why a model whose config.pbtxt has max_batch_size `own_max_batch` cannot run with dynamic batching
+    up to `wanted` (None or 0: no batching, always fine): Triton refuses a batch over its config's
+    max_batch_size, and a model of max_batch_size 0 takes no batch dimension at all (turning batching
+    on would change its inputs' shapes)."""
+    if not wanted:
+        return []
+    if own_max_batch == 0:
+        return [f"model {shown(model)} does not batch (its config.pbtxt has max_batch_size 0): dynamic batching "
+                f"cannot be turned on for it; give max_batch_size 0 or leave it out"]
+    if wanted > own_max_batch:
+        return [f"{wanted} is more than model {shown(model)} takes: its config.pbtxt has max_batch_size {own_max_batch}"]
+    return []
+
+
 def _link_words(link: Link, what: str) -> str:
     if link.loop:
         return f"{what} is a link to {shown(link.target)}, a folder that holds the link: a loop"

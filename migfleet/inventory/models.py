@@ -8,7 +8,6 @@ Checked against the local model repository (the one the deploy syncs), each fold
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -23,18 +22,10 @@ MiB = 1 << 20
 NAMED = 8           # model names a message lists, at most
 
 
-# a config.pbtxt's own max_batch_size: a top-level field (nested blocks indent theirs)
-MAX_BATCH = re.compile(r"^max_batch_size\s*:\s*(\d+)\s*$", re.MULTILINE)
-
-
 @lru_cache(maxsize=64)
 def max_batch_size(root: str, model: str) -> int:
     """The largest batch a model's own config.pbtxt takes (0: it does not batch, Triton's default)."""
-    try:
-        found = MAX_BATCH.search((Path(root) / model / "config.pbtxt").read_text(errors="replace"))
-    except OSError:
-        return 0
-    return int(found[1]) if found else 0
+    return model_files.read_max_batch_size(root, model)
 
 
 @lru_cache(maxsize=16)
@@ -132,15 +123,8 @@ def _rule_errors(host: str, data: Mapping, rule: Rule, repository: Mapping[str, 
 
 
 def _batch_errors(model: str, wanted: int, root: Path) -> list[str]:
-    """Why a model cannot batch up to `wanted` (Triton refuses a batch over its config's max_batch_size,
-    and a model of max_batch_size 0 takes no batch dimension at all)."""
-    own = max_batch_size(str(root), model)
-    if own == 0:
-        return [f"model {shown(model)} does not batch (its config.pbtxt has max_batch_size 0): dynamic batching "
-                f"cannot be turned on for it; give max_batch_size 0 or leave it out"]
-    if wanted > own:
-        return [f"{wanted} is more than model {shown(model)} takes: its config.pbtxt has max_batch_size {own}"]
-    return []
+    """Why a model cannot batch up to `wanted` (model_files.setting_problems, over its own config)."""
+    return model_files.setting_problems(model, max_batch_size(str(root), model), wanted)
 
 
 def _memory_errors(host: str, data: Mapping, rule: Rule, repository: Mapping[str, int]) -> list[InventoryError]:

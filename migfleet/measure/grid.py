@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from migfleet.inventory.model_files import setting_problems
+
 LADDER = (1, 2, 4, 8, 16, 32, 64, 128)
 RISING = 1.03           # a point must beat the best rate before it by 3% for the ladder to go on
 LOAD_S = 10.0           # a model load with its setting (repository API), about
@@ -35,6 +37,7 @@ class Grid:
     ladder: tuple[int, ...]
     window_ms: int
     targets: Mapping[str, float | None]       # model -> p99 target (ms); None: climb until the rate stops rising
+    skipped: tuple[tuple[Setting, str], ...] = ()     # settings their model cannot take, and why
 
     @property
     def profiles(self) -> list[str]:
@@ -59,9 +62,19 @@ class Grid:
 
 
 def make(profiles: Sequence[str], models: Sequence[str], batches: Sequence[int], counts: Sequence[int],
-         ladder: Sequence[int], window_ms: int, targets: Mapping[str, float | None]) -> Grid:
-    settings = tuple(Setting(p, m, b, c) for p in profiles for m in models for b in batches for c in counts)
-    return Grid(settings, tuple(sorted(set(ladder))), window_ms, {m: targets.get(m) for m in models})
+         ladder: Sequence[int], window_ms: int, targets: Mapping[str, float | None],
+         own_batch: Mapping[str, int] | None = None) -> Grid:
+    """The grid; `own_batch` (model -> its config.pbtxt's max_batch_size): settings a model cannot take
+    (model_files.setting_problems, validate's check) are skipped, not measured: no inventory could use them."""
+    every = [Setting(p, m, b, c) for p in profiles for m in models for b in batches for c in counts]
+    why = {s: setting_problems(s.model, own_batch.get(s.model, 0), s.max_batch_size) if own_batch is not None else []
+           for s in every}
+    return Grid(tuple(s for s in every if not why[s]), tuple(sorted(set(ladder))), window_ms,
+                {m: targets.get(m) for m in models}, tuple((s, why[s][0]) for s in every if why[s]))
+
+
+def skipped_lines(grid: Grid) -> list[str]:
+    return [f"  skipped: {s.words()}: {why}" for s, why in grid.skipped]
 
 
 def next_concurrency(grid: Grid, setting: Setting, done: Sequence[Mapping]) -> int | None:
@@ -92,11 +105,13 @@ def duration(seconds: float) -> str:
 def describe(grid: Grid, gpu: str, host: str) -> str:
     """What `--dry` prints: the grid and the time it takes at most."""
     lines = [f"measure {host} {gpu}: {len(grid.profiles)} profile(s), {len(grid.settings)} setting(s), "
-             f"concurrency {', '.join(map(str, grid.ladder))}, {grid.window_ms} ms windows x 3"]
+             f"concurrency {', '.join(map(str, grid.ladder))}, {grid.window_ms} ms windows x 3"
+             + (f"; {len(grid.skipped)} setting(s) skipped: their model cannot take them" if grid.skipped else "")]
     for s in grid.settings:
         target = grid.target(s.model)
         lines.append(f"  {s.words()}; until p99 > {target:g} ms or the rate stops rising" if target is not None
                      else f"  {s.words()}; until the rate stops rising")
+    lines += skipped_lines(grid)
     lines.append(f"at most {grid.most_points()} point(s), about {duration(grid.estimate_s())} "
                  f"({grid.point_s():g} s a point, {duration(grid.estimate_s(0))} of layouts and model loads); a ladder "
                  "stops at its target or when the rate stops rising, so most runs take less")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from migfleet.measure import perf
-from migfleet.measure.grid import Grid, Setting, duration, next_concurrency
+from migfleet.measure.grid import Grid, Setting, duration, next_concurrency, skipped_lines
 from migfleet.measure.results import Results
 from migfleet.mig.geometry import Geometry, default_ci
 from migfleet.mig.placed import ENABLED, GpuLayout, PlacedGi
@@ -106,6 +106,8 @@ class Measure:
                  f"in {len(left)} setting(s), about {duration(most * per)} left at most")
 
     def run(self) -> None:
+        for line in skipped_lines(self.grid):
+            self.say(f"measure: {self.t.host} GPU {self.t.gpu_index}:{line[1:]}")
         todo = self.todo()
         if not todo:
             self.say(f"measure: {self.t.host} GPU {self.t.gpu_index}: every point of the grid is measured already")

@@ -163,3 +163,31 @@ def test_a_config_linked_from_outside_is_refused_and_never_read(tmp_path):
     assert problems == [f"model 'm': m/config.pbtxt is a link to {shown(str(tmp_path / 'theirs.pbtxt'))}, outside the "
                         "model repository: the sync sends the hosts only files inside it (copy the file in, or link "
                         "to one inside)"]
+
+
+@pytest.mark.parametrize("text, want", [
+    ('name: "m"\nmax_batch_size: 8\n', 8),
+    ('name: "m"\n', 0),                                                 # Triton's default: no batching
+    ('max_batch_size : 16\ninput [\n  {\n    dims: [ 3 ]\n  }\n]\n', 16),
+    ('optimization {\n  max_batch_size: 4\n}\n', 0),                    # nested: not the model's own
+])
+def test_a_config_s_own_max_batch_size_is_read(text, want):
+    assert model_files.config_max_batch_size(text) == want
+
+
+def test_the_max_batch_size_of_a_model_folder_and_of_one_without_a_config(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.pbtxt").write_text('name: "m"\nmax_batch_size: 32\n')
+    (tmp_path / "bare").mkdir()
+    assert model_files.read_max_batch_size(tmp_path, "m") == 32
+    assert model_files.read_max_batch_size(tmp_path, "bare") == 0
+
+
+@pytest.mark.parametrize("own, wanted, why", [
+    (8, None, None), (8, 0, None), (0, 0, None), (8, 8, None), (8, 4, None),
+    (8, 16, "16 is more than model 'm' takes: its config.pbtxt has max_batch_size 8"),
+    (0, 4, "model 'm' does not batch (its config.pbtxt has max_batch_size 0): dynamic batching cannot be turned "
+           "on for it; give max_batch_size 0 or leave it out"),
+])
+def test_whether_a_model_takes_a_batch_setting(own, wanted, why):
+    assert model_files.setting_problems("m", own, wanted) == ([why] if why else [])

@@ -26,11 +26,14 @@ def test_dry_prints_the_grid_and_contacts_no_host(inventory, capsys):
     assert cli.main([inventory, "--host", "gpu1", "--gpu", "1", "--profiles", "1g.10gb", "3g.40gb",
                      "--p99-ms", "lab_adder=20", "--dry"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("measure gpu1 NVIDIA H100 80GB HBM3: 2 profile(s), 16 setting(s), concurrency 1, 2, 4, 8, "
-                          "16, 32, 64, 128, 5000 ms windows x 3")
+    # both lab models have max_batch_size 0 in their config.pbtxt: their batching settings are skipped
+    assert out.startswith("measure gpu1 NVIDIA H100 80GB HBM3: 2 profile(s), 8 setting(s), concurrency 1, 2, 4, 8, "
+                          "16, 32, 64, 128, 5000 ms windows x 3; 8 setting(s) skipped: their model cannot take them")
     assert "  1g.10gb lab_adder, no batching, 1 instance(s); until p99 > 20 ms" in out
-    assert "  3g.40gb lab_classifier, dynamic batching up to 8, 2 instance(s); until p99 > 50 ms" in out
-    assert "at most 128 point(s)" in out
+    assert ("  skipped: 3g.40gb lab_classifier, dynamic batching up to 8, 2 instance(s): model 'lab_classifier' does "
+            "not batch (its config.pbtxt has max_batch_size 0)") in out
+    assert "  3g.40gb lab_classifier, dynamic batching up to 8, 2 instance(s); until" not in out
+    assert "at most 64 point(s)" in out
 
 
 @pytest.mark.parametrize("args, message", [

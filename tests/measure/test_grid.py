@@ -38,3 +38,21 @@ def test_dry_text_lists_every_setting_and_the_most_time():
 
 def test_durations_read_as_hours_minutes_seconds():
     assert [grids.duration(s) for s in (5, 65, 3700)] == ["5s", "1m05s", "1h01m"]
+
+
+def test_settings_a_model_cannot_take_are_skipped_and_named_in_the_dry_text():
+    # a: max_batch_size 4 in its config.pbtxt; b: 0 (no batching at all)
+    g = grids.make(["1g.5gb"], ["a", "b"], [0, 4, 8], [1], [1, 2], 1000, {}, {"a": 4, "b": 0})
+    assert [(s.model, s.max_batch_size) for s in g.settings] == [("a", 0), ("a", 4), ("b", 0)]
+    assert [(s.model, s.max_batch_size) for s, _ in g.skipped] == [("a", 8), ("b", 4), ("b", 8)]
+    text = grids.describe(g, "GPU", "h1")
+    assert "3 setting(s), concurrency 1, 2, 1000 ms windows x 3; 3 setting(s) skipped" in text
+    assert ("  skipped: 1g.5gb a, dynamic batching up to 8, 1 instance(s): 8 is more than model 'a' takes: "
+            "its config.pbtxt has max_batch_size 4") in text
+    assert "  skipped: 1g.5gb b, dynamic batching up to 4, 1 instance(s): model 'b' does not batch" in text
+    assert "at most 6 point(s)" in text
+
+
+def test_without_the_models_configs_every_setting_is_kept():
+    g = grids.make(["1g.5gb"], ["a"], [0, 8], [1], [1], 1000, {})
+    assert len(g.settings) == 2 and g.skipped == ()

@@ -92,3 +92,16 @@ def test_advise_reads_the_table_and_uses_the_best_point_within_each_target(tmp_p
     assert "command=migfleet measure inv.py --host h1 host=h1 gpu=NVIDIA A100-SXM4-40GB driver=550.90.07 " \
            "triton=2.51.0" in cap.sources[0]
     assert len(results.points) == sum(len(cap.points(A100, p, m)) for p in ("1g.5gb", "3g.20gb") for m in "ab")
+
+
+def test_a_setting_its_model_cannot_take_is_never_loaded_and_the_run_says_it_skips_it(tmp_path):
+    host, said = StandIn(), []
+    g = grids.make(["1g.5gb"], ["a", "b"], [0, 8], [1], [1, 2, 4], 1000, {"a": 50.0, "b": 30.0}, {"a": 8, "b": 0})
+    results = Results(points_path(tmp_path / "cap.json"))
+    Measure(Remote(target(), host), g, results, "migfleet measure inv.py --host h1", say=said.append).run()
+    loads = [(args["model"], args["max_batch_size"]) for a, args in host.log if a == "load"]
+    assert sorted(loads) == [("a", 0), ("a", 8), ("b", 0)]
+    assert {(p["model"], p["max_batch_size"]) for p in results.points} == {("a", 0), ("a", 8), ("b", 0)}
+    assert said[0] == ("measure: h1 GPU 0: skipped: 1g.5gb b, dynamic batching up to 8, 1 instance(s): model 'b' "
+                       "does not batch (its config.pbtxt has max_batch_size 0): dynamic batching cannot be turned "
+                       "on for it; give max_batch_size 0 or leave it out")
