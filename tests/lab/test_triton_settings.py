@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from labtools import REPO, deploy
-from migfleet.inventory.models import max_batch_size
 from test_model_routing import A, B, HOST, container_ids, run_files, under_load
 
 pytestmark = pytest.mark.lab
@@ -83,20 +82,6 @@ def test_settings_changed_on_one_instance_under_load_drop_no_request(deployed, t
         deploy("--limit", HOST)
 
 
-def takes(tmp_path: Path) -> Path:
-    """The lab capacity table without the points the lab models' own config.pbtxt cannot take (both
-    have max_batch_size 0: no batching), which validate refuses; the measured table has some."""
-    table = json.loads((REPO / "migfleet" / "advise" / "tables" / "lab.json").read_text())
-    repository = str(REPO / "files" / "models")
-    for profiles in table["gpus"].values():
-        for entry in profiles.values():
-            for model, points in (entry.get("points") or {}).items():
-                entry["points"][model] = [p for p in points if p["max_batch_size"] <= max_batch_size(repository, model)]
-    path = tmp_path / "lab_takes.json"
-    path.write_text(json.dumps(table))
-    return path
-
-
 def test_a_sized_layout_for_two_hosts_is_written_validated_rolled_out_and_served(deployed, tmp_path):
     lab = deployed
     models = {h["name"]: list(h["gpu_models"]) for h in lab.inventory["hosts"]}
@@ -107,7 +92,8 @@ def test_a_sized_layout_for_two_hosts_is_written_validated_rolled_out_and_served
     rates.write_text(json.dumps({"models": {A: {"rate": 3000}, B: {"rate": 2000}}}))
     group = tmp_path / "group_data" / "sized.py"
     group.parent.mkdir()
-    done = migfleet("advise", "--size", gpu, "--rates", str(rates), "--capacity", str(takes(tmp_path)),
+    table = REPO / "migfleet" / "advise" / "tables" / "lab.json"
+    done = migfleet("advise", "--size", gpu, "--rates", str(rates), "--capacity", str(table),
                     "--gpus-per-host", str(per_host), "--write-settings", "--write", str(group))
     assert done.returncode == 0, done.stderr
     text = group.read_text()
