@@ -32,6 +32,7 @@ from migfleet.advise.capacity import Capacity
 from migfleet.advise.layouts import enumerate_layouts
 from migfleet.advise.points import Point, best
 from migfleet.advise.program import Program, stdout_to_stderr
+from migfleet.inventory.model_files import setting_problems
 from migfleet.mig.geometry import Geometry
 from migfleet.mig.placed import GpuLayout
 
@@ -103,6 +104,16 @@ class Sizing:
 def defaults_only(point: Point) -> bool:
     """Triton's defaults: one model instance, no dynamic batching (max_batch_size 0: the model's own config)."""
     return point.instance_count == 1 and point.max_batch_size == 0
+
+
+def drop_untaken(capacity: Capacity, own_batch: Mapping[str, int]) -> None:
+    """Drop the points of each model in `own_batch` (model -> its config.pbtxt's max_batch_size) whose
+    setting it cannot take (model_files.setting_problems: validate would refuse the layout written)."""
+    for gpu, table in capacity.gpus.items():
+        for profile, entry in list(table.items()):
+            capacity.put(gpu, profile, entry.memory_mib, {m: tuple(
+                q for q in pts if m not in own_batch or not setting_problems(m, own_batch[m], q.max_batch_size))
+                for m, pts in entry.points.items()})
 
 
 def options(capacity: Capacity, geometry: Geometry, needs: Mapping[str, float],

@@ -15,7 +15,8 @@ def add_arguments(ap: argparse.ArgumentParser, sources) -> None:
     """advise's flags for sizing; `sources`: its group of demand flags, which --rates joins."""
     ap.add_argument("--size", metavar="GPU_MODEL",
                     help="size a new fleet of this GPU model (nvidia-smi's product name) instead of advising the "
-                         "inventory's; INVENTORY is then optional (it places --write's module)")
+                         "inventory's; INVENTORY is then optional (it places --write's module, and points whose "
+                         "settings a model of its model repository cannot take are left out)")
     sources.add_argument("--rates", metavar="FILE",
                          help="with --size: requests/s and p99 target per model (docs/ADVISE.md, Sizing a fleet)")
     ap.add_argument("--gpus-per-host", type=_per_host, default=8, metavar="N",

@@ -13,14 +13,19 @@ from pathlib import Path
 
 from migfleet.advise import capacity as capacity_mod
 from migfleet.advise import demand, size_demand
-from migfleet.advise.size import SizeError, options, size, whole_gpu
+from migfleet.advise.size import SizeError, drop_untaken, options, size, whole_gpu
 from migfleet.advise.size_hosts import check_new, plan, write
 from migfleet.advise.size_report import SizeResult, as_json, text
 from migfleet.advise.write import WriteError, target
+from migfleet.fleet import ssh as fleet
+from migfleet.inventory import paths
 from migfleet.inventory.errors import cut
+from migfleet.inventory.model_files import read_max_batch_size
 from migfleet.mig import catalog
+from migfleet.serving import settings as serving_settings
 
-ERRORS = (demand.DemandError, capacity_mod.CapacityError, size_demand.RatesError, SizeError, WriteError)
+ERRORS = (demand.DemandError, capacity_mod.CapacityError, size_demand.RatesError, SizeError, WriteError,
+          fleet.FleetError)
 
 
 def _gpu_model(name: str) -> str:
@@ -38,11 +43,27 @@ def _inputs(args):
     return size_demand.from_demand(demand.parse(answers, args.window, args.demand_file or args.prometheus)), {}
 
 
+def own_batch(inventory: str) -> dict[str, int]:
+    """model -> the smallest max_batch_size its config.pbtxt has in the model repositories of the
+    inventory's hosts (a setting every one of them takes)."""
+    out: dict[str, int] = {}
+    folder = paths.inventory_folder(inventory)
+    for host in fleet.load_inventory(inventory):
+        if host.data.get("mig_only") is True:
+            continue        # nothing is synced there
+        root = paths.local_path(serving_settings.resolve(host.data)[paths.MODEL_REPOSITORY], folder)
+        for m in (paths.models_in(root) if root.is_dir() else []):
+            out[m] = min(out.get(m, 1 << 62), read_max_batch_size(root, m))
+    return out
+
+
 def solve(args) -> SizeResult:
     gpu = _gpu_model(args.size)
     geometry = catalog.lookup(gpu)
     rates, given = _inputs(args)
     cap = capacity_mod.load(args.capacity)
+    if getattr(args, "inventory", None):
+        drop_untaken(cap, own_batch(args.inventory))    # points whose settings validate would refuse
     flags = dict(getattr(args, "p99_ms", None) or ())      # --p99-ms MODEL=MS wins over the files
     targets = {m: flags.get(m, given.get(m, cap.model_p99.get(m))) for m in rates}
     needs = {m: r * args.headroom for m, r in rates.items()}

@@ -148,3 +148,13 @@ def test_at_the_time_limit_it_says_how_far_from_the_bound():
     assert all(got.served()[m] >= needs[m] for m in needs)
     assert len(got.gpus) <= whole_gpu(needs, options(cap, A100, needs, {}), A100)
     assert math.isfinite(got.seconds)
+
+
+def test_points_a_model_cannot_take_are_dropped_and_its_rate_picked_again():
+    from migfleet.advise.size import drop_untaken
+    cap = parse(v2({"1g.5gb": {"a": [(0, 1, 10, 5), (8, 1, 40, 9), (16, 1, 60, 9)],
+                               "b": [(0, 1, 12, 5), (4, 1, 50, 9)], "c": [(4, 1, 70, 9)]}}), "t")
+    drop_untaken(cap, {"a": 8, "b": 0})         # c: not in the repository read, left as it is
+    kept = {m: [(q.max_batch_size, q.rate) for q in cap.points(A100.model, "1g.5gb", m)] for m in "abc"}
+    assert kept == {"a": [(0, 10), (8, 40)], "b": [(0, 12)], "c": [(4, 70)]}
+    assert [o.point.max_batch_size for o in options(cap, A100, {"a": 1, "b": 1}, {"a": 50, "b": 50})] == [8, 0]
