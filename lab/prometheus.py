@@ -66,7 +66,7 @@ def write_targets(state_dir: Path, hosts: dict[str, dict]) -> Path:
     """targets.json for {host name: host data} (render_targets' input)."""
     path = targets_file(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(path, render_targets(hosts))
+    _write_if_changed(path, render_targets(hosts, same_machine=True))   # the lab's Prometheus runs beside its hosts
     return path
 
 

@@ -46,9 +46,10 @@ def _local_address(name: str) -> str:
     return address
 
 
-def _address(name: str, data: Mapping) -> str:
+def _address(name: str, data: Mapping, same_machine: bool = False) -> str:
     """The host part of the target, one form per kind: a.b.c.d, [v6], or a DNS name (lower case, no
-    final dot). The address the deploy reaches the host at is the one its Envoy listens on."""
+    final dot). The address the deploy reaches the host at is the one its Envoy listens on.
+    `same_machine`: the Prometheus runs where the hosts do (the lab's), so loopback is theirs too."""
     given = data.get("ssh_hostname")
     if given is None and local.is_local(name):
         return _local_address(name)
@@ -61,7 +62,7 @@ def _address(name: str, data: Mapping) -> str:
     except ValueError:
         ip = None
     if ip is not None:
-        if ip.is_loopback or ip.is_unspecified:
+        if ip.is_unspecified or (ip.is_loopback and not same_machine):
             raise TargetsError(f"{name}: {field}: cannot be a scrape target: {ip}, {OWN_MACHINE}")
         return f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
     why = values.name_problem(address)
@@ -81,12 +82,13 @@ def _port(name: str, data: Mapping) -> int:
     return port
 
 
-def target_groups(hosts: Mapping[str, Mapping], host_groups: Mapping[str, Sequence[str]] | None = None) -> list[dict]:
+def target_groups(hosts: Mapping[str, Mapping], host_groups: Mapping[str, Sequence[str]] | None = None,
+                  same_machine: bool = False) -> list[dict]:
     """One file_sd target group per host, sorted by host name; `host_groups`: {host: its inventory groups}."""
     groups, seen = [], {}
     for name in sorted(hosts):
         data = hosts[name]
-        target = f"{_address(name, data)}:{_port(name, data)}"
+        target = f"{_address(name, data, same_machine)}:{_port(name, data)}"
         if target in seen:
             raise TargetsError(f"{name}: target {target} is also {seen[target]}'s")
         seen[target] = name
@@ -98,7 +100,8 @@ def target_groups(hosts: Mapping[str, Mapping], host_groups: Mapping[str, Sequen
     return groups
 
 
-def render_targets(hosts: Mapping[str, Mapping], host_groups: Mapping[str, Sequence[str]] | None = None) -> str:
+def render_targets(hosts: Mapping[str, Mapping], host_groups: Mapping[str, Sequence[str]] | None = None,
+                   same_machine: bool = False) -> str:
     """file_sd JSON text for {host name: merged host data} (and {host: groups}, LoadedInventory.groups);
     every host is checked before any text."""
-    return json.dumps(target_groups(hosts, host_groups), indent=2) + "\n"
+    return json.dumps(target_groups(hosts, host_groups, same_machine), indent=2) + "\n"

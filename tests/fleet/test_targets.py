@@ -128,3 +128,10 @@ def test_at_local_without_a_name_others_resolve_says_what_to_set(monkeypatch, na
     assert str(refused.value) == (f"@local: $.ssh_hostname: not set, and this machine calls itself {name!r}, which a "
                                   "Prometheus elsewhere cannot resolve; set ssh_hostname in its data to the name or "
                                   "address to scrape")
+
+
+def test_loopback_is_a_target_only_for_a_prometheus_on_the_same_machine():
+    hosts = {"h1": {"ssh_hostname": "127.0.0.6", "metrics_port": 9100}}
+    with pytest.raises(TargetsError, match="reads as its own machine"):
+        render_targets(hosts)
+    assert json.loads(render_targets(hosts, same_machine=True))[0]["targets"] == ["127.0.0.6:9100"]
