@@ -18,6 +18,7 @@ import pytest
 
 from labtools import LAB_INVENTORY, REPO, deploy
 from migfleet.advise import capacity
+from migfleet.inventory.model_files import read_max_batch_size
 from migfleet.measure import grid as grids
 from migfleet.measure.results import Results, points_path
 from migfleet.serving import settings as serving_settings
@@ -118,9 +119,11 @@ def test_measure_end_to_end_killed_then_deployed_then_resumed(deployed, tmp_path
     final = Results(points_path(out)).points
     assert final[:len(cut)] == cut                          # kept as measured
     assert len(set(keys(final))) == len(final)              # none measured twice
-    grid = grids.make(PROFILES, ["lab_classifier", "lab_adder"], [0, 4], [1], [1, 2, 4], 500,
-                      {"lab_classifier": 200.0, "lab_adder": 200.0})
-    for setting in grid.settings:                           # every ladder climbed to its end
+    models = ["lab_classifier", "lab_adder"]
+    grid = grids.make(PROFILES, models, [0, 4], [1], [1, 2, 4], 500, {m: 200.0 for m in models},
+                      {m: read_max_batch_size(REPO / "files" / "models", m) for m in models})
+    assert grid.skipped                                     # batch 4: the lab models' configs say 0
+    for setting in grid.settings:                           # every ladder it measures climbed to its end
         assert grids.next_concurrency(grid, setting, Results(points_path(out)).of("NVIDIA A100-SXM4-40GB", setting)) \
             is None, setting
     # the canary: no marker, in its inventory layout, undrained, spec passing
