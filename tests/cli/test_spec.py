@@ -25,13 +25,16 @@ def comparable(text: str) -> list[str]:
 
 
 def test_collects_what_the_checkout_collects_with_the_same_output():
-    selection = ["--collect-only", "-k", "mig_layout or envoy", "--hosts-limit", "lab-h1,lab-h3"]
-    packaged = run([sys.executable, "-m", "migfleet", "spec", "inventories/lab.py", *selection])
-    checkout = run([sys.executable, "-m", "pytest", "migfleet/spec", "--inventory", "inventories/lab.py", *selection])
+    # the example fleet: it loads with no lab up (collection contacts no host)
+    selection = ["--collect-only", "-k", "mig_layout or envoy",
+                 "--hosts-limit", "gpu-a40-01.example.com,gpu-a80-01.example.com"]
+    packaged = run([sys.executable, "-m", "migfleet", "spec", "inventories/production.py", *selection])
+    checkout = run([sys.executable, "-m", "pytest", "migfleet/spec", "--inventory", "inventories/production.py",
+                    *selection])
     assert (packaged.returncode, checkout.returncode) == (0, 0), packaged.stdout + packaged.stderr
     assert comparable(packaged.stdout) == comparable(checkout.stdout)
-    assert "<Function test_mig_layout[lab-h1]>" in packaged.stdout
-    assert "lab-h2" not in packaged.stdout
+    assert "<Function test_mig_layout[gpu-a40-01.example.com]>" in packaged.stdout
+    assert "gpu-a40-02.example.com" not in packaged.stdout
 
 
 def test_runs_from_any_folder_with_the_same_node_ids(tmp_path):
