@@ -114,41 +114,27 @@ def triton(args: dict, config: dict, say) -> dict:
     return {"name": t.name}
 
 
-def _http(port: int, method: str, path: str, body: dict | None = None, timeout: float = 120) -> tuple[int, str]:
-    data = json.dumps(body).encode() if body is not None else (b"{}" if method == "POST" else None)
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as r:
-            return r.status, r.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
-    except OSError as e:
-        return 0, str(e)
-
-
-def setting_config(base: dict, max_batch_size: int, instance_count: int) -> dict:
-    """The model's config with one Triton setting (serving.models.settings_config, the deploy's too)."""
-    return settings_config(base, max_batch_size, instance_count)
+def _triton(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, str]:
+    return rebind.triton_http(port, method, path, body, timeout=120)     # a load can take minutes
 
 
 def load(args: dict, config: dict, say) -> dict:
     port, model = int(args["port"]), args["model"]
-    for name in json.loads(_http(port, "POST", "/v2/repository/index", {"ready": True})[1] or "[]"):
-        _http(port, "POST", f"/v2/repository/models/{name['name']}/unload")     # the model alone
-    status, text = _http(port, "POST", f"/v2/repository/models/{model}/load")
+    for name in json.loads(_triton(port, "POST", "/v2/repository/index", {"ready": True})[1] or "[]"):
+        _triton(port, "POST", f"/v2/repository/models/{name['name']}/unload")     # the model alone
+    status, text = _triton(port, "POST", f"/v2/repository/models/{model}/load")
     if status != 200:
         raise MeasureError(f"loading {model} failed (HTTP {status}): {text.strip()[:300]}")
-    status, text = _http(port, "GET", f"/v2/models/{model}/config")
+    status, text = _triton(port, "GET", f"/v2/models/{model}/config")
     if status != 200:
         raise MeasureError(f"reading {model}'s config failed (HTTP {status}): {text.strip()[:300]}")
-    cfg = setting_config(json.loads(text), int(args["max_batch_size"]), int(args["instance_count"]))
-    status, text = _http(port, "POST", f"/v2/repository/models/{model}/load",
-                         {"parameters": {"config": json.dumps(cfg)}})
+    cfg = settings_config(json.loads(text), int(args["max_batch_size"]), int(args["instance_count"]))
+    status, text = _triton(port, "POST", f"/v2/repository/models/{model}/load",
+                          {"parameters": {"config": json.dumps(cfg)}})
     if status != 200:
         raise MeasureError(f"loading {model} with max_batch_size {cfg['max_batch_size']} and "
                            f"{args['instance_count']} instance(s) failed (HTTP {status}): {text.strip()[:300]}")
-    got = json.loads(_http(port, "GET", f"/v2/models/{model}/config")[1])
+    got = json.loads(_triton(port, "GET", f"/v2/models/{model}/config")[1])
     counts = sorted({int(g.get("count", 1)) for g in got.get("instance_group", [])})
     return {"max_batch_size": int(got.get("max_batch_size", 0)), "instance_counts": counts,
             "dynamic_batching": "dynamic_batching" in got}

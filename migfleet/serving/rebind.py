@@ -109,9 +109,11 @@ def wait_ready(started: list[Triton], timeout: float, say=print) -> list[str]:
 # -- models, through Triton's model repository API (explicit model control) ---------------------
 # https://github.com/triton-inference-server/server/blob/main/docs/protocol/extension_model_repository.md
 
-def _post(port: int, path: str, body: dict | None = None, timeout: float = 5) -> tuple[int, str]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body or {}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+def triton_http(port: int, method: str, path: str, body: dict | None = None, timeout: float = 5) -> tuple[int, str]:
+    """One request to a Triton on this host: (status, text), status 0 when it does not answer."""
+    data = json.dumps(body or {}).encode() if method == "POST" else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as r:
             return r.status, r.read().decode(errors="replace")
@@ -123,7 +125,7 @@ def _post(port: int, path: str, body: dict | None = None, timeout: float = 5) ->
 
 def loaded(t: Triton) -> set[str] | None:
     """The models this Triton has loaded and ready; None when it does not answer."""
-    status, text = _post(t.ports.http, "/v2/repository/index", {"ready": True})
+    status, text = triton_http(t.ports.http, "POST", "/v2/repository/index", {"ready": True})
     if status != 200:
         return None
     try:
@@ -136,17 +138,16 @@ def load(t: Triton, model: str, timeout: float, config: dict | None = None) -> s
     """Load a model into a running Triton (it answers once the model is ready), with `config` as its
     config override where given (a model loaded already is swapped in place); why not, or None."""
     body = {"parameters": {"config": json.dumps(config)}} if config is not None else None
-    status, text = _post(t.ports.http, f"/v2/repository/models/{model}/load", body, timeout=max(timeout, 1))
+    status, text = triton_http(t.ports.http, "POST", f"/v2/repository/models/{model}/load", body, timeout=max(timeout, 1))
     return None if status == 200 else f"{t.name}: loading {model} failed (HTTP {status}): {text.strip()[:300]}"
 
 
 def live_config(t: Triton, model: str) -> dict | None:
     """A loaded model's config as the Triton runs it (GET /v2/models/NAME/config); None without an answer."""
-    request = urllib.request.Request(f"http://127.0.0.1:{t.ports.http}/v2/models/{model}/config")
+    status, text = triton_http(t.ports.http, "GET", f"/v2/models/{model}/config")
     try:
-        with urllib.request.urlopen(request, timeout=5) as r:
-            found = json.loads(r.read().decode(errors="replace"))
-    except (OSError, ValueError):
+        found = json.loads(text) if status == 200 else None
+    except ValueError:
         return None
     return found if isinstance(found, dict) else None
 
@@ -170,5 +171,5 @@ def apply_settings(t: Triton, timeout: float, models=None) -> tuple[list[str], l
 
 
 def unload(t: Triton, model: str) -> str | None:
-    status, text = _post(t.ports.http, f"/v2/repository/models/{model}/unload")
+    status, text = triton_http(t.ports.http, "POST", f"/v2/repository/models/{model}/unload")
     return None if status == 200 else f"{t.name}: unloading {model} failed (HTTP {status}): {text.strip()[:300]}"

@@ -12,11 +12,11 @@ BASE = {"name": "m", "backend": "python", "max_batch_size": 0, "input": [{"name"
 
 
 def test_a_setting_overrides_batching_and_instance_count_and_keeps_the_rest():
-    cfg = host.setting_config(BASE, 8, 3)
+    cfg = settings_config(BASE, 8, 3)
     assert cfg["max_batch_size"] == 8 and cfg["dynamic_batching"] == {}
     assert cfg["instance_group"] == [{"count": 3, "kind": "KIND_CPU"}]
     assert cfg["input"] == BASE["input"] and cfg["backend"] == "python"
-    plain = host.setting_config({**cfg, "instance_group": []}, 0, 1)
+    plain = settings_config({**cfg, "instance_group": []}, 0, 1)
     assert "dynamic_batching" not in plain and plain["instance_group"] == [{"kind": "KIND_AUTO", "count": 1}]
 
 
