@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from migfleet.measure import host
+from migfleet.serving.models import settings_config
 
 BASE = {"name": "m", "backend": "python", "max_batch_size": 0, "input": [{"name": "INPUT", "dims": [4]}],
         "instance_group": [{"count": 1, "kind": "KIND_CPU"}]}
