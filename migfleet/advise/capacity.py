@@ -23,14 +23,12 @@ rates finite, >= 0 and at most MAX_RPS; a profile's memory at most the catalog's
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from migfleet.advise import capacity_v1, capacity_v2
-from migfleet.advise.capacity_values import Capacity, CapacityError, no_repeats
+from migfleet.advise.capacity_values import Capacity, CapacityError, json_data
 from migfleet.fleet import migparted_read
-from migfleet.inventory.errors import cut
 
 TABLES = Path(__file__).with_name("tables")
 SHIPPED = ("lab.json", "h100.json")
@@ -68,13 +66,9 @@ def read(path: str | Path) -> object:
         except migparted_read.MigPartedError as exc:
             raise CapacityError(str(exc)) from None
     try:
-        return json.loads(text, object_pairs_hook=no_repeats)
+        return json_data(text)
     except CapacityError as exc:
         raise CapacityError(f"{path}: {exc}") from None
-    except RecursionError:
-        raise CapacityError(f"{path}: not JSON migfleet can read: it nests too deeply") from None
-    except ValueError as exc:
-        raise CapacityError(f"{path}: not JSON: {cut(str(exc), 300)}") from None
 
 
 def load(paths: Sequence[str | Path] = ()) -> Capacity:

@@ -172,3 +172,16 @@ def no_repeats(pairs: list[tuple[str, object]]) -> dict:
             raise CapacityError(f"key {shown(k)} is given twice in one object; JSON would keep only the last")
         out[k] = v
     return out
+
+
+def json_data(text: str | bytes, longest: int = 300) -> object:
+    """JSON as the tables and demand files are read: no key twice, no nesting past the parser's depth;
+    CapacityError saying why (without the file, which the caller names)."""
+    try:
+        return json.loads(text, object_pairs_hook=no_repeats)
+    except CapacityError:
+        raise
+    except RecursionError:
+        raise CapacityError("not JSON migfleet can read: it nests too deeply") from None
+    except ValueError as exc:       # UnicodeDecodeError included
+        raise CapacityError(f"not JSON: {cut(str(exc), longest)}") from None

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from migfleet.advise.capacity_values import MAX_RPS, CapacityError, key, max_mib, model_name_problem, no_repeats, number
+from migfleet.advise.capacity_values import MAX_RPS, CapacityError, json_data, key, max_mib, model_name_problem, number
 from migfleet.inventory.errors import cut, shown
 
 # Prometheus's duration: units from the largest, each at most once (prometheus/common model.ParseDuration).
@@ -285,10 +285,6 @@ def read_answers(path: str) -> dict:
     if len(raw) > MAX_BYTES * 5:
         raise DemandError(f"{path}: larger than {MAX_BYTES * 5 >> 20} MiB")
     try:
-        return json.loads(raw, object_pairs_hook=no_repeats)
+        return json_data(raw, longest=200)
     except CapacityError as exc:
         raise DemandError(f"{path}: {exc}") from None
-    except RecursionError:
-        raise DemandError(f"{path}: not JSON migfleet can read: it nests too deeply") from None
-    except ValueError as exc:       # UnicodeDecodeError included
-        raise DemandError(f"{path}: not JSON: {cut(str(exc), 200)}") from None
